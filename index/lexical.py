@@ -1,0 +1,126 @@
+"""The lexical (BM25) index of a collection, rebuilt from the catalog and persisted beside it.
+
+The index is a pure function of the catalog's chunks, so it is never the source of truth: it is
+stamped with the catalog version it was built from and rebuilt when that version moves on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+from index.catalog import Catalog
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LexicalHit:
+    """A chunk found by BM25."""
+
+    chunk_id: str
+    score: float
+
+
+class LexicalIndex:
+    """BM25 over one collection's chunks, kept in step with the catalog by version."""
+
+    def __init__(self, catalog: Catalog, collection: str, folder: Path) -> None:
+        self.catalog = catalog
+        self.collection = collection
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._version = -2
+        self._bm25: bm25s.BM25 | None = None
+        self._chunk_ids: list[str] = []
+        self._doc_ids: np.ndarray = np.array([], dtype=object)
+
+    def search(self, tokens: list[str], k: int, *, allowed_docs: set[str] | None = None
+               ) -> list[LexicalHit]:
+        """The best `k` chunks for the query tokens, optionally only from `allowed_docs`."""
+        self.refresh()
+        bm25, chunk_ids, doc_ids = self._bm25, self._chunk_ids, self._doc_ids
+        if bm25 is None or not chunk_ids or not tokens or k <= 0:
+            return []
+        known = [t for t in tokens if t in bm25.vocab_dict]
+        if not known:
+            return []
+        scores = bm25.get_scores(known)
+        if allowed_docs is not None:
+            scores = scores * np.isin(doc_ids, list(allowed_docs))
+        k = min(k, len(chunk_ids))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [LexicalHit(chunk_ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def refresh(self) -> None:
+        """Load or rebuild the index if the catalog has changed since it was built."""
+        version = self.catalog.version(self.collection)
+        if version == self._version:
+            return
+        with self._lock:
+            if version == self._version:
+                return
+            if not self._load(version):
+                self._build(version)
+
+    def _load(self, version: int) -> bool:
+        stamp = self.folder / "version.json"
+        try:
+            meta = json.loads(stamp.read_text())
+            if meta.get("version") != version:
+                return False
+            chunk_ids = json.loads((self.folder / "chunks.json").read_text())
+            bm25 = bm25s.BM25.load(str(self.folder / "bm25")) if chunk_ids else None
+        except (OSError, ValueError, KeyError):
+            return False
+        self._install(version, bm25, chunk_ids["chunk_ids"], chunk_ids["doc_ids"])
+        return True
+
+    def _build(self, version: int) -> None:
+        rows = self.catalog.lexical_rows(self.collection)
+        bm25 = None
+        if rows:
+            bm25 = bm25s.BM25()
+            bm25.index([row.tokens for row in rows], show_progress=False)
+        chunk_ids = [row.chunk_id for row in rows]
+        doc_ids = [row.doc_id for row in rows]
+        self._save(version, bm25, chunk_ids, doc_ids)
+        self._install(version, bm25, chunk_ids, doc_ids)
+
+    def _save(self, version: int, bm25: bm25s.BM25 | None, chunk_ids: list[str],
+              doc_ids: list[str]) -> None:
+        # Written to a temporary folder and swapped in, so readers never see half an index.
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".lexical-", dir=self.folder.parent))
+        try:
+            if bm25 is not None:
+                bm25.save(str(staging / "bm25"), show_progress=False)
+            (staging / "chunks.json").write_text(
+                json.dumps({"chunk_ids": chunk_ids, "doc_ids": doc_ids})
+            )
+            (staging / "version.json").write_text(json.dumps({"version": version}))
+            old = self.folder.with_name(self.folder.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            if self.folder.exists():
+                self.folder.rename(old)
+            staging.rename(self.folder)
+            shutil.rmtree(old, ignore_errors=True)
+        except OSError as exc:
+            log.warning("could not persist the lexical index of %s: %s", self.collection, exc)
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _install(self, version: int, bm25: bm25s.BM25 | None, chunk_ids: list[str],
+                 doc_ids: list[str]) -> None:
+        self._bm25 = bm25
+        self._chunk_ids = chunk_ids
+        self._doc_ids = np.array(doc_ids, dtype=object)
+        self._version = version

@@ -1,0 +1,196 @@
+"""Data that flows through ingestion: `Document -> Chunk`, plus what was skipped and why."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """One article: its full text is what every offset refers to."""
+
+    id: str
+    text: str
+    title: str = ""
+    url: str | None = None
+    date: str | None = None
+    source: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.id or not self.id.strip():
+            raise ValueError("a document needs a non-empty id")
+        if not self.text.strip():
+            raise ValueError(f"document {self.id!r} has no text")
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of everything stored for the document; a change means re-ingestion."""
+        payload = json.dumps(
+            [self.text, self.title, self.url, self.date, self.source, self.metadata],
+            sort_keys=True,
+            ensure_ascii=False,
+            default=str,
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span of a document: `document.text[start:end] == text`."""
+
+    doc_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+
+    def chunk_id(self, content_hash: str) -> str:
+        """Id that changes with the document's content, so old and new chunks never collide."""
+        return f"{self.doc_id}::{content_hash[:12]}::{self.index}"
+
+
+@dataclass(frozen=True)
+class SkippedSource:
+    """A file or line that could not be ingested, with the reason shown to the user."""
+
+    name: str
+    reason: str
+    doc_id: str | None = None
+
+
+@dataclass
+class IngestReport:
+    """What one ingestion run did."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[SkippedSource] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    chunks: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One line: added / updated / unchanged / skipped-with-reason / chunks / seconds."""
+        parts = [
+            f"added {len(self.added)}",
+            f"updated {len(self.updated)}",
+            f"unchanged {len(self.unchanged)}",
+        ]
+        if self.skipped:
+            reasons = "; ".join(f"{s.name}: {s.reason}" for s in self.skipped[:5])
+            more = f"; +{len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
+            parts.append(f"skipped {len(self.skipped)} ({reasons}{more})")
+        else:
+            parts.append("skipped 0")
+        if self.pruned:
+            parts.append(f"pruned {len(self.pruned)}")
+        parts.append(f"{self.chunks} chunks embedded")
+        parts.append(f"{self.seconds:.1f} s")
+        return " · ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, used by the API."""
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": [{"name": s.name, "reason": s.reason} for s in self.skipped],
+            "pruned": self.pruned,
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Metadata filters applied to both the dense and the lexical search."""
+
+    sources: tuple[str, ...] = ()
+    doc_ids: tuple[str, ...] = ()
+    date_from: str | None = None
+    date_to: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("date_from", "date_to"):
+            value = getattr(self, name)
+            if value is not None and date_number(value) is None:
+                raise ValueError(f"{name} must be a date like 2026-01-31, got {value!r}")
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing is filtered."""
+        return not (self.sources or self.doc_ids or self.date_from or self.date_to)
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A document as the catalog keeps it, with its chunk count."""
+
+    document: Document
+    content_hash: str
+    chunks: int
+    ingested_at: str
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a document with its vector, precomputed at ingestion."""
+
+    start: int
+    end: int
+    vector: Any  # np.ndarray of float32, unit length
+
+
+@dataclass(frozen=True)
+class PreparedDocument:
+    """A document ready to store: chunks, their vectors and tokens, and sentence vectors."""
+
+    document: Document
+    chunks: list[Chunk]
+    chunk_vectors: Any  # np.ndarray, one row per chunk
+    chunk_tokens: list[list[str]]
+    sentences: list[tuple[int, int]]
+    sentence_vectors: Any  # np.ndarray, one row per sentence
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A stored chunk joined with its document, as retrieval returns it."""
+
+    chunk_id: str
+    index: int
+    start: int
+    end: int
+    document: Document
+    sentences: tuple[Sentence, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """The chunk's text, sliced from its document."""
+        return self.document.text[self.start:self.end]
+
+
+def date_number(value: str | None) -> int | None:
+    """`2026-01-31` (or a longer ISO timestamp) as 20260131, for range filters; else None."""
+    if not value:
+        return None
+    digits = value.strip()[:10].replace("/", "-").split("-")
+    try:
+        if len(digits) == 3:
+            year, month, day = (int(part) for part in digits)
+        elif len(digits) == 2:
+            year, month, day = int(digits[0]), int(digits[1]), 1
+        elif len(digits) == 1 and len(digits[0]) == 4:
+            year, month, day = int(digits[0]), 1, 1
+        else:
+            return None
+    except ValueError:
+        return None
+    if not (1 <= month <= 12 and 1 <= day <= 31 and 1000 <= year <= 9999):
+        return None
+    return year * 10000 + month * 100 + day

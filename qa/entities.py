@@ -1,0 +1,81 @@
+"""Light, offline recognisers for the kinds of facts questions ask for (no model needed)."""
+
+from __future__ import annotations
+
+import re
+
+from qa.question import AnswerType
+
+_MONTHS = (
+    "January|February|March|April|May|June|July|August|September|October|November|December|"
+    "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+)
+_DATE = re.compile(
+    rf"\b(?:{_MONTHS})\.?\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{_MONTHS})\b|\b(?:{_MONTHS})\b\s+\d{{4}}|"
+    r"\b(?:1[5-9]|20)\d{2}s?\b|\b\d{4}-\d{2}-\d{2}\b|"
+    r"\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|yesterday|today|tomorrow)\b|"
+    rf"\b(?:{_MONTHS})\b|\b(?:spring|summer|autumn|fall|winter)\b|\blast (?:week|month|year)\b"
+)
+_NUMBER = re.compile(
+    r"[$€£¥]\s?\d|\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
+    r"twelve|fifteen|twenty|thirty|forty|fifty|sixty|hundred|thousand|million|billion|dozen|"
+    r"half|third|quarter)\b|%|\bpercent\b",
+    re.I,
+)
+# A run of capitalised words (allowing particles such as "de" or "van"), e.g. "Tomas Verhoeven".
+_PROPER = re.compile(
+    r"\b(?:Dr|Prof|Mr|Mrs|Ms|Sir|Dame)?\.?\s?"
+    r"[A-Z][\w'’\-]+(?:\s+(?:(?:de|van|der|den|von|da|di|le|la|al|bin|el)\s+)?[A-Z][\w'’\-]+)+"
+)
+_SINGLE_PROPER = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z][\w'’\-]+")
+_PLACE_CUE = re.compile(
+    r"\b(?:in|at|from|near|to|outside|across|of)\s+(?:the\s+)?([A-Z][\w'’\-]+(?:\s+[A-Z][\w'’\-]+)*)"
+)
+_ORG_WORDS = {
+    "university", "college", "institute", "academy", "systems", "company", "corporation",
+    "group", "bank", "ministry", "agency", "council", "committee", "foundation", "school",
+    "faculty", "department", "ventures", "capital", "partners", "inc", "ltd", "labs", "lab",
+    "laboratory", "museum", "association", "federation", "club", "society", "party", "fund",
+    "authority", "commission", "office", "board", "trust", "robotics", "technologies",
+    "holdings", "press", "times", "post", "news", "herald", "journal", "gazette",
+}
+_PERSON_CUES = re.compile(
+    r"\b(?:Dr|Prof|Mr|Mrs|Ms|Sir|Dame)\.?\s|\b(?:dean|president|chief|director|minister|head|"
+    r"chair|chairman|chairwoman|founder|co-founder|professor|scientist|officer|ceo|cto|cfo|"
+    r"spokesperson|spokesman|spokeswoman|mayor|governor|manager|coach|captain|editor|author|"
+    r"researcher|investigator|curator|leader|secretary|executive|said|says|told|explains|adds)\b",
+    re.I,
+)
+
+
+def proper_names(text: str) -> list[str]:
+    """Runs of two or more capitalised words: people, places and organisations."""
+    return [m.group().strip() for m in _PROPER.finditer(text)]
+
+
+def has_answer_type(sentence: str, answer_type: AnswerType, question: str) -> bool:
+    """True if the sentence holds a fact of the asked kind that the question does not name."""
+    asked = question.lower()
+
+    def new(found: str) -> bool:
+        return found.lower() not in asked
+
+    if answer_type is AnswerType.DATE:
+        return any(new(m.group()) for m in _DATE.finditer(sentence))
+    if answer_type is AnswerType.NUMBER:
+        return any(new(m.group()) for m in _NUMBER.finditer(sentence))
+    if answer_type is AnswerType.PLACE:
+        return any(
+            new(m.group(1)) and not _DATE.fullmatch(m.group(1).split()[0])
+            for m in _PLACE_CUE.finditer(sentence)
+        )
+    if answer_type is AnswerType.ORGANISATION:
+        return any(new(name) and _is_organisation(name) for name in proper_names(sentence))
+    if answer_type is AnswerType.PERSON:
+        people = [n for n in proper_names(sentence) if new(n) and not _is_organisation(n)]
+        return bool(people) and bool(_PERSON_CUES.search(sentence) or len(people) > 1)
+    return False
+
+
+def _is_organisation(name: str) -> bool:
+    return any(word.lower().strip(".,") in _ORG_WORDS for word in name.split())

@@ -1,0 +1,169 @@
+"""Stage 4 — answer extraction: pick the sentences of the top passages that answer the question.
+
+A sentence answers a question when it means the same thing (embedding similarity), shares the
+question's specific words, and holds a fact of the asked kind (a person for "who", a date for
+"when"...) that the question does not already name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from index.embedding import Embedder
+from index.text import search_tokens, sentence_spans
+from qa.entities import has_answer_type
+from qa.question import AnswerType, Question
+from qa.retrieve import Candidate
+
+
+# (candidate, start, end, rank of the candidate, stored sentence vector or None)
+_Span = tuple[Candidate, int, int, int, "np.ndarray | None"]
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    """One sentence of an answer: an exact span of a retrieved document."""
+
+    candidate: Candidate
+    start: int
+    end: int
+    score: float
+    similarity: float
+    overlap: float
+    typed: bool
+
+    @property
+    def text(self) -> str:
+        """The sentence, exactly as it stands in its document."""
+        return self.candidate.record.document.text[self.start:self.end]
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The chosen sentences and how strongly the passages support answering at all."""
+
+    sentences: list[AnswerSentence]
+    support: float
+
+
+class Answerer(Protocol):
+    """Turns ranked candidates into answer sentences with their spans."""
+
+    def answer(self, question: Question, candidates: list[Candidate],
+               query_vector: np.ndarray) -> Draft:
+        """The answer sentences, best first, and the support score for abstention."""
+        ...
+
+
+class ExtractiveAnswerer:
+    """Answers with sentences quoted from the passages; needs no LLM."""
+
+    def __init__(
+        self,
+        *,
+        embedder: Embedder,
+        passages: int = 6,
+        max_sentences: int = 2,
+        max_candidates: int = 60,
+    ) -> None:
+        if passages < 1 or max_sentences < 1 or max_candidates < 1:
+            raise ValueError(
+                f"passages ({passages}), max_sentences ({max_sentences}) and max_candidates "
+                f"({max_candidates}) must all be positive"
+            )
+        self.embedder = embedder
+        self.passages = passages
+        self.max_sentences = max_sentences
+        self.max_candidates = max_candidates
+
+    def answer(self, question: Question, candidates: list[Candidate],
+               query_vector: np.ndarray) -> Draft:
+        """The best sentences of the top passages, best first."""
+        spans = self._candidate_sentences(candidates[: self.passages])
+        if not spans:
+            return Draft([], 0.0)
+        texts = [c.record.document.text[s:e] for c, s, e, _, _ in spans]
+        similarities = self._similarities(spans, texts, query_vector)
+        asked = set(question.tokens)
+        scored = []
+        for (candidate, start, end, rank, _), text, similarity in zip(
+            spans, texts, similarities, strict=True
+        ):
+            overlap = _overlap(asked, text)
+            typed = question.answer_type is not AnswerType.OTHER and has_answer_type(
+                text, question.answer_type, question.text
+            )
+            score = (
+                0.55 * float(similarity)
+                + 0.30 * overlap
+                + (0.20 if typed else 0.0)
+                + 0.10 / (1 + rank)
+                - _form_penalty(text)
+            )
+            scored.append(AnswerSentence(candidate, start, end, score, float(similarity),
+                                         overlap, typed))
+        scored.sort(key=lambda s: s.score, reverse=True)
+        best = scored[0]
+        chosen = [best]
+        for sentence in scored[1:]:
+            if len(chosen) >= self.max_sentences:
+                break
+            if sentence.score < 0.9 * best.score:
+                break
+            if question.answer_type is not AnswerType.OTHER and not sentence.typed:
+                continue
+            chosen.append(sentence)
+        support = 0.7 * best.similarity + 0.3 * best.overlap
+        return Draft(chosen, support)
+
+    def _similarities(self, spans: list[_Span], texts: list[str],
+                      query_vector: np.ndarray) -> np.ndarray:
+        query = np.asarray(query_vector, dtype=np.float32)
+        if all(vector is not None for *_, vector in spans):
+            vectors = np.stack([vector for *_, vector in spans])
+        else:
+            # Stored without sentence vectors (another store): embed them now.
+            vectors = self.embedder.embed_documents(texts)
+        return vectors @ query
+
+    def _candidate_sentences(self, candidates: list[Candidate]) -> list[_Span]:
+        seen: set[tuple[str, int]] = set()
+        out: list[_Span] = []
+        for rank, candidate in enumerate(candidates):
+            record = candidate.record
+            stored = [(s.start, s.end, s.vector) for s in record.sentences] or [
+                (start, end, None)
+                for start, end in sentence_spans(record.document.text, record.start, record.end)
+            ]
+            for start, end, vector in stored:
+                key = (record.document.id, start)
+                if key in seen:
+                    continue
+                seen.add(key)
+                out.append((candidate, start, end, rank, vector))
+                if len(out) >= self.max_candidates:
+                    return out
+        return out
+
+
+def _overlap(asked: set[str], sentence: str) -> float:
+    if not asked:
+        return 0.0
+    return len(asked & set(search_tokens(sentence))) / len(asked)
+
+
+def _form_penalty(sentence: str) -> float:
+    """Headings, fragments and run-ons make poor answers."""
+    words = len(sentence.split())
+    penalty = 0.0
+    stripped = sentence.rstrip("\"'”’)] ")
+    if sentence.lstrip().startswith("#") or words < 4:
+        penalty += 0.15
+    elif words < 10 and not stripped.endswith((".", "!", "?", ":")):
+        penalty += 0.15
+    if words > 70:
+        penalty += 0.05
+    return penalty

@@ -1,0 +1,46 @@
+"""The answer object: citations as data (`Document -> Chunk -> Passage -> Answer`)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Citation(BaseModel):
+    """An exact span of a document that supports one sentence of the answer."""
+
+    n: int = Field(description="Marker number: the answer cites this span as [n].")
+    doc_id: str = Field(description="Id of the cited document.")
+    title: str = Field(description="Title of the cited document.")
+    url: str | None = Field(default=None, description="Link to the document, when known.")
+    chunk_id: str = Field(description="Id of the retrieved chunk the quote was found in.")
+    start: int = Field(description="Character offset where the quote starts in the document.")
+    end: int = Field(description="Character offset where the quote ends in the document.")
+    quote: str = Field(description="Exactly document.text[start:end].")
+    score: float = Field(description="How well the quote answers the question (higher is better).")
+
+
+class Passage(BaseModel):
+    """A retrieved chunk, in ranked order."""
+
+    doc_id: str
+    title: str = ""
+    chunk_id: str
+    start: int = Field(description="Character offset of the chunk in its document.")
+    end: int = Field(description="End offset of the chunk in its document.")
+    text: str = Field(description="Exactly document.text[start:end].")
+    score: float = Field(description="Retrieval score after fusion and reranking.")
+
+
+class Answer(BaseModel):
+    """What citeqa says about a question, with the evidence for it."""
+
+    question: str
+    answer: str = Field(description="The answer, each sentence followed by its [n] marker.")
+    abstained: bool = Field(
+        description="True when the articles do not support an answer; then there are no citations."
+    )
+    citations: list[Citation] = Field(default_factory=list)
+    passages: list[Passage] = Field(default_factory=list)
+    timings_ms: dict[str, float] = Field(
+        default_factory=dict, description="Milliseconds spent in each stage, and in total."
+    )

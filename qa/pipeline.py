@@ -1,0 +1,91 @@
+"""The answering pipeline: question -> retrieve -> rerank -> extract -> abstain -> cite."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from index.embedding import Embedder
+from index.models import Filters
+from index.settings import Settings
+from index.store import Store
+from qa.abstain import ABSTAIN_MESSAGE, should_abstain
+from qa.cite import cite, passages
+from qa.extract import Answerer, ExtractiveAnswerer
+from qa.models import Answer
+from qa.question import prepare_question
+from qa.rerank import FusionOrder, Reranker
+from qa.retrieve import hybrid_search
+
+
+class Assistant:
+    """Answers questions over a store's collections; built once, used for every question."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        embedder: Embedder,
+        settings: Settings,
+        reranker: Reranker | None = None,
+        answerer: Answerer | None = None,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+        self.reranker = reranker or FusionOrder()
+        self.answerer = answerer or ExtractiveAnswerer(
+            embedder=embedder, max_sentences=settings.answer_sentences
+        )
+
+    def ask(
+        self,
+        question: str,
+        *,
+        collection: str | None = None,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+    ) -> Answer:
+        """Answer one question from the collection, citing the exact spans used."""
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        prepared = prepare_question(question, max_chars=self.settings.max_question_chars)
+        target = self.store.collection(collection or self.settings.collection)
+        top_k = top_k or self.settings.top_k
+        with _timed(timings, "embed"):
+            query_vector = self.embedder.embed_query(prepared.text)
+        with _timed(timings, "retrieve"):
+            candidates = hybrid_search(
+                target,
+                query_vector=query_vector,
+                query_tokens=prepared.tokens,
+                depth=max(self.settings.candidates, top_k),
+                rrf_k=self.settings.rrf_k,
+                filters=filters,
+            )
+        with _timed(timings, "rerank"):
+            candidates = self.reranker.rerank(prepared, candidates)
+        with _timed(timings, "answer"):
+            draft = self.answerer.answer(prepared, candidates, query_vector)
+        abstained = should_abstain(draft, threshold=self.settings.abstain_threshold)
+        if abstained:
+            text, citations = ABSTAIN_MESSAGE, []
+        else:
+            text, citations = cite(draft.sentences)
+        timings["total"] = (time.perf_counter() - started) * 1000
+        return Answer(
+            question=prepared.text,
+            answer=text,
+            abstained=abstained,
+            citations=citations,
+            passages=passages(candidates, top_k),
+            timings_ms={k: round(v, 2) for k, v in timings.items()},
+        )
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    timings[stage] = (time.perf_counter() - started) * 1000

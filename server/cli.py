@@ -1,0 +1,284 @@
+"""The `citeqa` command line: ingest, ask, docs, serve."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from typer.core import TyperGroup
+
+from index.errors import CiteqaError, InvalidInput
+from index.models import Filters
+from index.settings import Settings
+from qa.models import Answer
+
+console = Console()
+errors = Console(stderr=True)
+
+
+class _Group(TyperGroup):
+    """The one place where CLI errors become messages and exit codes."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CiteqaError as exc:
+            errors.print(f"[bold red]error:[/] {escape(exc.detail)} [dim]({exc.code})[/]")
+            raise typer.Exit(code=1) from exc
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Ask questions about your articles and get answers that cite the exact passages.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+docs_app = typer.Typer(cls=_Group, help="List, show and delete documents.", no_args_is_help=True)
+app.add_typer(docs_app, name="docs")
+
+CollectionOpt = Annotated[
+    str | None,
+    typer.Option("--collection", "-c", help="Collection to use [default: CITEQA_COLLECTION or "
+                 "'articles']."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", envvar="CITEQA_DATA_DIR",
+                     help="Data folder [default: ./data]."),
+    ] = None,
+) -> None:
+    overrides: dict[str, Any] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    ctx.obj = _settings(**overrides)
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise InvalidInput(f"invalid settings: {exc}", code="invalid_settings") from exc
+
+
+def _services(ctx: typer.Context) -> Any:
+    from server.services import Services
+
+    settings: Settings = ctx.obj
+    with errors.status("Loading the embedding model…"):
+        return Services.build(settings)
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (.txt, .md, .html, "
+                                                     ".jsonl[.gz]); folders are read recursively.")],
+    collection: CollectionOpt = None,
+    prune: Annotated[bool, typer.Option("--prune", help="Remove documents of the collection "
+                                                        "that are not in these sources.")] = False,
+) -> None:
+    """Add articles to a collection; unchanged ones are skipped, changed ones replaced."""
+    from index.ingest import ingest_documents
+    from index.loaders import load_sources
+
+    services = _services(ctx)
+    settings: Settings = ctx.obj
+    with errors.status("Reading files…"):
+        loaded = list(load_sources(paths, max_bytes=settings.max_upload_bytes))
+    progress = Progress(
+        TextColumn("[bold]Ingesting"), BarColumn(), MofNCompleteColumn(), TextColumn("documents"),
+        TimeElapsedColumn(), console=errors, transient=True, disable=not loaded,
+    )
+    with progress:
+        task = progress.add_task("ingest", total=len(loaded))
+        report = ingest_documents(
+            loaded, store=services.store, collection=collection or settings.collection,
+            embedder=services.embedder, settings=settings, prune=prune,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    for skipped in report.skipped:
+        errors.print(f"[yellow]skipped[/] {escape(skipped.name)}: {escape(skipped.reason)}")
+    console.print(report.summary(), highlight=False)
+
+
+@app.command()
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str | None, typer.Argument(help="The question, in quotes.")] = None,
+    collection: CollectionOpt = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", "-k", min=1, max=100,
+                                              help="Passages to retrieve and show.")] = None,
+    as_json: JsonOpt = False,
+    batch: Annotated[Path | None, typer.Option("--batch", help="JSONL file of "
+                                               '{"id", "question"} lines; writes one JSON '
+                                               "answer per line.")] = None,
+    source: Annotated[list[str] | None, typer.Option("--source", help="Only documents from "
+                                                     "this source (repeatable).")] = None,
+    date_from: Annotated[str | None, typer.Option("--date-from", help="Earliest document "
+                                                  "date, e.g. 2026-01-31.")] = None,
+    date_to: Annotated[str | None, typer.Option("--date-to", help="Latest document date.")
+                       ] = None,
+    doc_id: Annotated[list[str] | None, typer.Option("--doc-id", help="Only this document "
+                                                     "(repeatable).")] = None,
+) -> None:
+    """Answer a question from the articles, citing the exact passages."""
+    if (question is None) == (batch is None):
+        raise InvalidInput("give either a QUESTION or --batch FILE.jsonl",
+                           code="invalid_arguments")
+    try:
+        filters = Filters(sources=tuple(source or ()), doc_ids=tuple(doc_id or ()),
+                          date_from=date_from, date_to=date_to)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), code="invalid_filters") from exc
+    services = _services(ctx)
+    if batch is not None:
+        _ask_batch(services, batch, collection=collection, top_k=top_k, filters=filters)
+        return
+    assert question is not None
+    answer = services.assistant.ask(question, collection=collection, top_k=top_k,
+                                    filters=filters)
+    if as_json:
+        typer.echo(answer.model_dump_json(indent=2))
+    else:
+        _print_answer(answer)
+
+
+def _ask_batch(services: Any, batch: Path, *, collection: str | None, top_k: int | None,
+               filters: Filters) -> None:
+    try:
+        lines = batch.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {batch}: {exc}", code="unreadable_file") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or "question" not in record:
+                raise ValueError('expected {"id", "question"}')
+        except ValueError as exc:
+            out: dict[str, Any] = {"id": None, "error": "invalid_line",
+                                   "detail": f"line {number}: {exc}"}
+        else:
+            try:
+                answer = services.assistant.ask(
+                    str(record["question"]), collection=collection, top_k=top_k,
+                    filters=filters)
+                out = {"id": record.get("id"), **answer.model_dump()}
+            except CiteqaError as exc:
+                if exc.code in ("collection_not_found",):
+                    raise
+                out = {"id": record.get("id"), "error": exc.code, "detail": exc.detail}
+        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+
+def _print_answer(answer: Answer) -> None:
+    style = "yellow" if answer.abstained else "bold"
+    console.print(f"[{style}]{escape(answer.answer)}[/]")
+    if answer.citations:
+        console.print("\n[dim]Sources:[/]")
+        for c in answer.citations:
+            where = f"{c.doc_id}, characters {c.start}–{c.end}"
+            console.print(f" [cyan][{c.n}][/] {escape(c.title)} [dim]({escape(where)})[/]")
+            if c.url:
+                console.print(f"     [dim]{escape(c.url)}[/]")
+
+
+@docs_app.command("list")
+def docs_list(ctx: typer.Context, collection: CollectionOpt = None, as_json: JsonOpt = False
+              ) -> None:
+    """List the documents of a collection."""
+    from index.store import Store
+
+    settings: Settings = ctx.obj
+    target = Store(settings.data_dir).collection(collection or settings.collection)
+    documents = target.documents()
+    if as_json:
+        typer.echo(json.dumps([_summary(d) for d in documents], ensure_ascii=False, indent=2))
+        return
+    table = Table("id", "title", "source", "date", "chunks", title=f"{target.name}: "
+                  f"{len(documents)} documents")
+    for d in documents:
+        table.add_row(d.document.id, d.document.title, d.document.source or "",
+                      d.document.date or "", str(d.chunks))
+    console.print(table)
+
+
+@docs_app.command("show")
+def docs_show(ctx: typer.Context, doc_id: Annotated[str, typer.Argument(help="Document id.")],
+              collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
+    """Show one document, with its full text."""
+    from index.store import Store
+
+    settings: Settings = ctx.obj
+    stored = Store(settings.data_dir).collection(collection or settings.collection).document(
+        doc_id)
+    if as_json:
+        typer.echo(json.dumps({**_summary(stored), "text": stored.document.text},
+                              ensure_ascii=False, indent=2))
+        return
+    d = stored.document
+    console.print(f"[bold]{escape(d.title)}[/]  [dim]{escape(d.id)}[/]")
+    meta = " · ".join(x for x in (d.source, d.date, d.url, f"{stored.chunks} chunks") if x)
+    console.print(f"[dim]{escape(meta)}[/]\n")
+    console.print(escape(d.text), highlight=False)
+
+
+@docs_app.command("delete")
+def docs_delete(ctx: typer.Context, doc_id: Annotated[str, typer.Argument(help="Document id.")],
+                collection: CollectionOpt = None) -> None:
+    """Delete a document from every index of the collection."""
+    from index.store import Store
+
+    settings: Settings = ctx.obj
+    target = Store(settings.data_dir).collection(collection or settings.collection)
+    target.delete([doc_id])
+    console.print(f"deleted {escape(doc_id)} from {target.name}")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1]."
+                                             )] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: 8000].")] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from server.app import create_app
+
+    settings: Settings = ctx.obj
+    host = host or settings.host
+    port = port or settings.port
+    errors.print(f"citeqa: serving {settings.data_dir} on http://{host}:{port} (Ctrl+C stops)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def _summary(stored: Any) -> dict[str, Any]:
+    d = stored.document
+    return {"id": d.id, "title": d.title, "url": d.url, "date": d.date, "source": d.source,
+            "metadata": d.metadata, "chunks": stored.chunks, "ingested_at": stored.ingested_at}
+
+
+def main() -> None:
+    """Entry point of the `citeqa` console script."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    app()

@@ -1,0 +1,52 @@
+"""The one place the API turns exceptions into JSON `{"error", "detail"}` responses."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from index.errors import CiteqaError
+
+log = logging.getLogger("citeqa.server")
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type",
+    422: "invalid_request",
+}
+
+
+def error_response(status: int, code: str, detail: str) -> JSONResponse:
+    """The JSON body every error has."""
+    return JSONResponse(status_code=status, content={"error": code, "detail": detail})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map citeqa errors, validation errors, HTTP errors and crashes to JSON bodies."""
+
+    @app.exception_handler(CiteqaError)
+    async def _citeqa(_: Request, exc: CiteqaError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+            problems.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
+        return error_response(422, "invalid_request", "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error",
+                              "citeqa hit an unexpected error; the server log has the details")

@@ -1,0 +1,146 @@
+"""Request and response bodies of the HTTP API (the answer object lives in `qa.models`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+from index.models import Filters, StoredDocument, date_number
+
+
+class FiltersIn(BaseModel):
+    """Restrict retrieval to some documents."""
+
+    source: str | list[str] | None = Field(
+        default=None, description="Only documents from this source (or any of these)."
+    )
+    date_from: str | None = Field(default=None, description="Earliest date, e.g. 2026-01-31.")
+    date_to: str | None = Field(default=None, description="Latest date, e.g. 2026-12-31.")
+    doc_ids: list[str] | None = Field(default=None, description="Only these documents.")
+
+    @field_validator("date_from", "date_to")
+    @classmethod
+    def _is_date(cls, value: str | None) -> str | None:
+        if value is not None and date_number(value) is None:
+            raise ValueError(f"expected a date like 2026-01-31, got {value!r}")
+        return value
+
+    def to_filters(self) -> Filters:
+        """The index-level filters."""
+        sources = [self.source] if isinstance(self.source, str) else (self.source or [])
+        return Filters(
+            sources=tuple(sources),
+            doc_ids=tuple(self.doc_ids or ()),
+            date_from=self.date_from,
+            date_to=self.date_to,
+        )
+
+
+class AskRequest(BaseModel):
+    """A question for `POST /v1/ask`."""
+
+    question: str = Field(description="The question, in plain language.",
+                          examples=["Who co-leads the lab?"])
+    collection: str | None = Field(default=None, description="Collection to ask (default: articles).")
+    top_k: int | None = Field(default=None, ge=1, le=100, description="Passages to return.")
+    filters: FiltersIn | None = None
+
+
+class DocumentIn(BaseModel):
+    """A document sent as JSON: the ingest JSONL format."""
+
+    model_config = {"extra": "allow"}
+
+    id: str = Field(min_length=1, max_length=512)
+    text: str = Field(min_length=1)
+    title: str | None = None
+    url: str | None = None
+    date: str | None = None
+    source: str | None = None
+
+
+class DocumentsIn(BaseModel):
+    """Documents to ingest, as JSON."""
+
+    documents: list[DocumentIn] = Field(min_length=1, max_length=10_000)
+    collection: str | None = None
+
+
+class DocumentSummary(BaseModel):
+    """A document as listed: everything but its text."""
+
+    id: str
+    title: str
+    url: str | None = None
+    date: str | None = None
+    source: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    chunks: int
+    ingested_at: str
+
+    @classmethod
+    def of(cls, stored: StoredDocument) -> DocumentSummary:
+        """Summary of a stored document."""
+        d = stored.document
+        return cls(id=d.id, title=d.title, url=d.url, date=d.date, source=d.source,
+                   metadata=d.metadata, chunks=stored.chunks, ingested_at=stored.ingested_at)
+
+
+class DocumentFull(DocumentSummary):
+    """A document with its full text: the text every citation offset refers to."""
+
+    text: str
+
+    @classmethod
+    def of(cls, stored: StoredDocument) -> DocumentFull:
+        """Full view of a stored document."""
+        return cls(**DocumentSummary.of(stored).model_dump(), text=stored.document.text)
+
+
+class DocumentList(BaseModel):
+    """The documents of a collection."""
+
+    collection: str
+    documents: list[DocumentSummary]
+
+
+class Deleted(BaseModel):
+    """What a delete removed."""
+
+    collection: str
+    deleted: str
+
+
+class SkippedOut(BaseModel):
+    """A file or line that was not ingested, and why."""
+
+    name: str
+    reason: str
+
+
+class IngestResult(BaseModel):
+    """What an ingestion did."""
+
+    collection: str
+    added: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    skipped: list[SkippedOut]
+    pruned: list[str]
+    chunks: int
+    seconds: float
+
+
+class ErrorBody(BaseModel):
+    """Every error response: a machine-readable code and a message for people."""
+
+    error: str = Field(examples=["document_not_found"])
+    detail: str = Field(examples=["no document 'x' in collection 'articles'"])
+
+
+class Health(BaseModel):
+    """Liveness."""
+
+    status: str
+    collections: int

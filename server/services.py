@@ -1,0 +1,31 @@
+"""The long-lived parts of a running citeqa, built once from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from index.embedding import Embedder, SentenceTransformerEmbedder
+from index.settings import Settings
+from index.store import Store
+from qa.pipeline import Assistant
+
+
+@dataclass
+class Services:
+    """Settings, store, embedding model and assistant, shared by the CLI and the API."""
+
+    settings: Settings
+    store: Store
+    embedder: Embedder
+    assistant: Assistant
+
+    @classmethod
+    def build(cls, settings: Settings, *, embedder: Embedder | None = None,
+              store: Store | None = None) -> Services:
+        """Load the model and open the store (the slow part of starting up)."""
+        embedder = embedder or SentenceTransformerEmbedder(
+            settings.embedding_model, batch_size=settings.embedding_batch_size
+        )
+        store = store or Store(settings.data_dir)
+        return cls(settings, store, embedder,
+                   Assistant(store=store, embedder=embedder, settings=settings))
