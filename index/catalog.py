@@ -328,7 +328,8 @@ class Catalog:
         rows = self._connect().execute(
             f'SELECT c.chunk_id, c.idx, c.start, c."end", d.doc_id, d.title, d.url, d.date, '
             f"d.source, d.metadata, d.text, d.content_hash, d.chunk_count, d.ingested_at "
-            f"FROM chunks c JOIN documents d ON d.collection = c.collection AND d.doc_id = c.doc_id "
+            f"FROM chunks c JOIN documents d "
+            f"ON d.collection = c.collection AND d.doc_id = c.doc_id "
             f"WHERE c.collection = ? AND c.chunk_id IN ({marks})",
             (collection, *chunk_ids),
         ).fetchall()

@@ -1,4 +1,4 @@
-"""Chunking that keeps exact character offsets: `document.text[chunk.start:chunk.end] == chunk.text`."""
+"""Chunking that keeps exact character offsets: `document.text[start:end] == chunk.text`."""
 
 from __future__ import annotations
 

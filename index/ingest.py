@@ -63,7 +63,6 @@ def ingest_documents(
     seen: set[str] = set()
     pending: list[tuple[Document, list[Chunk]]] = []
     pending_chunks = 0
-    done = 0
 
     def flush() -> None:
         nonlocal pending, pending_chunks
@@ -72,8 +71,7 @@ def ingest_documents(
             report.chunks += pending_chunks
         pending, pending_chunks = [], 0
 
-    for item in items:
-        done += 1
+    for done, item in enumerate(items, start=1):
         if isinstance(item, SkippedSource):
             report.skipped.append(item)
             if item.doc_id:

@@ -7,6 +7,7 @@ document per line. Directories are walked recursively, in sorted order so runs a
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -119,23 +120,11 @@ def load_bytes(name: str, data: bytes, *, doc_id: str) -> Iterator[Loaded]:
 
 
 def _gunzip_limited(data: bytes) -> bytes:
-    with gzip.GzipFile(fileobj=_BytesReader(data)) as stream:
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
         out = stream.read(MAX_DECOMPRESSED_BYTES + 1)
     if len(out) > MAX_DECOMPRESSED_BYTES:
         raise ValueError(f"decompresses to more than {MAX_DECOMPRESSED_BYTES:,} bytes")
     return out
-
-
-class _BytesReader:
-    """Minimal file object over bytes (io.BytesIO would copy nothing more, but keeps typing)."""
-
-    def __init__(self, data: bytes) -> None:
-        import io
-
-        self._io = io.BytesIO(data)
-
-    def read(self, size: int = -1) -> bytes:
-        return self._io.read(size)
 
 
 def _decode(name: str, data: bytes, doc_id: str) -> str | SkippedSource:

@@ -6,6 +6,7 @@ data folder holds every document's full text, so a citation can be shown in its 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import shutil
@@ -113,10 +114,8 @@ class Store:
         """Remove a collection: its vectors, documents and lexical index."""
         store = self.collection(name)
         self.catalog.drop_collection(name)
-        try:
+        with contextlib.suppress(ValueError, chromadb.errors.NotFoundError):
             self.client.delete_collection(name)
-        except (ValueError, chromadb.errors.NotFoundError):
-            pass
         with self._lock:
             self._open.pop(name, None)
         shutil.rmtree(store.lexical.folder, ignore_errors=True)
@@ -262,9 +261,9 @@ class CollectionStore:
             return []
         where = _chroma_where(filters) if filters else None
         result = self.chroma.query(
-            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+            query_embeddings=[np.asarray(vector, dtype=np.float32)],  # type: ignore[arg-type]
             n_results=min(k, count),
-            where=where,  # type: ignore[arg-type]
+            where=where,
             include=["distances"],
         )
         ids = result["ids"][0]

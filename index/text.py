@@ -12,21 +12,23 @@ _ABBREVIATIONS = {
     "dr", "mr", "mrs", "ms", "prof", "st", "jr", "sr", "inc", "ltd", "co", "corp", "no", "vs",
     "etc", "e.g", "i.e", "u.s", "u.k", "gen", "gov", "sen", "rep", "rev", "fig", "approx", "dept",
     "univ", "est", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov",
-    "dec", "mt", "ft", "al",
+    "dec", "mt", "ft", "al", "a.m", "p.m",
 }
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 _LINE_BREAK = re.compile(r"\n\s*")
 _WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*", re.UNICODE)
 
 STOP_WORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers herself him himself his how i if in into is it
-    its itself just me more most my myself no nor not of off on once only or other our ours
+    """
+    a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further
+    had has have having he her here hers herself him himself his how i if in into is it its
+    itself just me more most my myself no nor not of off on once only or other our ours
     ourselves out over own same she should so some such than that the their theirs them
     themselves then there these they this those through to too under until up very was we were
     what when where which while who whom whose why will with would you your yours yourself
-    yourselves also did does according said says tell told""".split()
+    yourselves also did does according said says tell told
+    """.split()  # noqa: SIM905
 )
 
 
@@ -37,7 +39,8 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     for line_start, line_end in _line_spans(text, start, end):
         cursor = line_start
         for match in _SENTENCE_END.finditer(text, line_start, line_end):
-            if _is_abbreviation(text, cursor, match.start()):
+            if _is_abbreviation(text, cursor, match.start()) or _continues(text, match.end(),
+                                                                            line_end):
                 continue
             spans.append((cursor, match.end()))
             cursor = match.end()
@@ -53,6 +56,13 @@ def _line_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
         cursor = match.end()
     spans.append((cursor, end))
     return spans
+
+
+def _continues(text: str, at: int, line_end: int) -> bool:
+    """A lower-case word after the punctuation means the sentence goes on ("3 p.m. on")."""
+    while at < line_end and text[at].isspace():
+        at += 1
+    return at < line_end and text[at].islower()
 
 
 def _is_abbreviation(text: str, sentence_start: int, period_at: int) -> bool:

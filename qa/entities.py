@@ -67,6 +67,7 @@ def has_answer_type(sentence: str, answer_type: AnswerType, question: str) -> bo
     if answer_type is AnswerType.PLACE:
         return any(
             new(m.group(1)) and not _DATE.fullmatch(m.group(1).split()[0])
+            and not _is_organisation(m.group(1))
             for m in _PLACE_CUE.finditer(sentence)
         )
     if answer_type is AnswerType.ORGANISATION:

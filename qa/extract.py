@@ -7,6 +7,7 @@ question's specific words, and holds a fact of the asked kind (a person for "who
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,7 +18,6 @@ from index.text import search_tokens, sentence_spans
 from qa.entities import has_answer_type
 from qa.question import AnswerType, Question
 from qa.retrieve import Candidate
-
 
 # (candidate, start, end, rank of the candidate, stored sentence vector or None)
 _Span = tuple[Candidate, int, int, int, "np.ndarray | None"]
@@ -88,23 +88,31 @@ class ExtractiveAnswerer:
         texts = [c.record.document.text[s:e] for c, s, e, _, _ in spans]
         similarities = self._similarities(spans, texts, query_vector)
         asked = set(question.tokens)
+        sentence_tokens = [set(search_tokens(text)) for text in texts]
+        weights = _local_idf(asked, sentence_tokens)
+        total_weight = sum(weights.values())
         scored = []
-        for (candidate, start, end, rank, _), text, similarity in zip(
-            spans, texts, similarities, strict=True
+        for (candidate, start, end, rank, _), text, tokens, similarity in zip(
+            spans, texts, sentence_tokens, similarities, strict=True
         ):
-            overlap = _overlap(asked, text)
+            coverage = len(asked & tokens) / len(asked) if asked else 0.0
+            # Words that occur in every candidate sentence (the article's topic) say little
+            # about which sentence answers; rarer question words say more.
+            specific = (sum(weights.get(t, 0.0) for t in tokens & asked) / total_weight
+                        if total_weight else 0.0)
             typed = question.answer_type is not AnswerType.OTHER and has_answer_type(
                 text, question.answer_type, question.text
             )
             score = (
                 0.55 * float(similarity)
-                + 0.30 * overlap
+                + 0.15 * coverage
+                + 0.20 * specific
                 + (0.20 if typed else 0.0)
                 + 0.10 / (1 + rank)
                 - _form_penalty(text)
             )
             scored.append(AnswerSentence(candidate, start, end, score, float(similarity),
-                                         overlap, typed))
+                                         coverage, typed))
         scored.sort(key=lambda s: s.score, reverse=True)
         best = scored[0]
         chosen = [best]
@@ -122,8 +130,9 @@ class ExtractiveAnswerer:
     def _similarities(self, spans: list[_Span], texts: list[str],
                       query_vector: np.ndarray) -> np.ndarray:
         query = np.asarray(query_vector, dtype=np.float32)
-        if all(vector is not None for *_, vector in spans):
-            vectors = np.stack([vector for *_, vector in spans])
+        stored = [vector for *_, vector in spans if vector is not None]
+        if len(stored) == len(spans):
+            vectors = np.stack(stored)
         else:
             # Stored without sentence vectors (another store): embed them now.
             vectors = self.embedder.embed_documents(texts)
@@ -149,10 +158,15 @@ class ExtractiveAnswerer:
         return out
 
 
-def _overlap(asked: set[str], sentence: str) -> float:
-    if not asked:
-        return 0.0
-    return len(asked & set(search_tokens(sentence))) / len(asked)
+def _local_idf(asked: set[str], sentence_tokens: list[set[str]]) -> dict[str, float]:
+    """Inverse frequency of each question word among the candidate sentences."""
+    count = len(sentence_tokens)
+    weights = {}
+    for token in asked:
+        frequency = sum(token in tokens for tokens in sentence_tokens)
+        if frequency:
+            weights[token] = math.log(1 + count / frequency)
+    return weights
 
 
 def _form_penalty(sentence: str) -> float:
@@ -160,9 +174,8 @@ def _form_penalty(sentence: str) -> float:
     words = len(sentence.split())
     penalty = 0.0
     stripped = sentence.rstrip("\"'”’)] ")
-    if sentence.lstrip().startswith("#") or words < 4:
-        penalty += 0.15
-    elif words < 10 and not stripped.endswith((".", "!", "?", ":")):
+    fragment = words < 10 and not stripped.endswith((".", "!", "?", ":"))
+    if sentence.lstrip().startswith("#") or words < 4 or fragment:
         penalty += 0.15
     if words > 70:
         penalty += 0.05

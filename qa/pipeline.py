@@ -13,7 +13,7 @@ from index.store import Store
 from qa.abstain import ABSTAIN_MESSAGE, should_abstain
 from qa.cite import cite, passages
 from qa.extract import Answerer, ExtractiveAnswerer
-from qa.models import Answer
+from qa.models import Answer, Citation
 from qa.question import prepare_question
 from qa.rerank import FusionOrder, Reranker
 from qa.retrieve import hybrid_search
@@ -69,8 +69,9 @@ class Assistant:
         with _timed(timings, "answer"):
             draft = self.answerer.answer(prepared, candidates, query_vector)
         abstained = should_abstain(draft, threshold=self.settings.abstain_threshold)
+        citations: list[Citation] = []
         if abstained:
-            text, citations = ABSTAIN_MESSAGE, []
+            text = ABSTAIN_MESSAGE
         else:
             text, citations = cite(draft.sentences)
         timings["total"] = (time.perf_counter() - started) * 1000

@@ -25,7 +25,9 @@ _TYPE_PATTERNS: list[tuple[AnswerType, re.Pattern[str]]] = [
     (AnswerType.NUMBER, re.compile(
         r"\bhow (many|much|long|far|old|large|big|high|tall|deep|fast|often)\b|"
         r"\bwhat (percentage|percent|share|proportion|number|amount|sum|price|rate|score)\b|"
-        r"\b(number|amount) of\b", re.I)),
+        r"\b(number|amount) of\b|\b(what|which) (depth|height|length|distance|size|"
+        r"temperature|speed|age|weight|cost|altitude|margin|budget|salary|population|area|"
+        r"capacity|value|total)\b", re.I)),
     (AnswerType.DATE, re.compile(
         r"^\s*when\b|\bwhen (did|does|do|will|was|is|were)\b|"
         r"\b(what|which) (year|date|day|month|time|decade|century)\b|\bsince when\b", re.I)),

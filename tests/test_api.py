@@ -1,0 +1,516 @@
+"""The HTTP API, end to end: real model, real Chroma, real catalog in a temp data folder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import LAB_DOC
+from fastapi.testclient import TestClient
+
+from index.embedding import SentenceTransformerEmbedder
+from index.settings import Settings
+from server.app import create_app
+
+LAB_QUESTION = "Who co-leads the lab?"
+UNRELATED_QUESTION = "What is the boiling point of mercury?"
+KEEPER_QUESTION = "Who is the keeper of the Kestrel Point Lighthouse?"
+
+LIGHTHOUSE_V1 = (
+    "Kestrel Point Lighthouse Restored\n\n"
+    "The Kestrel Point Lighthouse on the island of Varnholm has reopened to visitors after a "
+    "three-year restoration.\n\n"
+    "The keeper of the Kestrel Point Lighthouse is Ingrid Solvang, who has tended the light "
+    "since 2009 and oversaw the restoration.\n\n"
+    "Workers replaced the rusted lantern room, repainted the tower in red and white bands and "
+    "repaired the Fresnel lens by hand.\n\n"
+    "The work cost 2.4 million kroner and was paid for by the Varnholm Heritage Trust.\n"
+)
+LIGHTHOUSE_V2 = LIGHTHOUSE_V1.replace("Ingrid Solvang", "Aldric Penhallow")
+
+
+@pytest.fixture
+def client(sample_settings: Settings,
+           embedder: SentenceTransformerEmbedder) -> Iterator[TestClient]:
+    """A running API over a private copy of the ingested sample articles."""
+    with TestClient(create_app(sample_settings, embedder=embedder)) as test_client:
+        yield test_client
+
+
+def ask(client: TestClient, question: str, **body: Any) -> dict[str, Any]:
+    response = client.post("/v1/ask", json={"question": question, **body})
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def document_text(client: TestClient, doc_id: str) -> str:
+    response = client.get(f"/v1/documents/{doc_id}")
+    assert response.status_code == 200, response.text
+    text: str = response.json()["text"]
+    return text
+
+
+def upload(client: TestClient, *files: tuple[str, bytes]) -> Any:
+    return client.post(
+        "/v1/documents",
+        files=[("file", (name, data, "application/octet-stream")) for name, data in files],
+    )
+
+
+def assert_error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """An error is exactly `{"error", "detail"}` JSON with the status, never a stack trace."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body: dict[str, Any] = response.json()
+    assert set(body) == {"error", "detail"}
+    assert isinstance(body["detail"], str) and body["detail"]
+    if code is not None:
+        assert body["error"] == code
+    assert "Traceback" not in response.text
+    return body
+
+
+# Asking -------------------------------------------------------------------------------------
+
+
+def test_ask_answers_with_exact_citations(client: TestClient) -> None:
+    answer = ask(client, LAB_QUESTION)
+
+    assert answer["question"] == LAB_QUESTION
+    assert answer["abstained"] is False
+    assert "Miriam Okafor" in answer["answer"]
+    assert "Tomas Verhoeven" in answer["answer"]
+    assert answer["citations"], "a non-abstained answer cites its evidence"
+    assert answer["citations"][0]["doc_id"] == LAB_DOC
+    assert [c["n"] for c in answer["citations"]] == list(range(1, len(answer["citations"]) + 1))
+    for citation in answer["citations"]:
+        text = document_text(client, citation["doc_id"])
+        assert citation["quote"] == text[citation["start"]:citation["end"]]
+        assert f"[{citation['n']}]" in answer["answer"]
+    assert answer["passages"]
+    for passage in answer["passages"]:
+        text = document_text(client, passage["doc_id"])
+        assert passage["text"] == text[passage["start"]:passage["end"]]
+    assert "total" in answer["timings_ms"]
+
+
+def test_unrelated_question_abstains_without_citations(client: TestClient) -> None:
+    answer = ask(client, UNRELATED_QUESTION)
+
+    assert answer["abstained"] is True
+    assert answer["citations"] == []
+    assert "Okafor" not in answer["answer"]
+
+
+@pytest.mark.parametrize("top_k", [1, 3, 8])
+def test_top_k_limits_passages(client: TestClient, top_k: int) -> None:
+    answer = ask(client, LAB_QUESTION, top_k=top_k)
+
+    assert len(answer["passages"]) == top_k
+
+
+def test_doc_id_filter_keeps_retrieval_to_that_document(client: TestClient) -> None:
+    answer = ask(client, LAB_QUESTION, top_k=10,
+                 filters={"doc_ids": ["brackenford-tram-line.md"]})
+
+    assert answer["passages"]
+    assert {p["doc_id"] for p in answer["passages"]} == {"brackenford-tram-line.md"}
+    assert all(c["doc_id"] == "brackenford-tram-line.md" for c in answer["citations"])
+
+
+def test_source_filter_keeps_retrieval_to_that_source(client: TestClient) -> None:
+    answer = ask(client, LAB_QUESTION, top_k=10, filters={"source": "Peloton Daily"})
+
+    assert answer["passages"]
+    assert {p["doc_id"] for p in answer["passages"]} == {"carpathian-ridge-cycling.md"}
+    assert "Miriam Okafor" not in answer["answer"]
+
+    either = ask(client, LAB_QUESTION, top_k=20,
+                 filters={"source": ["Peloton Daily", "The Harbour Ledger"]})
+    assert {p["doc_id"] for p in either["passages"]} == {"carpathian-ridge-cycling.md", LAB_DOC}
+
+
+def test_date_filters_keep_retrieval_to_the_date_range(client: TestClient) -> None:
+    # Summer 2026: the wildfire (2026-07-30) and the chess festival (2026-08-16).
+    answer = ask(client, LAB_QUESTION, top_k=20,
+                 filters={"date_from": "2026-07-01", "date_to": "2026-08-31"})
+
+    assert {p["doc_id"] for p in answer["passages"]} == {
+        "sierra-dorada-wildfire.md", "lakeshore-chess-festival.md",
+    }
+
+    only_from = ask(client, LAB_QUESTION, top_k=50, filters={"date_from": "2026-10-01"})
+    assert {p["doc_id"] for p in only_from["passages"]} == {
+        "rsv-vaccine-trial.md", "fernleaf-robotics-funding.md",
+    }
+
+    only_to = ask(client, LAB_QUESTION, top_k=50, filters={"date_to": "2026-02-28"})
+    assert {p["doc_id"] for p in only_to["passages"]} == {LAB_DOC}
+    assert only_to["abstained"] is False
+    assert "Miriam Okafor" in only_to["answer"]
+
+
+def test_filters_matching_nothing_abstain(client: TestClient) -> None:
+    for filters in ({"source": "Nobody's Gazette"}, {"doc_ids": ["not-there.md"]},
+                    {"date_from": "2026-09-01", "date_to": "2026-01-01"}):
+        answer = ask(client, LAB_QUESTION, filters=filters)
+
+        assert answer["abstained"] is True, filters
+        assert answer["citations"] == []
+        assert answer["passages"] == []
+
+
+def test_invalid_date_filter_is_a_422(client: TestClient) -> None:
+    response = client.post("/v1/ask", json={"question": LAB_QUESTION,
+                                            "filters": {"date_from": "yesterday"}})
+
+    body = assert_error(response, 422, "invalid_request")
+    assert "date_from" in body["detail"]
+
+
+# Errors -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("question", ["", "   \n\t "])
+def test_empty_question_is_a_400(client: TestClient, question: str) -> None:
+    response = client.post("/v1/ask", json={"question": question})
+
+    body = assert_error(response, 400, "empty_question")
+    assert "empty" in body["detail"]
+
+
+def test_overlong_question_is_a_413(client: TestClient) -> None:
+    response = client.post("/v1/ask", json={"question": "why " * 600})
+
+    body = assert_error(response, 413, "question_too_long")
+    assert "2,000" in body["detail"]
+
+
+def test_question_at_the_limit_is_answered(client: TestClient) -> None:
+    question = ("Who co-leads the lab? " * 100)[:2000]
+
+    response = client.post("/v1/ask", json={"question": question})
+
+    assert response.status_code == 200, response.text
+
+
+def test_unknown_collection_is_a_404(client: TestClient) -> None:
+    ask_response = client.post("/v1/ask", json={"question": LAB_QUESTION,
+                                                "collection": "no-such-collection"})
+    body = assert_error(ask_response, 404, "collection_not_found")
+    assert "no-such-collection" in body["detail"]
+
+    list_response = client.get("/v1/documents", params={"collection": "no-such-collection"})
+    assert_error(list_response, 404, "collection_not_found")
+
+
+@pytest.mark.parametrize("name", ["a/b", "x", "../articles"])
+def test_invalid_collection_name_is_a_400(client: TestClient, name: str) -> None:
+    response = client.post("/v1/ask", json={"question": LAB_QUESTION, "collection": name})
+
+    assert_error(response, 400, "invalid_collection")
+
+
+def test_unknown_document_is_a_404(client: TestClient) -> None:
+    body = assert_error(client.get("/v1/documents/nope.md"), 404, "document_not_found")
+    assert "nope.md" in body["detail"]
+
+    assert_error(client.delete("/v1/documents/nope.md"), 404, "document_not_found")
+    assert len(client.get("/v1/documents").json()["documents"]) == 10
+
+
+def test_malformed_json_body_is_a_422(client: TestClient) -> None:
+    response = client.post("/v1/ask", content=b'{"question": ',
+                           headers={"content-type": "application/json"})
+
+    assert_error(response, 422, "invalid_request")
+
+
+def test_missing_question_is_a_422(client: TestClient) -> None:
+    response = client.post("/v1/ask", json={"top_k": 3})
+
+    body = assert_error(response, 422, "invalid_request")
+    assert "question" in body["detail"]
+
+
+@pytest.mark.parametrize("top_k", [0, 101])
+def test_top_k_out_of_range_is_a_422(client: TestClient, top_k: int) -> None:
+    response = client.post("/v1/ask", json={"question": LAB_QUESTION, "top_k": top_k})
+
+    body = assert_error(response, 422, "invalid_request")
+    assert "top_k" in body["detail"]
+
+
+def test_unknown_route_is_a_json_404(client: TestClient) -> None:
+    assert_error(client.get("/v1/nothing-here"), 404, "not_found")
+
+
+# Documents ----------------------------------------------------------------------------------
+
+
+def test_list_documents_shows_metadata(client: TestClient) -> None:
+    response = client.get("/v1/documents")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["collection"] == "articles"
+    documents = {d["id"]: d for d in body["documents"]}
+    assert len(documents) == 10
+    assert all(d["title"] and d["source"] and d["date"] and d["chunks"] >= 1
+               for d in documents.values())
+    assert all("text" not in d for d in documents.values())
+    lab = documents[LAB_DOC]
+    assert lab["title"] == (
+        "Northgate University and Corvalis Systems Open Joint AI Lab in Rotterdam"
+    )
+    assert lab["source"] == "The Harbour Ledger"
+    assert lab["date"] == "2026-02-12"
+
+
+def test_get_document_returns_its_text(client: TestClient) -> None:
+    response = client.get(f"/v1/documents/{LAB_DOC}")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["id"] == LAB_DOC
+    assert body["source"] == "The Harbour Ledger"
+    assert "co-led by Dr. Miriam Okafor" in body["text"]
+    assert "source: The Harbour Ledger" not in body["text"], "front matter is not article text"
+
+
+def test_upload_update_and_delete_a_document(client: TestClient) -> None:
+    # A new article is added and then cited.
+    added = upload(client, ("lighthouse.txt", LIGHTHOUSE_V1.encode()))
+    assert added.status_code == 200, added.text
+    assert added.json()["added"] == ["lighthouse.txt"]
+    assert added.json()["chunks"] >= 1
+
+    answer = ask(client, KEEPER_QUESTION)
+    assert answer["abstained"] is False
+    assert "Ingrid Solvang" in answer["answer"]
+    assert answer["citations"][0]["doc_id"] == "lighthouse.txt"
+    text = document_text(client, "lighthouse.txt")
+    for citation in answer["citations"]:
+        if citation["doc_id"] == "lighthouse.txt":
+            assert citation["quote"] == text[citation["start"]:citation["end"]]
+
+    # The same file again changes nothing.
+    again = upload(client, ("lighthouse.txt", LIGHTHOUSE_V1.encode()))
+    assert again.status_code == 200, again.text
+    assert again.json()["unchanged"] == ["lighthouse.txt"]
+    assert again.json()["added"] == [] and again.json()["updated"] == []
+    assert again.json()["chunks"] == 0
+
+    # A changed version replaces the old text everywhere.
+    updated = upload(client, ("lighthouse.txt", LIGHTHOUSE_V2.encode()))
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["updated"] == ["lighthouse.txt"]
+    assert updated.json()["added"] == []
+    assert "Aldric Penhallow" in document_text(client, "lighthouse.txt")
+    assert "Ingrid Solvang" not in document_text(client, "lighthouse.txt")
+
+    answer = ask(client, KEEPER_QUESTION, top_k=100)
+    assert "Aldric Penhallow" in answer["answer"]
+    assert "Ingrid Solvang" not in answer["answer"]
+    old_name = ask(client, "Ingrid Solvang keeper Kestrel Point", top_k=100)
+    assert not any("Solvang" in p["text"] for p in old_name["passages"])
+    assert not any("Solvang" in c["quote"] for c in old_name["citations"])
+    lighthouse_chunks = [p for p in old_name["passages"] if p["doc_id"] == "lighthouse.txt"]
+    assert len(lighthouse_chunks) == updated.json()["chunks"], "old chunks are gone"
+    listed = {d["id"]: d for d in client.get("/v1/documents").json()["documents"]}
+    assert len(listed) == 11
+
+    # Deleted: gone from the catalog, the dense and the lexical index.
+    deleted = client.delete("/v1/documents/lighthouse.txt")
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json() == {"collection": "articles", "deleted": "lighthouse.txt"}
+    assert_error(client.get("/v1/documents/lighthouse.txt"), 404, "document_not_found")
+    assert len(client.get("/v1/documents").json()["documents"]) == 10
+
+    after = ask(client, KEEPER_QUESTION, top_k=100)
+    assert all(c["doc_id"] != "lighthouse.txt" for c in after["citations"])
+    assert "Penhallow" not in after["answer"]
+    assert all(p["doc_id"] != "lighthouse.txt" for p in after["passages"])
+    # Words only the deleted article had: BM25 would find them if it still held the chunks.
+    lexical = ask(client, "Penhallow Varnholm Kestrel Fresnel kroner", top_k=100)
+    assert all(p["doc_id"] != "lighthouse.txt" for p in lexical["passages"])
+    assert all("Varnholm" not in p["text"] for p in lexical["passages"])
+    only_it = ask(client, KEEPER_QUESTION, filters={"doc_ids": ["lighthouse.txt"]})
+    assert only_it["passages"] == []
+    assert only_it["abstained"] is True
+
+
+def test_upload_of_only_a_binary_file_is_a_422(client: TestClient) -> None:
+    response = upload(client, ("blob.txt", b"\x00\x01\x02binary\x00data"))
+
+    body = assert_error(response, 422, "unreadable_file")
+    assert "blob.txt" in body["detail"]
+    assert "binary" in body["detail"]
+    assert_error(client.get("/v1/documents/blob.txt"), 404, "document_not_found")
+
+
+def test_upload_skips_unreadable_files_and_adds_good_ones(client: TestClient) -> None:
+    response = upload(
+        client,
+        ("blob.txt", b"\x00\x01\x02binary\x00data"),
+        ("setup.exe", b"MZ just pretending to be a program"),
+        ("latin.txt", b"caf\xe9 au lait"),
+        ("lighthouse.txt", LIGHTHOUSE_V1.encode()),
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["added"] == ["lighthouse.txt"]
+    skipped = {s["name"]: s["reason"] for s in body["skipped"]}
+    assert set(skipped) == {"blob.txt", "setup.exe", "latin.txt"}
+    assert "binary" in skipped["blob.txt"]
+    assert ".exe" in skipped["setup.exe"]
+    assert "UTF-8" in skipped["latin.txt"]
+    ids = {d["id"] for d in client.get("/v1/documents").json()["documents"]}
+    assert "lighthouse.txt" in ids
+    assert not ids & {"blob.txt", "setup.exe", "latin.txt"}
+
+
+def test_upload_of_several_files_adds_them_all(client: TestClient) -> None:
+    response = upload(
+        client,
+        ("lighthouse.txt", LIGHTHOUSE_V1.encode()),
+        ("notes.md", b"---\nsource: Varnholm Post\ndate: 2026-12-01\n---\n"
+                     b"# Ferry timetable\n\nThe Varnholm ferry now sails at dawn.\n"),
+    )
+
+    assert response.status_code == 200, response.text
+    assert sorted(response.json()["added"]) == ["lighthouse.txt", "notes.md"]
+    notes = client.get("/v1/documents/notes.md").json()
+    assert notes["title"] == "Ferry timetable"
+    assert notes["source"] == "Varnholm Post"
+    assert notes["date"] == "2026-12-01"
+
+
+def test_json_documents_are_ingested(client: TestClient) -> None:
+    response = client.post("/v1/documents", json={"documents": [
+        {"id": "kestrel-1", "title": "Kestrel Point Lighthouse Restored", "text": LIGHTHOUSE_V1,
+         "source": "Varnholm Post", "date": "2026-12-01"},
+    ]})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["added"] == ["kestrel-1"]
+    stored = client.get("/v1/documents/kestrel-1").json()
+    assert stored["title"] == "Kestrel Point Lighthouse Restored"
+    assert stored["text"] == LIGHTHOUSE_V1
+    assert stored["source"] == "Varnholm Post"
+    answer = ask(client, KEEPER_QUESTION)
+    assert answer["citations"][0]["doc_id"] == "kestrel-1"
+    assert "Ingrid Solvang" in answer["answer"]
+
+
+def test_jsonl_upload_ingests_its_lines_and_skips_bad_ones(client: TestClient) -> None:
+    lines = [
+        json.dumps({"id": "kestrel-1", "title": "Kestrel Point", "text": LIGHTHOUSE_V1}),
+        "this line is not JSON",
+        json.dumps({"id": "no-text"}),
+    ]
+    response = upload(client, ("batch.jsonl", "\n".join(lines).encode()))
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["added"] == ["kestrel-1"]
+    skipped = {s["name"]: s["reason"] for s in body["skipped"]}
+    assert set(skipped) == {"batch.jsonl line 2", "batch.jsonl line 3"}
+    assert "JSON" in skipped["batch.jsonl line 2"]
+    assert "text" in skipped["batch.jsonl line 3"]
+
+
+def test_documents_go_to_the_named_collection(client: TestClient) -> None:
+    response = client.post("/v1/documents", params={"collection": "lighthouses"},
+                           files=[("file", ("lighthouse.txt", LIGHTHOUSE_V1.encode(),
+                                            "text/plain"))])
+    assert response.status_code == 200, response.text
+    assert response.json()["collection"] == "lighthouses"
+
+    listed = client.get("/v1/documents", params={"collection": "lighthouses"}).json()
+    assert [d["id"] for d in listed["documents"]] == ["lighthouse.txt"]
+    assert "lighthouse.txt" not in {d["id"] for d in client.get("/v1/documents").json()[
+        "documents"]}
+    answer = ask(client, KEEPER_QUESTION, collection="lighthouses")
+    assert "Ingrid Solvang" in answer["answer"]
+    assert {p["doc_id"] for p in answer["passages"]} == {"lighthouse.txt"}
+    assert client.get("/healthz").json()["collections"] == 2
+
+
+def test_collection_with_every_document_deleted_abstains(client: TestClient) -> None:
+    for document in client.get("/v1/documents").json()["documents"]:
+        assert client.delete(f"/v1/documents/{document['id']}").status_code == 200
+
+    assert client.get("/v1/documents").json()["documents"] == []
+    answer = ask(client, LAB_QUESTION)
+    assert answer["abstained"] is True
+    assert answer["passages"] == []
+
+
+def test_invalid_json_documents_are_a_422(client: TestClient) -> None:
+    response = client.post("/v1/documents", json={"documents": [{"id": "no-text"}]})
+
+    body = assert_error(response, 422, "invalid_request")
+    assert "text" in body["detail"]
+
+
+@pytest.mark.parametrize("filename", ["../../evil.txt", "..\\..\\evil.txt", "/etc/evil.txt"])
+def test_upload_with_a_path_in_the_filename_keeps_only_the_name(client: TestClient,
+                                                                 filename: str) -> None:
+    response = upload(client, (filename, LIGHTHOUSE_V1.encode()))
+
+    assert response.status_code == 200, response.text
+    assert response.json()["added"] == ["evil.txt"]
+    ids = {d["id"] for d in client.get("/v1/documents").json()["documents"]}
+    assert "evil.txt" in ids
+    assert not any("/" in doc_id or ".." in doc_id for doc_id in ids)
+
+
+def test_upload_over_the_limit_is_a_413(settings: Settings,
+                                        embedder: SentenceTransformerEmbedder) -> None:
+    small = Settings(data_dir=settings.data_dir, max_upload_bytes=2048)
+    with TestClient(create_app(small, embedder=embedder)) as client:
+        response = upload(client, ("big.txt", b"lighthouse keeper " * 278))  # 5004 bytes
+
+        body = assert_error(response, 413)
+        assert "big.txt" in body["detail"]
+        assert_error(client.get("/v1/documents"), 404, "collection_not_found")
+
+        fits = upload(client, ("small.txt", LIGHTHOUSE_V1.encode()[:1500]))
+        assert fits.status_code == 200, fits.text
+        assert fits.json()["added"] == ["small.txt"]
+
+
+def test_upload_without_files_is_an_error(client: TestClient) -> None:
+    no_files = client.post("/v1/documents", data={"collection": "articles"},
+                           files=[("other", ("x.txt", b"hello", "text/plain"))])
+    assert_error(no_files, 400, "no_files")
+
+    plain = client.post("/v1/documents", content=b"hello",
+                        headers={"content-type": "text/plain"})
+    assert_error(plain, 415, "unsupported_media_type")
+
+
+# Service ------------------------------------------------------------------------------------
+
+
+def test_healthz(client: TestClient) -> None:
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert response.json()["collections"] == 1
+
+
+def test_openapi_documents_the_endpoints(client: TestClient) -> None:
+    response = client.get("/openapi.json")
+
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert "post" in paths["/v1/ask"]
+    assert {"get", "post"} <= set(paths["/v1/documents"])
+    assert "multipart/form-data" in paths["/v1/documents"]["post"]["requestBody"]["content"]

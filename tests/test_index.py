@@ -1,0 +1,229 @@
+"""Ingestion: loaders, offset-exact chunks, idempotent writes, deletes that really delete."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from index.chunking import Chunker
+from index.errors import ConfigurationError, InvalidInput, NotFound
+from index.ingest import ingest_documents, ingest_paths
+from index.loaders import load_bytes, load_sources
+from index.models import Document, Filters, SkippedSource
+from index.settings import Settings
+from index.store import Store
+from index.text import search_tokens, sentence_spans
+from tests.conftest import SAMPLES
+
+LIGHTHOUSE = (
+    "# Keeper Returns to Skerry Point\n\n"
+    "The Skerry Point lighthouse was relit on Saturday after a two-year restoration. "
+    "Its new keeper, Halvard Brekke, trained as a marine engineer in Bergen. "
+    "The lamp can be seen from 34 kilometres away on a clear night.\n"
+)
+
+
+def _ingest(store: Store, embedder, settings: Settings, docs: list[Document], **kw):
+    return ingest_documents(docs, store=store, collection="articles", embedder=embedder,
+                            settings=settings, **kw)
+
+
+def test_loaders_read_every_supported_format(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Plain title\n\nSome plain text here.", encoding="utf-8")
+    (tmp_path / "b.md").write_text("---\ndate: 2026-01-02\nsource: Wire\n---\n# Heading\n\nBody.",
+                                   encoding="utf-8")
+    (tmp_path / "c.html").write_text(
+        "<html><head><title>Page title</title><script>var x = 'secret';</script></head>"
+        "<body><nav>Home | About</nav><article><h1>Big</h1><p>Main text of the page.</p>"
+        "</article><footer>Copyright</footer></body></html>", encoding="utf-8")
+    lines = [{"id": "j1", "title": "J one", "text": "First.", "url": "http://x/1",
+              "lang": "en"}, {"id": "j2", "text": "Second."}]
+    with gzip.open(tmp_path / "d.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.write("\n".join(json.dumps(line) for line in lines))
+    loaded = {d.id: d for d in load_sources([tmp_path], max_bytes=10**6)
+              if isinstance(d, Document)}
+    assert set(loaded) == {"a.txt", "b.md", "c.html", "j1", "j2"}
+    assert loaded["a.txt"].title == "Plain title"
+    assert (loaded["b.md"].title, loaded["b.md"].date, loaded["b.md"].source) == (
+        "Heading", "2026-01-02", "Wire")
+    assert not loaded["b.md"].text.startswith("---")
+    html = loaded["c.html"]
+    assert html.title == "Page title"
+    assert "Main text of the page." in html.text
+    assert "secret" not in html.text and "Home | About" not in html.text
+    assert "Copyright" not in html.text
+    assert loaded["j1"].url == "http://x/1" and loaded["j1"].metadata == {"lang": "en"}
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("bin.txt", b"\x00\x01\x02binary", "binary"),
+        ("latin.txt", "café au lait".encode("latin-1"), "UTF-8"),
+        ("empty.md", b"   \n  ", "empty"),
+        ("broken.html", b"<html><body><script>x()</script></body></html>", "HTML"),
+        ("prog.exe", b"MZ....", "unsupported"),
+        ("bad.jsonl.gz", b"not gzip at all", "gzip"),
+    ],
+)
+def test_unreadable_files_are_skipped_with_a_reason(name: str, data: bytes, reason: str) -> None:
+    [skipped] = list(load_bytes(name, data, doc_id=name))
+    assert isinstance(skipped, SkippedSource)
+    assert skipped.name == name
+    assert reason.lower() in skipped.reason.lower()
+
+
+def test_bad_jsonl_lines_are_skipped_and_the_rest_loaded() -> None:
+    data = b'{"id": "ok", "text": "Fine."}\n{broken\n{"id": "nt"}\n["list"]\n'
+    loaded = list(load_bytes("x.jsonl", data, doc_id="x.jsonl"))
+    assert [d.id for d in loaded if isinstance(d, Document)] == ["ok"]
+    reasons = [s.name for s in loaded if isinstance(s, SkippedSource)]
+    assert reasons == ["x.jsonl line 2", "x.jsonl line 3", "x.jsonl line 4"]
+
+
+def test_every_chunk_is_an_exact_span_of_its_document() -> None:
+    chunker = Chunker(chunk_size=300, chunk_overlap=60)
+    documents = [d for d in load_sources([SAMPLES], max_bytes=10**6) if isinstance(d, Document)]
+    odd = Document(id="odd", text="No punctuation at all " * 80 + "\n\n\n  trailing  \n")
+    for document in [*documents, odd]:
+        chunks = chunker.split(document)
+        assert chunks
+        for chunk in chunks:
+            assert document.text[chunk.start:chunk.end] == chunk.text
+            assert len(chunk.text) <= 300
+        # Chunks cover the document's text in order.
+        assert [c.start for c in chunks] == sorted(c.start for c in chunks)
+
+
+def test_sentences_are_exact_spans_that_respect_abbreviations() -> None:
+    text = "Dr. Ana Silva met Mr. Jones at 3 p.m. on Friday. They agreed!\nNew line here"
+    spans = sentence_spans(text)
+    assert [text[s:e] for s, e in spans] == [
+        "Dr. Ana Silva met Mr. Jones at 3 p.m. on Friday.", "They agreed!", "New line here"]
+
+
+def test_search_tokens_stem_and_drop_stop_words() -> None:
+    assert search_tokens("Who co-leads the labs?") == ["co-lead", "co", "lead", "lab"]
+
+
+def test_chunker_rejects_overlap_not_smaller_than_size() -> None:
+    with pytest.raises(ValueError, match="chunk_overlap"):
+        Chunker(chunk_size=100, chunk_overlap=100)
+
+
+def test_reingesting_the_same_files_adds_nothing(store: Store, embedder, settings: Settings
+                                                 ) -> None:
+    first = ingest_paths([SAMPLES], store=store, collection="articles", embedder=embedder,
+                         settings=settings)
+    assert len(first.added) == 10 and first.chunks > 10
+    collection = store.collection("articles")
+    chunks_before = collection.count_chunks()
+    vectors_before = collection.chroma.count()
+    second = ingest_paths([SAMPLES], store=store, collection="articles", embedder=embedder,
+                          settings=settings)
+    assert (second.added, second.updated, second.chunks) == ([], [], 0)
+    assert len(second.unchanged) == 10
+    assert collection.count_chunks() == chunks_before
+    assert collection.chroma.count() == vectors_before == chunks_before
+    assert "added 0" in second.summary() and "unchanged 10" in second.summary()
+
+
+def test_changed_document_replaces_all_its_chunks(store: Store, embedder, settings: Settings
+                                                  ) -> None:
+    _ingest(store, embedder, settings, [Document(id="lh", text=LIGHTHOUSE * 6, title="LH")])
+    collection = store.collection("articles")
+    old_chunks = collection.count_chunks()
+    assert old_chunks > 1
+    changed = LIGHTHOUSE.replace("Halvard Brekke", "Ingrid Solheim")
+    report = _ingest(store, embedder, settings, [Document(id="lh", text=changed, title="LH")])
+    assert report.updated == ["lh"]
+    assert collection.count_chunks() == collection.chroma.count() == 1
+    assert collection.document("lh").document.text == changed
+    hits = collection.lexical_search(search_tokens("Halvard Brekke"), 10)
+    assert hits == []
+    hits = collection.lexical_search(search_tokens("Ingrid Solheim"), 10)
+    assert len(hits) == 1
+
+
+def test_deleted_document_is_gone_from_dense_and_lexical_search(
+        store: Store, embedder, settings: Settings) -> None:
+    ingest_paths([SAMPLES], store=store, collection="articles", embedder=embedder,
+                 settings=settings)
+    _ingest(store, embedder, settings, [Document(id="lh", text=LIGHTHOUSE, title="Skerry")])
+    collection = store.collection("articles")
+    query = "Who is the keeper of the Skerry Point lighthouse?"
+    vector = embedder.embed_query(query)
+    assert collection.dense_search(vector, 1)[0].chunk_id.startswith("lh::")
+    assert collection.lexical_search(search_tokens(query), 1)[0].chunk_id.startswith("lh::")
+
+    collection.delete(["lh"])
+
+    everything = collection.count_chunks()
+    assert not any(h.chunk_id.startswith("lh::") for h in collection.dense_search(vector, 100))
+    assert not any(h.chunk_id.startswith("lh::")
+                   for h in collection.lexical_search(search_tokens(query), everything))
+    # A fresh process sees the same: the persisted lexical index was rebuilt, not stale.
+    reopened = Store(settings.data_dir).collection("articles")
+    assert not any(h.chunk_id.startswith("lh::")
+                   for h in reopened.lexical_search(search_tokens(query), everything))
+    with pytest.raises(NotFound):
+        collection.document("lh")
+    with pytest.raises(NotFound):
+        collection.delete(["lh"])
+
+
+def test_prune_removes_documents_missing_from_the_sources(
+        tmp_path: Path, store: Store, embedder, settings: Settings) -> None:
+    folder = tmp_path / "src"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("Keep me\n\nThis article stays.", encoding="utf-8")
+    (folder / "drop.txt").write_text("Drop me\n\nThis article goes.", encoding="utf-8")
+    ingest_paths([folder], store=store, collection="articles", embedder=embedder,
+                 settings=settings)
+    (folder / "drop.txt").unlink()
+    report = ingest_paths([folder], store=store, collection="articles", embedder=embedder,
+                          settings=settings, prune=True)
+    assert report.pruned == ["drop.txt"]
+    assert [d.document.id for d in store.collection("articles").documents()] == ["keep.txt"]
+
+
+def test_filters_limit_both_retrievers(store: Store, embedder, settings: Settings) -> None:
+    ingest_paths([SAMPLES], store=store, collection="articles", embedder=embedder,
+                 settings=settings)
+    collection = store.collection("articles")
+    only_tram = Filters(doc_ids=("brackenford-tram-line.md",))
+    vector = embedder.embed_query("Who co-leads the lab?")
+    dense = collection.dense_search(vector, 20, only_tram)
+    lexical = collection.lexical_search(search_tokens("tram line stops lab"), 20, only_tram)
+    assert dense and lexical
+    assert all(h.chunk_id.startswith("brackenford-tram-line.md::") for h in dense + lexical)
+    late = Filters(date_from="2026-10-01")
+    docs = {h.chunk_id.split("::")[0] for h in collection.dense_search(vector, 50, late)}
+    assert docs == {"rsv-vaccine-trial.md", "fernleaf-robotics-funding.md"}
+
+
+def test_collection_names_and_models_are_checked(store: Store, embedder, settings: Settings
+                                                 ) -> None:
+    with pytest.raises(InvalidInput, match="invalid collection name"):
+        store.collection("a/b")
+    with pytest.raises(NotFound, match="does not exist"):
+        store.collection("missing")
+    _ingest(store, embedder, settings, [Document(id="x", text="Some text.")])
+    with pytest.raises(ConfigurationError, match="built with embedding model"):
+        store.create_collection("articles", model="other-model", dimension=384)
+
+
+def test_orphaned_vectors_of_an_interrupted_write_are_removed(
+        store: Store, embedder, settings: Settings) -> None:
+    _ingest(store, embedder, settings, [Document(id="lh", text=LIGHTHOUSE, title="LH")])
+    collection = store.collection("articles")
+    # Simulate a run killed after writing vectors but before the catalog committed.
+    collection.chroma.upsert(ids=["ghost::0000::0"], embeddings=[[0.1] * 384],
+                             documents=["ghost"], metadatas=[{"doc_id": "ghost"}])
+    reopened = Store(settings.data_dir).collection("articles")
+    assert reopened.chroma.count() == reopened.count_chunks()
+    hits = reopened.dense_search(embedder.embed_query("ghost"), 10)
+    assert all(not h.chunk_id.startswith("ghost") for h in hits)

@@ -1,0 +1,100 @@
+"""Answering: cited answers from the sample articles, exact spans, and honest abstention."""
+
+from __future__ import annotations
+
+import pytest
+
+from index.errors import InvalidInput, NotFound, TooLarge
+from qa.models import Answer
+from qa.question import AnswerType, answer_type_of, prepare_question
+from server.services import Services
+from tests.conftest import LAB_DOC
+
+
+def _check_spans(services: Services, answer: Answer) -> None:
+    collection = services.store.collection("articles")
+    for citation in answer.citations:
+        text = collection.document(citation.doc_id).document.text
+        assert citation.quote == text[citation.start:citation.end]
+        assert f"[{citation.n}]" in answer.answer
+    for passage in answer.passages:
+        text = collection.document(passage.doc_id).document.text
+        assert passage.text == text[passage.start:passage.end]
+
+
+def test_who_co_leads_the_lab_names_both_and_cites_the_lab_article(
+        sample_services: Services) -> None:
+    answer = sample_services.assistant.ask("Who co-leads the lab?")
+    assert not answer.abstained
+    assert "Miriam Okafor" in answer.answer and "Tomas Verhoeven" in answer.answer
+    assert answer.citations[0].doc_id == LAB_DOC
+    assert "co-led" in answer.citations[0].quote
+    _check_spans(sample_services, answer)
+    assert set(answer.timings_ms) >= {"embed", "retrieve", "answer", "total"}
+
+
+@pytest.mark.parametrize(
+    ("question", "doc_id", "expected"),
+    [
+        ("When will the lab open?", LAB_DOC, "September 2026"),
+        ("How much did Fernleaf Robotics raise?", "fernleaf-robotics-funding.md", "$35 million"),
+        ("Who won the Tour of the Carpathian Ridge?", "carpathian-ridge-cycling.md",
+         "Jonas Lindqvist"),
+        ("How long is Line 1?", "brackenford-tram-line.md",
+         "14.2 kilometres"),
+        ("At what depth were the glowing shrimp collected?", "deep-sea-shrimp.md",
+         "1,850 metres"),
+        ("What else does Tomas Verhoeven do?", LAB_DOC, "standards committee"),
+    ],
+)
+def test_sample_questions_are_answered_from_the_right_article(
+        sample_services: Services, question: str, doc_id: str, expected: str) -> None:
+    answer = sample_services.assistant.ask(question)
+    assert not answer.abstained
+    assert answer.citations[0].doc_id == doc_id
+    assert expected in answer.answer
+    _check_spans(sample_services, answer)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is the boiling point of mercury?", "How do I bake sourdough bread at home?"],
+)
+def test_unrelated_questions_abstain_without_citations(sample_services: Services,
+                                                       question: str) -> None:
+    answer = sample_services.assistant.ask(question)
+    assert answer.abstained
+    assert answer.citations == []
+    assert "do not say" in answer.answer
+
+
+def test_top_k_limits_passages(sample_services: Services) -> None:
+    answer = sample_services.assistant.ask("Who co-leads the lab?", top_k=2)
+    assert len(answer.passages) == 2
+    assert answer.passages[0].score >= answer.passages[1].score
+
+
+def test_bad_questions_are_refused_clearly(sample_services: Services) -> None:
+    with pytest.raises(InvalidInput, match="empty"):
+        sample_services.assistant.ask("   ")
+    with pytest.raises(TooLarge, match="limit"):
+        sample_services.assistant.ask("why " * 1000)
+    with pytest.raises(NotFound, match="does not exist"):
+        sample_services.assistant.ask("Who co-leads the lab?", collection="nothing-here")
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Who co-leads the lab?", AnswerType.PERSON),
+        ("When will the lab open?", AnswerType.DATE),
+        ("In which city is the lab?", AnswerType.PLACE),
+        ("How many researchers will work there?", AnswerType.NUMBER),
+        ("Which company builds the robots?", AnswerType.ORGANISATION),
+        ("Why did the bank cut rates?", AnswerType.OTHER),
+    ],
+)
+def test_questions_are_classified_by_the_answer_they_want(question: str,
+                                                          expected: AnswerType) -> None:
+    assert answer_type_of(question) is expected
+    assert prepare_question(question, max_chars=500).answer_type is expected
