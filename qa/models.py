@@ -39,6 +39,13 @@ class Answer(BaseModel):
     abstained: bool = Field(
         description="True when the articles do not support an answer; then there are no citations."
     )
+    support: float = Field(
+        default=0.0,
+        description=(
+            "How strongly the best passage supports answering (0-1); the answer abstains below "
+            "the configured threshold (CITEQA_ABSTAIN_THRESHOLD)."
+        ),
+    )
     citations: list[Citation] = Field(default_factory=list)
     passages: list[Passage] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(

@@ -79,6 +79,7 @@ class Assistant:
             question=prepared.text,
             answer=text,
             abstained=abstained,
+            support=round(draft.support, 4),
             citations=citations,
             passages=passages(candidates, top_k),
             timings_ms={k: round(v, 2) for k, v in timings.items()},

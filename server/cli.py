@@ -47,7 +47,7 @@ app.add_typer(docs_app, name="docs")
 
 CollectionOpt = Annotated[
     str | None,
-    typer.Option("--collection", "-c", help="Collection to use [default: CITEQA_COLLECTION or "
+    typer.Option("--collection", "-c", help="Collection to use \\[default: CITEQA_COLLECTION or "
                  "'articles']."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
@@ -59,7 +59,7 @@ def _root(
     data_dir: Annotated[
         Path | None,
         typer.Option("--data-dir", envvar="CITEQA_DATA_DIR",
-                     help="Data folder [default: ./data]."),
+                     help="Data folder \\[default: ./data]."),
     ] = None,
 ) -> None:
     overrides: dict[str, Any] = {}
@@ -255,9 +255,9 @@ def docs_delete(ctx: typer.Context, doc_id: Annotated[str, typer.Argument(help="
 @app.command()
 def serve(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1]."
+    host: Annotated[str | None, typer.Option(help="Address to listen on \\[default: 127.0.0.1]."
                                              )] = None,
-    port: Annotated[int | None, typer.Option(help="Port [default: 8000].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port \\[default: 8000].")] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn

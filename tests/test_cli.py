@@ -1,0 +1,302 @@
+"""The `citeqa` command line, end to end, over real data folders.
+
+Commands that answer or ingest load the real model themselves (a few seconds each), so those
+invocations are few and each test checks several things of one run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import LAB_DOC, SAMPLES
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner, Result
+
+from index.embedding import SentenceTransformerEmbedder
+from index.settings import Settings
+from server.app import create_app
+from server.cli import app
+
+LAB_QUESTION = "Who co-leads the lab?"
+UNRELATED_QUESTION = "What is the boiling point of mercury?"
+
+
+def run(data_dir: Path, *args: str) -> Result:
+    """Invoke `citeqa --data-dir DATA ARGS…`; a Python exception fails the test."""
+    runner = CliRunner()
+    return runner.invoke(app, ["--data-dir", str(data_dir), *args], env={"COLUMNS": "200"},
+                         catch_exceptions=False)
+
+
+def flat(text: str) -> str:
+    """Output with line wrapping undone."""
+    return " ".join(text.split())
+
+
+def listed_ids(data_dir: Path) -> list[str]:
+    result = run(data_dir, "docs", "list", "--json")
+    assert result.exit_code == 0, result.output
+    return [d["id"] for d in json.loads(result.stdout)]
+
+
+# Help (no model) ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("command", "options"), [
+    ([], ["--data-dir", "ingest", "ask", "docs", "serve"]),
+    (["ingest"], ["--collection", "--prune", "PATHS"]),
+    (["ask"], ["--collection", "--top-k", "--json", "--batch", "--source", "--date-from",
+               "--date-to", "--doc-id", "QUESTION"]),
+    (["docs"], ["list", "show", "delete"]),
+    (["docs", "list"], ["--collection", "--json"]),
+    (["docs", "show"], ["--collection", "--json", "DOC_ID"]),
+    (["docs", "delete"], ["--collection", "DOC_ID"]),
+    (["serve"], ["--host", "--port"]),
+])
+def test_help_lists_the_options(command: list[str], options: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+
+    assert result.exit_code == 0, result.output
+    for option in options:
+        assert option.lower() in result.output.lower()
+
+
+@pytest.mark.parametrize(("command", "option", "default"), [
+    ([], "--data-dir", "./data"),
+    (["ingest"], "--collection", "articles"),
+    (["ask"], "--collection", "articles"),
+    (["docs", "list"], "--collection", "articles"),
+    (["serve"], "--host", "127.0.0.1"),
+    (["serve"], "--port", "8000"),
+])
+def test_help_states_the_defaults(command: list[str], option: str, default: str) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if option in line)
+    assert default in line, f"{option} help does not show its default: {line.strip()!r}"
+
+
+def test_no_arguments_shows_help() -> None:
+    result = CliRunner().invoke(app, [], env={"COLUMNS": "200"})
+
+    assert "ingest" in result.output and "ask" in result.output
+    assert "Traceback" not in result.output
+
+
+# Ingest (3 + 1 model loads) -----------------------------------------------------------------
+
+
+def test_ingest_is_idempotent_and_prunes(settings: Settings, tmp_path: Path) -> None:
+    articles = tmp_path / "articles"
+    shutil.copytree(SAMPLES, articles)
+
+    first = run(settings.data_dir, "ingest", str(articles))
+    assert first.exit_code == 0, first.output
+    assert re.search(r"\badded 10\b", first.stdout)
+    assert sorted(listed_ids(settings.data_dir)) == sorted(p.name for p in SAMPLES.iterdir())
+
+    second = run(settings.data_dir, "ingest", str(articles))
+    assert second.exit_code == 0, second.output
+    assert re.search(r"\badded 0\b", second.stdout)
+    assert re.search(r"\bunchanged 10\b", second.stdout)
+    assert re.search(r"\b0 chunks embedded\b", second.stdout)
+
+    (articles / "deep-sea-shrimp.md").unlink()
+    pruned = run(settings.data_dir, "ingest", str(articles), "--prune")
+    assert pruned.exit_code == 0, pruned.output
+    assert re.search(r"\bunchanged 9\b", pruned.stdout)
+    assert re.search(r"\bpruned 1\b", pruned.stdout)
+    ids = listed_ids(settings.data_dir)
+    assert len(ids) == 9
+    assert "deep-sea-shrimp.md" not in ids
+    assert LAB_DOC in ids
+
+
+def test_ingest_reports_unreadable_files_and_adds_good_ones(settings: Settings,
+                                                            tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "blob.txt").write_bytes(b"\x00\x01\x02 not text \x00")
+    (folder / "latin.txt").write_bytes(b"caf\xe9 au lait, served at the harbour")
+    (folder / "good.md").write_text("# Kestrel Point\n\nThe lighthouse keeper is Ingrid "
+                                    "Solvang.\n", encoding="utf-8")
+
+    result = run(settings.data_dir, "ingest", str(folder))
+
+    assert result.exit_code == 0, result.output
+    output = flat(result.output)
+    assert re.search(r"\badded 1\b", output)
+    assert re.search(r"skipped \S*blob\.txt: binary file", output)
+    assert re.search(r"skipped \S*latin\.txt: not UTF-8", output)
+    assert "Traceback" not in result.output
+    assert listed_ids(settings.data_dir) == ["good.md"]
+    shown = json.loads(run(settings.data_dir, "docs", "show", "good.md", "--json").stdout)
+    assert shown["title"] == "Kestrel Point"
+
+
+# Ask (4 model loads) ------------------------------------------------------------------------
+
+
+def test_ask_json_matches_the_http_answer(sample_settings: Settings,
+                                          embedder: SentenceTransformerEmbedder) -> None:
+    result = run(sample_settings.data_dir, "ask", LAB_QUESTION, "--json")
+
+    assert result.exit_code == 0, result.output
+    cli_answer: dict[str, Any] = json.loads(result.stdout)
+    assert cli_answer["abstained"] is False
+    assert "Miriam Okafor" in cli_answer["answer"]
+    assert "Tomas Verhoeven" in cli_answer["answer"]
+    assert cli_answer["citations"][0]["doc_id"] == LAB_DOC
+    assert "total" in cli_answer["timings_ms"]
+
+    with TestClient(create_app(sample_settings, embedder=embedder)) as client:
+        response = client.post("/v1/ask", json={"question": LAB_QUESTION})
+    assert response.status_code == 200, response.text
+    http_answer = response.json()
+    cli_answer.pop("timings_ms")
+    http_answer.pop("timings_ms")
+    assert cli_answer == http_answer
+
+
+def test_ask_prints_the_answer_with_sources(sample_settings: Settings) -> None:
+    result = run(sample_settings.data_dir, "ask", LAB_QUESTION)
+
+    assert result.exit_code == 0, result.output
+    output = flat(result.stdout)
+    assert "Miriam Okafor" in output and "Tomas Verhoeven" in output
+    assert "Sources" in output
+    assert "[1]" in output
+    assert LAB_DOC in output
+    assert "Northgate University and Corvalis Systems Open Joint AI Lab" in output
+
+
+def test_ask_batch_writes_one_line_per_question(sample_settings: Settings,
+                                                tmp_path: Path) -> None:
+    batch = tmp_path / "questions.jsonl"
+    batch.write_text("\n".join([
+        json.dumps({"id": "lab", "question": LAB_QUESTION}),
+        json.dumps({"id": 7, "question": UNRELATED_QUESTION}),
+        "this is not JSON",
+        "",
+        json.dumps({"id": "empty", "question": "  "}),
+        json.dumps({"id": "no-question"}),
+    ]) + "\n", encoding="utf-8")
+
+    result = run(sample_settings.data_dir, "ask", "--batch", str(batch))
+
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 5
+    lab, unrelated, not_json, empty, no_question = lines
+    assert lab["id"] == "lab"
+    assert lab["abstained"] is False
+    assert "Miriam Okafor" in lab["answer"] and "Tomas Verhoeven" in lab["answer"]
+    assert lab["citations"][0]["doc_id"] == LAB_DOC
+    assert unrelated["id"] == 7
+    assert unrelated["abstained"] is True
+    assert unrelated["citations"] == []
+    assert not_json["error"] == "invalid_line"
+    assert "line 3" in not_json["detail"]
+    assert empty == {"id": "empty", "error": "empty_question", "detail": empty["detail"]}
+    assert no_question["error"] == "invalid_line"
+    assert "line 6" in no_question["detail"]
+
+
+def test_ask_empty_question_is_a_clear_error(sample_settings: Settings) -> None:
+    result = run(sample_settings.data_dir, "ask", "")
+
+    assert result.exit_code == 1
+    assert "question is empty" in flat(result.output)
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+
+
+# Docs (no model) ----------------------------------------------------------------------------
+
+
+def test_docs_list_shows_every_document(sample_settings: Settings) -> None:
+    as_json = run(sample_settings.data_dir, "docs", "list", "--json")
+    assert as_json.exit_code == 0, as_json.output
+    documents = {d["id"]: d for d in json.loads(as_json.stdout)}
+    assert len(documents) == 10
+    assert documents[LAB_DOC]["source"] == "The Harbour Ledger"
+    assert documents[LAB_DOC]["date"] == "2026-02-12"
+    assert documents[LAB_DOC]["chunks"] >= 1
+    assert all("text" not in d for d in documents.values())
+
+    table = run(sample_settings.data_dir, "docs", "list")
+    assert table.exit_code == 0, table.output
+    assert "10 documents" in table.stdout
+    assert LAB_DOC in table.stdout
+
+
+def test_docs_show_includes_the_full_text(sample_settings: Settings) -> None:
+    result = run(sample_settings.data_dir, "docs", "show", LAB_DOC, "--json")
+
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["id"] == LAB_DOC
+    assert shown["title"] == (
+        "Northgate University and Corvalis Systems Open Joint AI Lab in Rotterdam"
+    )
+    article = (SAMPLES / LAB_DOC).read_text(encoding="utf-8")
+    assert shown["text"].strip() in article
+    assert "Sanne de Wit" in shown["text"]
+    assert "Recruitment for the first positions will begin in April" in shown["text"]
+
+    text = run(sample_settings.data_dir, "docs", "show", LAB_DOC)
+    assert text.exit_code == 0, text.output
+    assert "Sanne de Wit" in flat(text.stdout)
+
+
+def test_docs_delete_removes_the_document(sample_settings: Settings) -> None:
+    deleted = run(sample_settings.data_dir, "docs", "delete", LAB_DOC)
+    assert deleted.exit_code == 0, deleted.output
+    assert LAB_DOC in deleted.stdout
+
+    shown = run(sample_settings.data_dir, "docs", "show", LAB_DOC)
+    assert shown.exit_code == 1
+    assert LAB_DOC in flat(shown.output)
+    assert "Traceback" not in shown.output
+    assert LAB_DOC not in listed_ids(sample_settings.data_dir)
+
+    again = run(sample_settings.data_dir, "docs", "delete", LAB_DOC)
+    assert again.exit_code == 1
+    assert LAB_DOC in flat(again.output)
+
+
+def test_docs_on_an_unknown_or_invalid_collection_is_a_clear_error(
+        sample_settings: Settings) -> None:
+    unknown = run(sample_settings.data_dir, "docs", "list", "--collection", "nothing-here")
+    assert unknown.exit_code == 1
+    assert "nothing-here" in flat(unknown.output)
+    assert "Traceback" not in unknown.output
+
+    invalid = run(sample_settings.data_dir, "docs", "list", "--collection", "a/b")
+    assert invalid.exit_code == 1
+    assert "invalid collection name" in flat(invalid.output)
+
+
+def test_ask_needs_a_question_or_a_batch(sample_settings: Settings, tmp_path: Path) -> None:
+    neither = run(sample_settings.data_dir, "ask")
+    assert neither.exit_code == 1
+    assert "give either a QUESTION or --batch" in flat(neither.output)
+
+    both = run(sample_settings.data_dir, "ask", LAB_QUESTION, "--batch",
+               str(tmp_path / "q.jsonl"))
+    assert both.exit_code == 1
+    assert "Traceback" not in both.output
+
+
+def test_ask_with_an_invalid_date_is_a_clear_error(sample_settings: Settings) -> None:
+    result = run(sample_settings.data_dir, "ask", LAB_QUESTION, "--date-from", "yesterday")
+
+    assert result.exit_code == 1
+    assert "yesterday" in flat(result.output)
+    assert "Traceback" not in result.output
