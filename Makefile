@@ -33,12 +33,12 @@ run: ingest-samples  ## Set up, ingest the samples and serve on http://127.0.0.1
 	$(BIN)/citeqa serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP)  ## Set up and run the test suite
-	$(BIN)/ruff check index qa server tests
+	$(BIN)/ruff check index qa server tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check index qa server tests
+	$(BIN)/ruff check index qa server tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

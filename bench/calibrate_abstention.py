@@ -51,7 +51,7 @@ def main() -> None:
     for i, (q, collection, answerable) in enumerate(runs):
         answer = services.assistant.ask(q["question"], collection=collection)
         rows.append({"id": q["id"], "half": half(q["id"]), "answerable": answerable,
-                     "support": answer.support})
+                     "support": answer.support, "ms": answer.timings_ms["total"]})
         if i % 500 == 0:
             print(f"{i}/{len(runs)}", file=sys.stderr)
     curve = {}
@@ -60,15 +60,19 @@ def main() -> None:
         curve[name] = [_point(part, t / 100) for t in range(10, 71, 2)]
     best = max(curve["tune"], key=lambda p: p["balanced_accuracy"])
     check = next(p for p in curve["check"] if p["threshold"] == best["threshold"])
+    latencies = sorted(r["ms"] for r in rows)
+    latency = {"p50_ms": latencies[len(latencies) // 2],
+               "p95_ms": latencies[int(len(latencies) * 0.95)], "questions": len(latencies)}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"chosen": best["threshold"], "tune": best, "check": check,
-                               "curve": curve}, indent=1))
+                               "latency": latency, "curve": curve}, indent=1))
     print(f"{'thr':>5} {'abst.P':>7} {'abst.R':>7} {'answered':>9} {'bal.acc':>8}  (tune half)")
     for p in curve["tune"]:
         mark = " <- chosen" if p["threshold"] == best["threshold"] else ""
         print(f"{p['threshold']:5.2f} {p['abstain_precision']:7.3f} {p['abstain_recall']:7.3f} "
               f"{p['answered_when_answerable']:9.3f} {p['balanced_accuracy']:8.3f}{mark}")
     print(f"check half at {best['threshold']:.2f}: {json.dumps(check)}")
+    print(f"ask latency in one warm process: {json.dumps(latency)}")
 
 
 def _point(rows: list[dict], threshold: float) -> dict:

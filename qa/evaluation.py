@@ -1,0 +1,441 @@
+"""Evaluation: ask a labelled question set through the Assistant and score what comes back.
+
+Retrieval is scored on the ranked distinct documents of `answer.passages` (Recall@k, MRR@10,
+nDCG@10, binary relevance against `gold_doc_ids`); answers on containment of a gold answer and
+the SQuAD-style token F1 of the best cited sentence; citations on whether they point at a gold
+document; abstention, when the set marks questions `"answerable": false`, on precision and
+recall. Data format: ../shared/eval/README.md.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from index.errors import CiteqaError, InvalidInput
+from index.ingest import ingest_documents
+from index.loaders import load_sources
+from index.models import IngestReport
+from qa.models import Answer
+
+if TYPE_CHECKING:
+    # Only for the annotation: qa must not import the server layer at run time.
+    from server.services import Services
+
+# Passages asked for per question: enough for Recall@10, MRR@10 and nDCG@10.
+TOP_K = 10
+# The cut-offs reported for Recall@k.
+RECALL_KS = (1, 5, 10)
+# Question files and corpora can be far larger than a single upload; the loaders still refuse
+# gzip bombs over their own decompression limit.
+MIN_CORPUS_BYTES = 2 * 1024**3
+
+ProgressCallback = Callable[[int, int], None]
+"""Called with (done, total) as the run goes on."""
+
+_MARKER = re.compile(r"\[\d+\]")
+# Punctuation and symbols become spaces, not nothing, so "Bills—the" still contains "bills"
+# and "Hamlin's" still contains "hamlin"; both sides are normalised the same way.
+_NON_WORD = re.compile(r"[^\w\s]|_")
+_ARTICLES = frozenset({"a", "an", "the"})
+
+
+@dataclass
+class EvalQuestion:
+    """One labelled question: its gold documents and, when known, gold answers."""
+
+    id: str
+    question: str
+    gold_doc_ids: list[str]
+    answers: list[str] = field(default_factory=list)
+    answerable: bool | None = None
+    answer_in_evidence: bool | None = None
+
+    @property
+    def is_answerable(self) -> bool:
+        """False only when the set says so; questions without the field are answerable."""
+        return self.answerable is not False
+
+    @property
+    def scores_answer(self) -> bool:
+        """Whether answer containment and F1 apply: gold answers that the evidence holds."""
+        if not self.is_answerable or not self.answers:
+            return False
+        # RealTimeQA marks answers absent from the evidence; an extractive answer cannot
+        # contain those, so they would only measure the data.
+        return self.answer_in_evidence is not False
+
+
+@dataclass
+class QuestionResult:
+    """What happened to one question, and every metric that applies to it (else None)."""
+
+    id: str
+    question: str
+    answerable: bool
+    gold_doc_ids: list[str]
+    answer: str = ""
+    abstained: bool = False
+    support: float = 0.0
+    retrieved: list[str] = field(default_factory=list)
+    recall_at_1: float | None = None
+    recall_at_5: float | None = None
+    recall_at_10: float | None = None
+    mrr_at_10: float | None = None
+    ndcg_at_10: float | None = None
+    contains_answer: bool | None = None
+    answer_f1: float | None = None
+    first_citation_correct: bool | None = None
+    citations: int = 0
+    gold_citations: int = 0
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class EvalReport:
+    """The summary of a run, each question's result, and what the corpus ingest did."""
+
+    summary: dict[str, float | int | None]
+    results: list[QuestionResult]
+    ingest: IngestReport = field(default_factory=IngestReport)
+    setup: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, written by `citeqa eval --out`."""
+        return {
+            "summary": self.summary,
+            "setup": self.setup,
+            "ingest": self.ingest.to_dict(),
+            "results": [asdict(result) for result in self.results],
+        }
+
+
+# --- reading questions ---------------------------------------------------------------------
+
+
+def read_questions(path: Path, limit: int | None = None) -> list[EvalQuestion]:
+    """Questions from a JSONL file (gzipped when it ends in .gz), the first `limit` of them."""
+    if limit is not None and limit < 1:
+        raise InvalidInput(f"--limit must be at least 1, got {limit}")
+    if not path.is_file():
+        raise InvalidInput(f"question file not found: {path}")
+    opener = gzip.open if path.suffix == ".gz" else open
+    questions: list[EvalQuestion] = []
+    seen: set[str] = set()
+    line_number = 0
+    try:
+        with opener(path, "rt", encoding="utf-8-sig") as lines:
+            for line_number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                question = _parse_question(line, where=f"{path} line {line_number}")
+                if question.id in seen:
+                    raise InvalidInput(f"{path} line {line_number}: duplicate question id "
+                                       f"{question.id!r}")
+                seen.add(question.id)
+                questions.append(question)
+                if limit is not None and len(questions) >= limit:
+                    break
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path} (after line {line_number}): {exc}") from exc
+    return questions
+
+
+def _parse_question(line: str, *, where: str) -> EvalQuestion:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{where}: invalid JSON ({exc.msg})") from exc
+    if not isinstance(record, dict):
+        raise InvalidInput(f"{where}: expected a JSON object with 'id' and 'question'")
+    question_id = record.get("id")
+    if question_id is None or not str(question_id).strip():
+        raise InvalidInput(f"{where}: missing 'id'")
+    text = record.get("question")
+    if not isinstance(text, str):
+        raise InvalidInput(f"{where}: 'question' must be a string")
+    answerable = _optional_bool(record, "answerable", where)
+    if "gold_doc_ids" not in record and answerable is not False:
+        raise InvalidInput(f"{where}: missing 'gold_doc_ids' (a list of document ids)")
+    return EvalQuestion(
+        id=str(question_id),
+        question=text,
+        gold_doc_ids=_string_list(record.get("gold_doc_ids", []), "gold_doc_ids", where),
+        answers=_string_list(record.get("answers", []), "answers", where),
+        answerable=answerable,
+        answer_in_evidence=_optional_bool(record, "answer_in_evidence", where),
+    )
+
+
+def _string_list(value: Any, name: str, where: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
+        raise InvalidInput(f"{where}: '{name}' must be a list of strings")
+    return [str(v) for v in value]
+
+
+def _optional_bool(record: dict[str, Any], name: str, where: str) -> bool | None:
+    value = record.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise InvalidInput(f"{where}: '{name}' must be true or false")
+    return value
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, without [n] markers or punctuation, single-spaced: for comparing answers."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _MARKER.sub(" ", text)
+    text = _NON_WORD.sub(" ", text)
+    return " ".join(text.split())
+
+
+def contains_answer(answer_text: str, gold_answers: Sequence[str]) -> bool:
+    """True when some gold answer appears in the answer text as whole words."""
+    # Padding with spaces keeps "10" from matching inside "100".
+    haystack = f" {normalize_answer(answer_text)} "
+    for gold in gold_answers:
+        needle = normalize_answer(gold)
+        if needle and f" {needle} " in haystack:
+            return True
+    return False
+
+
+def answer_tokens(text: str) -> list[str]:
+    """The normalised words of a text without articles, as token F1 counts them."""
+    return [token for token in normalize_answer(text).split() if token not in _ARTICLES]
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """SQuAD-style F1 of the shared tokens of a prediction and a gold answer."""
+    predicted, expected = answer_tokens(prediction), answer_tokens(gold)
+    if not predicted or not expected:
+        return float(predicted == expected)
+    remaining = list(expected)
+    common = 0
+    for token in predicted:
+        if token in remaining:
+            remaining.remove(token)
+            common += 1
+    if common == 0:
+        return 0.0
+    precision = common / len(predicted)
+    recall = common / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+def ranked_doc_ids(answer: Answer) -> list[str]:
+    """The distinct documents of the answer's passages, in rank order (first occurrence)."""
+    return list(dict.fromkeys(passage.doc_id for passage in answer.passages))
+
+
+def recall_at(ranked_doc_ids: Sequence[str], gold: Collection[str], k: int) -> float:
+    """Share of the gold documents found in the top k."""
+    relevant = _gold_set(gold)
+    return len(relevant.intersection(ranked_doc_ids[:k])) / len(relevant)
+
+
+def mrr_at(ranked: Sequence[str], gold: Collection[str], k: int) -> float:
+    """1 / rank of the first gold document in the top k, or 0."""
+    relevant = _gold_set(gold)
+    for rank, doc_id in enumerate(ranked[:k], start=1):
+        if doc_id in relevant:
+            return 1 / rank
+    return 0.0
+
+
+def ndcg_at(ranked: Sequence[str], gold: Collection[str], k: int) -> float:
+    """nDCG of the top k with binary relevance; the ideal ranks min(|gold|, k) gold documents."""
+    relevant = _gold_set(gold)
+    dcg = sum(1 / math.log2(rank + 1)
+              for rank, doc_id in enumerate(ranked[:k], start=1) if doc_id in relevant)
+    ideal = sum(1 / math.log2(rank + 1) for rank in range(1, min(len(relevant), k) + 1))
+    return dcg / ideal
+
+
+def _gold_set(gold: Collection[str]) -> set[str]:
+    # An empty gold set would make every ranking perfect or undefined; callers skip those.
+    if not gold:
+        raise ValueError("retrieval metrics need at least one gold document")
+    return set(gold)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0-100), interpolating linearly between ranks; None when empty."""
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must be between 0 and 100, got {q}")
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    below = math.floor(position)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+
+
+# --- scoring -------------------------------------------------------------------------------
+
+
+def score_answer(question: EvalQuestion, answer: Answer) -> QuestionResult:
+    """Every metric that applies to one question's answer."""
+    ranked = ranked_doc_ids(answer)
+    gold = set(question.gold_doc_ids)
+    result = QuestionResult(
+        id=question.id,
+        question=question.question,
+        answerable=question.is_answerable,
+        gold_doc_ids=list(question.gold_doc_ids),
+        answer=answer.answer,
+        abstained=answer.abstained,
+        support=answer.support,
+        retrieved=ranked,
+        latency_ms=answer.timings_ms.get("total"),
+    )
+    # Unanswerable questions are judged only on abstention; there is nothing to retrieve.
+    if question.is_answerable and gold:
+        result.recall_at_1, result.recall_at_5, result.recall_at_10 = (
+            recall_at(ranked, gold, k) for k in RECALL_KS
+        )
+        result.mrr_at_10 = mrr_at(ranked, gold, TOP_K)
+        result.ndcg_at_10 = ndcg_at(ranked, gold, TOP_K)
+        cited = [] if answer.abstained else answer.citations
+        result.first_citation_correct = bool(cited) and cited[0].doc_id in gold
+        result.citations = len(cited)
+        result.gold_citations = sum(citation.doc_id in gold for citation in cited)
+    if question.scores_answer:
+        result.contains_answer = (not answer.abstained
+                                  and contains_answer(answer.answer, question.answers))
+        result.answer_f1 = 0.0 if answer.abstained else best_sentence_f1(answer, question.answers)
+    return result
+
+
+def best_sentence_f1(answer: Answer, gold_answers: Sequence[str]) -> float:
+    """Highest token F1 between one answer sentence (a citation quote) and one gold answer."""
+    # Each citation quotes exactly one answer sentence; without citations, the whole answer.
+    sentences = [citation.quote for citation in answer.citations] or [answer.answer]
+    return max((token_f1(sentence, gold) for sentence in sentences for gold in gold_answers),
+               default=0.0)
+
+
+def failed_result(question: EvalQuestion, error: CiteqaError) -> QuestionResult:
+    """The record of a question the assistant refused (counted as an error, not scored)."""
+    return QuestionResult(
+        id=question.id,
+        question=question.question,
+        answerable=question.is_answerable,
+        gold_doc_ids=list(question.gold_doc_ids),
+        error=f"{error.code}: {error.detail}",
+    )
+
+
+def summarize(results: Sequence[QuestionResult]) -> dict[str, float | int | None]:
+    """Averages over the questions each metric applies to; None where none does."""
+    scored = [r for r in results if r.error is None]
+    retrieval = [r for r in scored if r.recall_at_1 is not None]
+    answered = [r for r in scored if r.contains_answer is not None]
+    summary: dict[str, float | int | None] = {
+        "questions": len(results),
+        "errors": len(results) - len(scored),
+        "abstained": sum(r.abstained for r in scored),
+        "retrieval_questions": len(retrieval),
+        "answer_questions": len(answered),
+    }
+    for k in RECALL_KS:
+        summary[f"recall@{k}"] = _mean([getattr(r, f"recall_at_{k}") for r in retrieval])
+    summary["mrr@10"] = _mean([r.mrr_at_10 for r in retrieval])
+    summary["ndcg@10"] = _mean([r.ndcg_at_10 for r in retrieval])
+    summary["answer_containment"] = _mean([r.contains_answer for r in answered])
+    summary["answer_f1"] = _mean([r.answer_f1 for r in answered])
+    summary["citation_accuracy"] = _mean([r.first_citation_correct for r in retrieval])
+    citations = sum(r.citations for r in retrieval)
+    summary["citation_precision"] = (
+        _round(sum(r.gold_citations for r in retrieval) / citations) if citations else None
+    )
+    summary.update(_abstention(scored))
+    latencies = [r.latency_ms for r in scored if r.latency_ms is not None]
+    summary["latency_p50_ms"] = _round(percentile(latencies, 50), 1)
+    summary["latency_p95_ms"] = _round(percentile(latencies, 95), 1)
+    return summary
+
+
+def _abstention(results: Sequence[QuestionResult]) -> dict[str, float | int | None]:
+    unanswerable = [r for r in results if not r.answerable]
+    abstained = [r for r in results if r.abstained]
+    # Without unanswerable questions abstention precision would be 0 by construction, so the
+    # metrics are reported only for sets that mark some questions unanswerable.
+    if not unanswerable:
+        return {"unanswerable_questions": 0, "abstention_precision": None,
+                "abstention_recall": None}
+    return {
+        "unanswerable_questions": len(unanswerable),
+        "abstention_precision": _mean([not r.answerable for r in abstained]),
+        "abstention_recall": _mean([r.abstained for r in unanswerable]),
+    }
+
+
+def _mean(values: Sequence[float | bool | None]) -> float | None:
+    present = [float(v) for v in values if v is not None]
+    return _round(sum(present) / len(present)) if present else None
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+def run_evaluation(
+    services: Services,
+    *,
+    corpus: Path,
+    questions: Path,
+    collection: str,
+    limit: int | None = None,
+    progress: ProgressCallback | None = None,
+    ingest_progress: ProgressCallback | None = None,
+) -> EvalReport:
+    """Ingest the corpus (reusing what is already indexed), ask every question, score them."""
+    # Read the questions first: a bad line should fail before minutes of embedding.
+    to_ask = read_questions(questions, limit)
+    if not corpus.exists():
+        raise InvalidInput(f"corpus not found: {corpus}")
+    settings = services.settings
+    max_bytes = max(settings.max_upload_bytes, MIN_CORPUS_BYTES)
+    ingest = ingest_documents(
+        list(load_sources([corpus], max_bytes=max_bytes)), store=services.store,
+        collection=collection, embedder=services.embedder, settings=settings,
+        progress=ingest_progress,
+    )
+    results: list[QuestionResult] = []
+    for done, question in enumerate(to_ask, start=1):
+        try:
+            answer = services.assistant.ask(question.question, collection=collection,
+                                            top_k=TOP_K)
+        except CiteqaError as exc:
+            results.append(failed_result(question, exc))
+        else:
+            results.append(score_answer(question, answer))
+        if progress:
+            progress(done, len(to_ask))
+    setup = {
+        "corpus": str(corpus),
+        "questions": str(questions),
+        "collection": collection,
+        "limit": limit,
+        "top_k": TOP_K,
+        "embedding_model": services.embedder.name,
+        "abstain_threshold": settings.abstain_threshold,
+    }
+    return EvalReport(summary=summarize(results), results=results, ingest=ingest, setup=setup)
