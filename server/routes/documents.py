@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from index.errors import InvalidInput, TooLarge, UnreadableFile
@@ -105,8 +106,6 @@ async def add_documents(request: Request, services: ServicesDep,
             status=415,
         )
     name = collection or form_collection or services.settings.collection
-    from starlette.concurrency import run_in_threadpool
-
     report: IngestReport = await run_in_threadpool(
         ingest_documents, loaded, store=services.store, collection=name,
         embedder=services.embedder, settings=services.settings,
