@@ -288,6 +288,20 @@ class Catalog:
         ).fetchall()
         return [_stored(row) for row in rows]
 
+    def existing_doc_ids(self, collection: str, doc_ids: Sequence[str]) -> set[str]:
+        """Which of these document ids the collection holds (without loading their text)."""
+        found: set[str] = set()
+        # In slices, so a prune of many documents stays under SQLite's parameter limit.
+        for offset in range(0, len(doc_ids), 500):
+            window = doc_ids[offset:offset + 500]
+            marks = ",".join("?" * len(window))
+            rows = self._connect().execute(
+                f"SELECT doc_id FROM documents WHERE collection = ? AND doc_id IN ({marks})",
+                (collection, *window),
+            )
+            found.update(row[0] for row in rows)
+        return found
+
     def count_documents(self, collection: str) -> int:
         """How many documents the collection holds."""
         row = self._connect().execute(

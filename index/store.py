@@ -187,7 +187,8 @@ class CollectionStore:
 
     def delete(self, doc_ids: Sequence[str]) -> None:
         """Remove documents from the catalog, the vectors and (by version) the lexical index."""
-        missing = [doc_id for doc_id in doc_ids if self.catalog.document(self.name, doc_id) is None]
+        existing = self.catalog.existing_doc_ids(self.name, doc_ids)
+        missing = [doc_id for doc_id in doc_ids if doc_id not in existing]
         if missing:
             raise NotFound(
                 f"no document {missing[0]!r} in collection {self.name!r}",

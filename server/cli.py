@@ -19,6 +19,7 @@ from index.errors import CiteqaError, InvalidInput
 from index.models import Filters
 from index.settings import Settings
 from qa.models import Answer
+from server.schemas import DocumentFull, DocumentSummary
 
 console = Console()
 errors = Console(stderr=True)
@@ -210,7 +211,8 @@ def docs_list(ctx: typer.Context, collection: CollectionOpt = None, as_json: Jso
     target = Store(settings.data_dir).collection(collection or settings.collection)
     documents = target.documents()
     if as_json:
-        typer.echo(json.dumps([_summary(d) for d in documents], ensure_ascii=False, indent=2))
+        typer.echo(json.dumps([DocumentSummary.of(d).model_dump() for d in documents],
+                              ensure_ascii=False, indent=2))
         return
     table = Table("id", "title", "source", "date", "chunks", title=f"{target.name}: "
                   f"{len(documents)} documents")
@@ -230,8 +232,8 @@ def docs_show(ctx: typer.Context, doc_id: Annotated[str, typer.Argument(help="Do
     stored = Store(settings.data_dir).collection(collection or settings.collection).document(
         doc_id)
     if as_json:
-        typer.echo(json.dumps({**_summary(stored), "text": stored.document.text},
-                              ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(DocumentFull.of(stored).model_dump(), ensure_ascii=False,
+                              indent=2))
         return
     d = stored.document
     console.print(f"[bold]{escape(d.title)}[/]  [dim]{escape(d.id)}[/]")
@@ -326,12 +328,6 @@ def serve(
     port = port or settings.port
     errors.print(f"citeqa: serving {settings.data_dir} on http://{host}:{port} (Ctrl+C stops)")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
-
-
-def _summary(stored: Any) -> dict[str, Any]:
-    d = stored.document
-    return {"id": d.id, "title": d.title, "url": d.url, "date": d.date, "source": d.source,
-            "metadata": d.metadata, "chunks": stored.chunks, "ingested_at": stored.ingested_at}
 
 
 def main() -> None:
