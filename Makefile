@@ -9,7 +9,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test lint typecheck install ingest-samples clean help
+.PHONY: run test eval lint typecheck install ingest-samples clean help
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -37,6 +37,9 @@ test: $(STAMP)  ## Set up and run the test suite
 	$(BIN)/mypy
 	$(BIN)/pytest
 
+eval: $(STAMP)  ## Benchmark answer quality on ../shared/eval and the seed set (one table)
+	$(BIN)/python -m bench.evaluate
+
 lint: $(STAMP)
 	$(BIN)/ruff check index qa server tests bench
 
@@ -44,4 +47,4 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 clean:  ## Remove the virtualenv and the default data folder
-	rm -rf $(VENV) data
+	rm -rf $(VENV) data bench/.data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from index.settings import Settings
 from index.store import CollectionStore, Store
 from index.text import search_tokens, sentence_spans
 
-# Chunks embedded and written per batch: large enough to keep the model busy, small enough
+# Chunks written per batch: large enough to keep the model busy, small enough
 # that an interrupted run loses little work.
 BATCH_CHUNKS = 256
 
@@ -104,11 +105,41 @@ def ingest_documents(
     return report
 
 
-def embedding_text(document: Document, chunk: Chunk, *, with_title: bool) -> str:
-    """What the model sees for a chunk: its text, after the document title if asked."""
-    if with_title and document.title and not chunk.text.startswith(document.title):
-        return f"{document.title}\n{chunk.text}"
-    return chunk.text
+# How much a document's title counts in each of its chunk vectors, against the chunk's own
+# sentences (their mean has unit length). Chosen on SciFact: see bench/README.md.
+TITLE_WEIGHT = 0.5
+
+
+def chunk_vectors(
+    chunks: list[Chunk],
+    sentences: list[tuple[int, int]],
+    sentence_vectors: np.ndarray,
+    title_vector: np.ndarray | None = None,
+) -> np.ndarray:
+    """Each chunk's vector: the length-weighted mean of its sentences' vectors (plus title)."""
+    vectors = np.zeros((len(chunks), sentence_vectors.shape[1]), dtype=np.float32)
+    ends = [end for _, end in sentences]
+    for row, chunk in enumerate(chunks):
+        # Sentences are in order and do not overlap, so the ones a chunk touches are a run.
+        first = bisect.bisect_right(ends, chunk.start)
+        for position in range(first, len(sentences)):
+            start, end = sentences[position]
+            if start >= chunk.end:
+                break
+            overlap = min(end, chunk.end) - max(start, chunk.start)
+            if overlap > 0:
+                vectors[row] += overlap * sentence_vectors[position]
+        norm = np.linalg.norm(vectors[row])
+        if norm > 0:
+            vectors[row] /= norm
+        elif len(sentence_vectors):
+            # Cannot happen for text chunks (every one holds part of a sentence); be safe.
+            vectors[row] = sentence_vectors.mean(axis=0)
+            vectors[row] /= np.linalg.norm(vectors[row]) or 1.0
+        if title_vector is not None:
+            vectors[row] += TITLE_WEIGHT * title_vector
+            vectors[row] /= np.linalg.norm(vectors[row]) or 1.0
+    return vectors
 
 
 def _embed_and_write(
@@ -118,30 +149,33 @@ def _embed_and_write(
     embedder: Embedder,
     settings: Settings,
 ) -> None:
-    # Chunks and sentences go through the model together, so one pass keeps it busy. Sentence
-    # vectors let the answerer score every sentence of the top passages without the model.
+    # Every sentence goes through the model once, and titles once per document; chunk vectors
+    # are built from them. Embedding chunks as well would double the cost of ingestion for a
+    # small gain in retrieval (measured in bench/README.md).
     texts: list[str] = []
-    sentence_spans_of: list[list[tuple[int, int]]] = []
-    for document, chunks in batch:
-        texts.extend(embedding_text(document, chunk, with_title=settings.embed_title)
-                     for chunk in chunks)
+    spans_of: list[list[tuple[int, int]]] = []
+    for document, _ in batch:
         spans = sentence_spans(document.text)
-        sentence_spans_of.append(spans)
+        spans_of.append(spans)
         texts.extend(document.text[start:end] for start, end in spans)
+        if settings.embed_title and document.title:
+            texts.append(document.title)
     vectors = embedder.embed_documents(texts)
     items = []
     offset = 0
-    for (document, chunks), spans in zip(batch, sentence_spans_of, strict=True):
-        chunk_vectors = vectors[offset:offset + len(chunks)]
-        offset += len(chunks)
-        sentence_vectors = vectors[offset:offset + len(spans)]
+    for (document, chunks), spans in zip(batch, spans_of, strict=True):
+        sentence_vectors = np.asarray(vectors[offset:offset + len(spans)])
         offset += len(spans)
+        title_vector = None
+        if settings.embed_title and document.title:
+            title_vector = vectors[offset]
+            offset += 1
         items.append(PreparedDocument(
             document=document,
             chunks=chunks,
-            chunk_vectors=np.asarray(chunk_vectors),
+            chunk_vectors=chunk_vectors(chunks, spans, sentence_vectors, title_vector),
             chunk_tokens=[search_tokens(f"{document.title} {chunk.text}") for chunk in chunks],
             sentences=spans,
-            sentence_vectors=np.asarray(sentence_vectors),
+            sentence_vectors=sentence_vectors,
         ))
     target.write(items)

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     )
     embed_title: bool = Field(
         default=True,
-        description="Prepend the document title to each chunk's text before embedding it.",
+        description="Embed each document's title and blend it into its chunks' vectors.",
     )
     top_k: int = Field(
         default=5, ge=1, le=100, description="Passages returned with each answer."
@@ -49,9 +49,23 @@ class Settings(BaseSettings):
         default=30,
         ge=1,
         le=1000,
-        description="Chunks fetched from each of the dense and lexical indexes before fusion.",
+        description="Chunks fetched from each of the three indexes (chunk vectors, sentence "
+        "vectors, BM25) before fusion.",
     )
-    rrf_k: int = Field(default=60, ge=1, description="Constant of reciprocal rank fusion.")
+    rrf_k: int = Field(
+        default=5, ge=1,
+        description="Constant of reciprocal rank fusion: smaller trusts the top ranks more.",
+    )
+    weight_dense: float = Field(
+        default=0.5, ge=0.0, description="Weight of chunk-vector ranks in the fusion."
+    )
+    weight_sentences: float = Field(
+        default=0.5, ge=0.0,
+        description="Weight of sentence-vector ranks (a chunk ranked by its best sentence).",
+    )
+    weight_lexical: float = Field(
+        default=0.7, ge=0.0, description="Weight of BM25 ranks in the fusion."
+    )
     answer_sentences: int = Field(
         default=2, ge=1, le=10, description="Most sentences an extractive answer is made of."
     )

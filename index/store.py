@@ -11,6 +11,7 @@ import logging
 import re
 import shutil
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,9 @@ from index.models import (
 
 log = logging.getLogger(__name__)
 
-_COLLECTION_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{1,510})[A-Za-z0-9]$")
+_COLLECTION_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{1,490})[A-Za-z0-9]$")
+# Each collection's sentence vectors live in a second Chroma collection of this suffix.
+SENTENCES_SUFFIX = ".sentences"
 _IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 
 
@@ -46,10 +49,12 @@ def validate_collection_name(name: str) -> str:
         or not _COLLECTION_NAME.match(name)
         or ".." in name
         or _IPV4.match(name)
+        or name.endswith(SENTENCES_SUFFIX)
     ):
         raise InvalidInput(
-            f"invalid collection name {name!r}: use 3-512 characters from letters, digits, "
-            "'.', '_' and '-', starting and ending with a letter or digit",
+            f"invalid collection name {name!r}: use 3-492 characters from letters, digits, "
+            "'.', '_' and '-', starting and ending with a letter or digit, and not ending in "
+            f"{SENTENCES_SUFFIX!r}",
             code="invalid_collection",
         )
     return name
@@ -61,6 +66,16 @@ class DenseHit:
 
     chunk_id: str
     score: float
+
+
+def sentence_id(chunk_id: str, position: int) -> str:
+    """The Chroma id of a document's `position`-th sentence, which starts in that chunk."""
+    return f"{chunk_id}::s{position}"
+
+
+def chunk_of_sentence(sentence_vector_id: str) -> str:
+    """The chunk id inside a sentence's Chroma id."""
+    return sentence_vector_id.rsplit("::", 1)[0]
 
 
 class Store:
@@ -114,8 +129,9 @@ class Store:
         """Remove a collection: its vectors, documents and lexical index."""
         store = self.collection(name)
         self.catalog.drop_collection(name)
-        with contextlib.suppress(ValueError, chromadb.errors.NotFoundError):
-            self.client.delete_collection(name)
+        for chroma_name in (name, name + SENTENCES_SUFFIX):
+            with contextlib.suppress(ValueError, chromadb.errors.NotFoundError):
+                self.client.delete_collection(chroma_name)
         with self._lock:
             self._open.pop(name, None)
         shutil.rmtree(store.lexical.folder, ignore_errors=True)
@@ -131,6 +147,12 @@ class CollectionStore:
         self.catalog = store.catalog
         self.chroma = store.client.get_or_create_collection(
             record.name,
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"citeqa_model": record.model},
+        )
+        self.sentence_vectors = store.client.get_or_create_collection(
+            record.name + SENTENCES_SUFFIX,
             embedding_function=None,
             configuration={"hnsw": {"space": "cosine"}},
             metadata={"citeqa_model": record.model},
@@ -161,29 +183,43 @@ class CollectionStore:
         vectors: list[np.ndarray] = []
         texts: list[str] = []
         metadatas: list[dict[str, str | int | float | bool]] = []
+        sentence_ids: list[str] = []
+        sentence_vectors: list[np.ndarray] = []
+        sentence_metadatas: list[dict[str, str | int | float | bool]] = []
         catalog_items = []
         for prepared in items:
             document = prepared.document
             content_hash = document.content_hash
             chunk_ids = [chunk.chunk_id(content_hash) for chunk in prepared.chunks]
             catalog_items.append((prepared, chunk_ids))
-            for chunk, chunk_id, vector in zip(prepared.chunks, chunk_ids,
-                                               prepared.chunk_vectors, strict=True):
-                ids.append(chunk_id)
-                vectors.append(vector)
-                texts.append(chunk.text)
-                metadatas.append(_chunk_metadata(document, chunk))
+            chunk_metadatas = [_chunk_metadata(document, chunk) for chunk in prepared.chunks]
+            ids.extend(chunk_ids)
+            vectors.extend(prepared.chunk_vectors)
+            texts.extend(chunk.text for chunk in prepared.chunks)
+            metadatas.extend(chunk_metadatas)
+            homes = sentence_chunks(prepared.chunks, prepared.sentences)
+            for position, (home, vector) in enumerate(
+                    zip(homes, prepared.sentence_vectors, strict=True)):
+                sentence_ids.append(sentence_id(chunk_ids[home], position))
+                sentence_vectors.append(vector)
+                sentence_metadatas.append(chunk_metadatas[home] | {"chunk_id": chunk_ids[home]})
         # Vectors first, catalog second: the catalog commit is what makes documents visible.
-        for offset in range(0, len(ids), self._max_batch):
-            window = slice(offset, offset + self._max_batch)
-            self.chroma.upsert(
-                ids=ids[window],
-                embeddings=np.asarray(vectors[window], dtype=np.float32),
-                documents=texts[window],
-                metadatas=metadatas[window],  # type: ignore[arg-type]
-            )
+        self._upsert(self.chroma, ids, vectors, metadatas, texts)
+        self._upsert(self.sentence_vectors, sentence_ids, sentence_vectors, sentence_metadatas)
         stale = self.catalog.write_documents(self.name, catalog_items)
         self._delete_vectors(stale)
+
+    def _upsert(self, target: Any, ids: list[str], vectors: list[np.ndarray],
+                metadatas: list[dict[str, str | int | float | bool]],
+                texts: list[str] | None = None) -> None:
+        for offset in range(0, len(ids), self._max_batch):
+            window = slice(offset, offset + self._max_batch)
+            target.upsert(
+                ids=ids[window],
+                embeddings=np.asarray(vectors[window], dtype=np.float32),
+                documents=texts[window] if texts is not None else None,
+                metadatas=metadatas[window],
+            )
 
     def delete(self, doc_ids: Sequence[str]) -> None:
         """Remove documents from the catalog, the vectors and (by version) the lexical index."""
@@ -199,30 +235,35 @@ class CollectionStore:
         self.lexical.refresh()
 
     def _delete_vectors(self, chunk_ids: Sequence[str]) -> None:
-        for offset in range(0, len(chunk_ids), self._max_batch):
-            self.chroma.delete(ids=list(chunk_ids[offset:offset + self._max_batch]))
+        # Windows well under SQLite's parameter limit, which Chroma's `$in` runs into.
+        for offset in range(0, len(chunk_ids), 500):
+            window = list(chunk_ids[offset:offset + 500])
+            self.chroma.delete(ids=window)
+            where: dict[str, Any] = {"chunk_id": {"$in": window}}
+            self.sentence_vectors.delete(where=where)
 
     def reconcile(self) -> None:
         """Remove vectors an interrupted run left behind, and documents whose vectors are lost."""
-        known = self.catalog.count_chunks(self.name)
-        if self.chroma.count() == known:
+        if (self.chroma.count() == self.catalog.count_chunks(self.name)
+                and self.sentence_vectors.count() == self.catalog.count_sentences(self.name)):
             return
         catalog_ids = self.catalog.chunk_ids(self.name)
-        chroma_ids: set[str] = set()
-        offset = 0
-        while True:
-            page = self.chroma.get(include=[], limit=10_000, offset=offset)
-            if not page["ids"]:
-                break
-            chroma_ids.update(page["ids"])
-            offset += len(page["ids"])
-        orphans = sorted(chroma_ids - catalog_ids)
+        chroma_ids = _all_ids(self.chroma)
+        sentence_ids = _all_ids(self.sentence_vectors)
+        orphans = sorted((chroma_ids | {chunk_of_sentence(sid) for sid in sentence_ids})
+                         - catalog_ids)
         if orphans:
-            log.info("removing %d orphaned vectors from %s", len(orphans), self.name)
+            log.info("removing vectors of %d orphaned chunks from %s", len(orphans), self.name)
             self._delete_vectors(orphans)
-        lost = catalog_ids - chroma_ids
-        if lost:
-            lost_docs = sorted({cid.rsplit("::", 2)[0] for cid in lost})
+        # A document missing any chunk vector or sentence vector is incomplete: re-ingest it.
+        stored_sentences = Counter(_doc_of_chunk(chunk_of_sentence(sid)) for sid in sentence_ids
+                                   if chunk_of_sentence(sid) in catalog_ids)
+        lost_docs = sorted(
+            {_doc_of_chunk(cid) for cid in catalog_ids - chroma_ids}
+            | {doc_id for doc_id, count in self.catalog.sentence_counts(self.name).items()
+               if stored_sentences.get(doc_id, 0) != count}
+        )
+        if lost_docs:
             log.warning("vectors lost for %d documents in %s; they will be re-ingested",
                         len(lost_docs), self.name)
             self._delete_vectors(self.catalog.delete_documents(self.name, lost_docs))
@@ -271,6 +312,25 @@ class CollectionStore:
         distances = (result["distances"] or [[]])[0]
         return [DenseHit(cid, 1.0 - float(d)) for cid, d in zip(ids, distances, strict=True)]
 
+    def sentence_search(self, vector: np.ndarray, k: int, filters: Filters | None = None
+                        ) -> list[DenseHit]:
+        """Chunks holding the sentences closest to the vector, scored by their best sentence."""
+        count = self.sentence_vectors.count()
+        if count == 0 or k <= 0:
+            return []
+        result = self.sentence_vectors.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32)],  # type: ignore[arg-type]
+            # Several of the closest sentences often share a chunk.
+            n_results=min(2 * k, count),
+            where=_chroma_where(filters) if filters else None,
+            include=["distances"],
+        )
+        best: dict[str, float] = {}
+        for sid, distance in zip(result["ids"][0], (result["distances"] or [[]])[0],
+                                 strict=True):
+            best.setdefault(chunk_of_sentence(sid), 1.0 - float(distance))
+        return [DenseHit(chunk_id, score) for chunk_id, score in list(best.items())[:k]]
+
     def lexical_search(self, tokens: list[str], k: int, filters: Filters | None = None
                        ) -> list[LexicalHit]:
         """The `k` best BM25 chunks for the tokens that pass the filters."""
@@ -280,6 +340,32 @@ class CollectionStore:
             if not allowed:
                 return []
         return self.lexical.search(tokens, k, allowed_docs=allowed)
+
+
+def sentence_chunks(chunks: Sequence[Chunk], sentences: Sequence[tuple[int, int]]) -> list[int]:
+    """For each sentence, the index of the chunk it starts in (the first, where they overlap)."""
+    homes = []
+    current = 0
+    for start, _ in sentences:
+        while current + 1 < len(chunks) and chunks[current].end <= start:
+            current += 1
+        homes.append(current)
+    return homes
+
+
+def _doc_of_chunk(chunk_id: str) -> str:
+    return chunk_id.rsplit("::", 2)[0]
+
+
+def _all_ids(collection: Any) -> set[str]:
+    ids: set[str] = set()
+    offset = 0
+    while True:
+        page = collection.get(include=[], limit=10_000, offset=offset)
+        if not page["ids"]:
+            return ids
+        ids.update(page["ids"])
+        offset += len(page["ids"])
 
 
 def _chunk_metadata(document: Document, chunk: Chunk) -> dict[str, str | int | float | bool]:

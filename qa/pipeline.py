@@ -16,7 +16,7 @@ from qa.extract import Answerer, ExtractiveAnswerer
 from qa.models import Answer, Citation
 from qa.question import prepare_question
 from qa.rerank import FusionOrder, Reranker
-from qa.retrieve import hybrid_search
+from qa.retrieve import FusionWeights, hybrid_search
 
 
 class Assistant:
@@ -35,6 +35,10 @@ class Assistant:
         self.embedder = embedder
         self.settings = settings
         self.reranker = reranker or FusionOrder()
+        self.fusion = FusionWeights(
+            dense=settings.weight_dense, sentences=settings.weight_sentences,
+            lexical=settings.weight_lexical, k=settings.rrf_k,
+        )
         self.answerer = answerer or ExtractiveAnswerer(
             embedder=embedder, max_sentences=settings.answer_sentences
         )
@@ -61,7 +65,7 @@ class Assistant:
                 query_vector=query_vector,
                 query_tokens=prepared.tokens,
                 depth=max(self.settings.candidates, top_k),
-                rrf_k=self.settings.rrf_k,
+                weights=self.fusion,
                 filters=filters,
             )
         with _timed(timings, "rerank"):

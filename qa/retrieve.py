@@ -21,29 +21,57 @@ class Candidate:
     score: float = 0.0
 
 
+@dataclass(frozen=True)
+class FusionWeights:
+    """How much each retriever's ranking counts in reciprocal rank fusion."""
+
+    dense: float = 0.5
+    sentences: float = 0.5
+    lexical: float = 0.7
+    k: int = 5
+
+    def __post_init__(self) -> None:
+        if min(self.dense, self.sentences, self.lexical) < 0:
+            raise ValueError(f"fusion weights must not be negative, got {self}")
+        if self.dense + self.sentences + self.lexical <= 0:
+            raise ValueError(f"at least one fusion weight must be positive, got {self}")
+        if self.k < 1:
+            raise ValueError(f"fusion k must be at least 1, got {self.k}")
+
+
 def hybrid_search(
     collection: CollectionStore,
     *,
     query_vector: np.ndarray,
     query_tokens: list[str],
     depth: int,
-    rrf_k: int,
+    weights: FusionWeights,
     filters: Filters | None = None,
 ) -> list[Candidate]:
-    """Chunks found by either retriever, best first by reciprocal rank fusion."""
-    dense_hits = collection.dense_search(query_vector, depth, filters)
-    lexical_hits = collection.lexical_search(query_tokens, depth, filters)
+    """Chunks found by any retriever, best first by weighted reciprocal rank fusion.
+
+    Three rankings are fused: chunk vectors (the passage as a whole), sentence vectors (a
+    chunk ranked by its single closest sentence, which finds one precise statement inside a
+    long passage) and BM25 (rare names and numbers the model blurs).
+    """
+    dense_hits = collection.dense_search(query_vector, depth, filters) if weights.dense else []
+    sentence_hits = (collection.sentence_search(query_vector, depth, filters)
+                     if weights.sentences else [])
+    lexical_hits = (collection.lexical_search(query_tokens, depth, filters)
+                    if weights.lexical else [])
     fused: dict[str, float] = {}
     dense_scores: dict[str, float] = {}
+    for weight, hits in ((weights.dense, dense_hits), (weights.sentences, sentence_hits)):
+        for rank, dense_hit in enumerate(hits):
+            dense_scores[dense_hit.chunk_id] = max(dense_hit.score,
+                                                   dense_scores.get(dense_hit.chunk_id, -1.0))
+            fused[dense_hit.chunk_id] = (
+                fused.get(dense_hit.chunk_id, 0.0) + weight / (weights.k + rank + 1))
     lexical_scores: dict[str, float] = {}
-    for rank, dense_hit in enumerate(dense_hits):
-        dense_scores[dense_hit.chunk_id] = dense_hit.score
-        fused[dense_hit.chunk_id] = fused.get(dense_hit.chunk_id, 0.0) + 1.0 / (rrf_k + rank + 1)
     for rank, lexical_hit in enumerate(lexical_hits):
         lexical_scores[lexical_hit.chunk_id] = lexical_hit.score
         fused[lexical_hit.chunk_id] = (
-            fused.get(lexical_hit.chunk_id, 0.0) + 1.0 / (rrf_k + rank + 1)
-        )
+            fused.get(lexical_hit.chunk_id, 0.0) + weights.lexical / (weights.k + rank + 1))
     records = collection.chunks(list(fused))
     candidates = [
         Candidate(

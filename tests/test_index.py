@@ -6,13 +6,14 @@ import gzip
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index.chunking import Chunker
 from index.errors import ConfigurationError, InvalidInput, NotFound
-from index.ingest import ingest_documents, ingest_paths
+from index.ingest import chunk_vectors, ingest_documents, ingest_paths
 from index.loaders import load_bytes, load_sources
-from index.models import Document, Filters, SkippedSource
+from index.models import Chunk, Document, Filters, SkippedSource
 from index.settings import Settings
 from index.store import Store
 from index.text import search_tokens, sentence_spans
@@ -141,6 +142,8 @@ def test_changed_document_replaces_all_its_chunks(store: Store, embedder, settin
     report = _ingest(store, embedder, settings, [Document(id="lh", text=changed, title="LH")])
     assert report.updated == ["lh"]
     assert collection.count_chunks() == collection.chroma.count() == 1
+    # The old version's sentence vectors went with its chunks.
+    assert collection.sentence_vectors.count() == len(sentence_spans(changed))
     assert collection.document("lh").document.text == changed
     hits = collection.lexical_search(search_tokens("Halvard Brekke"), 10)
     assert hits == []
@@ -157,12 +160,15 @@ def test_deleted_document_is_gone_from_dense_and_lexical_search(
     query = "Who is the keeper of the Skerry Point lighthouse?"
     vector = embedder.embed_query(query)
     assert collection.dense_search(vector, 1)[0].chunk_id.startswith("lh::")
+    assert collection.sentence_search(vector, 1)[0].chunk_id.startswith("lh::")
     assert collection.lexical_search(search_tokens(query), 1)[0].chunk_id.startswith("lh::")
 
     collection.delete(["lh"])
 
     everything = collection.count_chunks()
     assert not any(h.chunk_id.startswith("lh::") for h in collection.dense_search(vector, 100))
+    assert not any(h.chunk_id.startswith("lh::")
+                   for h in collection.sentence_search(vector, 100))
     assert not any(h.chunk_id.startswith("lh::")
                    for h in collection.lexical_search(search_tokens(query), everything))
     # A fresh process sees the same: the persisted lexical index was rebuilt, not stale.
@@ -209,6 +215,9 @@ def test_collection_names_and_models_are_checked(store: Store, embedder, setting
                                                  ) -> None:
     with pytest.raises(InvalidInput, match="invalid collection name"):
         store.collection("a/b")
+    # That suffix names the hidden collection of each collection's sentence vectors.
+    with pytest.raises(InvalidInput, match="sentences"):
+        store.create_collection("news.sentences", model=embedder.name, dimension=384)
     with pytest.raises(NotFound, match="does not exist"):
         store.collection("missing")
     _ingest(store, embedder, settings, [Document(id="x", text="Some text.")])
@@ -227,3 +236,35 @@ def test_orphaned_vectors_of_an_interrupted_write_are_removed(
     assert reopened.chroma.count() == reopened.count_chunks()
     hits = reopened.dense_search(embedder.embed_query("ghost"), 10)
     assert all(not h.chunk_id.startswith("ghost") for h in hits)
+
+
+def test_a_document_whose_sentence_vectors_were_lost_is_dropped_for_reingestion(
+        store: Store, embedder, settings: Settings) -> None:
+    _ingest(store, embedder, settings, [Document(id="lh", text=LIGHTHOUSE, title="LH"),
+                                        Document(id="other", text="A short note. Nothing more.")])
+    collection = store.collection("articles")
+    some = collection.sentence_vectors.get(where={"doc_id": "lh"}, limit=1, include=[])
+    collection.sentence_vectors.delete(ids=some["ids"])
+
+    reopened = Store(settings.data_dir).collection("articles")
+    assert [d.document.id for d in reopened.documents()] == ["other"]
+    assert reopened.sentence_vectors.count() == 2
+    report = _ingest(Store(settings.data_dir), embedder, settings,
+                     [Document(id="lh", text=LIGHTHOUSE, title="LH")])
+    assert report.added == ["lh"]
+
+
+def test_chunk_vectors_are_the_length_weighted_mean_of_their_sentences() -> None:
+    chunks = [Chunk("d", 0, 0, 30, "x" * 30), Chunk("d", 1, 20, 40, "x" * 20)]
+    sentences = [(0, 10), (11, 30), (31, 40)]
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], dtype=np.float32)
+    built = chunk_vectors(chunks, sentences, vectors)
+    # First chunk: 10 characters of the first sentence, 19 of the second.
+    expected = np.array([10.0, 19.0]) / np.hypot(10.0, 19.0)
+    assert np.allclose(built[0], expected, atol=1e-6)
+    # Second chunk: 10 characters of the second sentence, 9 of the third.
+    expected = np.array([-9.0, 10.0]) / np.hypot(9.0, 10.0)
+    assert np.allclose(built[1], expected, atol=1e-6)
+    with_title = chunk_vectors(chunks, sentences, vectors, np.array([0.0, 1.0]))
+    assert np.allclose(np.linalg.norm(with_title, axis=1), 1.0)
+    assert with_title[0][1] > built[0][1]

@@ -7,6 +7,7 @@ import pytest
 from index.errors import InvalidInput, NotFound, TooLarge
 from qa.models import Answer
 from qa.question import AnswerType, answer_type_of, prepare_question
+from qa.retrieve import FusionWeights, hybrid_search
 from server.services import Services
 from tests.conftest import LAB_DOC
 
@@ -98,3 +99,23 @@ def test_questions_are_classified_by_the_answer_they_want(question: str,
                                                           expected: AnswerType) -> None:
     assert answer_type_of(question) is expected
     assert prepare_question(question, max_chars=500).answer_type is expected
+
+
+@pytest.mark.parametrize("weights", [
+    {"dense": -1.0}, {"dense": 0.0, "sentences": 0.0, "lexical": 0.0}, {"k": 0},
+])
+def test_fusion_weights_refuse_values_that_cannot_rank(weights: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="fusion"):
+        FusionWeights(**weights)  # type: ignore[arg-type]
+
+
+def test_each_retriever_alone_still_finds_the_lab_article(sample_services: Services) -> None:
+    collection = sample_services.store.collection("articles")
+    question = prepare_question("Who co-leads the new AI lab?", max_chars=1000)
+    vector = sample_services.embedder.embed_query(question.text)
+    for alone in ({"dense": 1.0, "sentences": 0.0, "lexical": 0.0},
+                  {"dense": 0.0, "sentences": 1.0, "lexical": 0.0},
+                  {"dense": 0.0, "sentences": 0.0, "lexical": 1.0}):
+        found = hybrid_search(collection, query_vector=vector, query_tokens=question.tokens,
+                              depth=5, weights=FusionWeights(**alone))
+        assert found[0].record.document.id == LAB_DOC, alone
