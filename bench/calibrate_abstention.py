@@ -1,34 +1,43 @@
-"""Choose the abstention threshold from data (issue 2/3), and print the curve behind it.
+"""Choose the abstention threshold from data, and print the curve behind it.
 
-Answerable: RealTimeQA questions asked of the RealTimeQA passages (each has its evidence there).
-Unanswerable: the same questions asked of the SciFact abstracts, and SciFact claims asked of
-the RealTimeQA passages (neither corpus can answer the other's questions).
-Questions are split by a hash of their id: the threshold is chosen on the tuning half and
-reported on both.
+Three kinds of questions, each asked through the full pipeline:
+- answerable: RealTimeQA questions asked of the RealTimeQA passages (their evidence is there);
+- near misses: RealTimeQA questions asked of a collection holding only the *other* half of the
+  passages (same weeks, same kind of news, but not the passage that answers them);
+- unrelated: RealTimeQA questions asked of the SciFact abstracts, and SciFact claims asked of
+  the RealTimeQA passages.
+Questions are split in halves by a hash of their id: the threshold is chosen on the tuning half
+by balanced accuracy (answered-when-answerable against the mean abstention rate of near misses
+and unrelated questions) and reported on both halves.
 
-    CITEQA_DATA_DIR=/tmp/evaldata citeqa ingest ../shared/eval/realtimeqa/corpus.jsonl.gz \
-        --collection realtimeqa
-    CITEQA_DATA_DIR=/tmp/evaldata citeqa ingest ../shared/eval/scifact/corpus.jsonl.gz \
-        --collection scifact
-    CITEQA_DATA_DIR=/tmp/evaldata python bench/calibrate_abstention.py
+    make eval                                 # builds bench/.data (or reuses it)
+    python -m bench.calibrate_abstention      # writes bench/results/abstention.json
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import hashlib
 import json
-import sys
 from pathlib import Path
+from typing import Any
 
+from rich.progress import track
+
+from index.ingest import ingest_documents
+from index.loaders import record_document
+from index.models import Document
 from index.settings import Settings
 from server.services import Services
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
-OUT = Path(__file__).resolve().parent / "results" / "abstention.json"
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parent.parent / "shared" / "eval"
+OUT = HERE / "results" / "abstention.json"
+NEAR_MISS_COLLECTION = "calib-realtimeqa-half"
 
 
-def read_jsonl(path: Path) -> list[dict]:
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Lines of a JSONL file, gzipped or not."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as f:
@@ -40,57 +49,76 @@ def half(question_id: str) -> str:
     return "tune" if hashlib.sha1(question_id.encode()).digest()[0] % 2 == 0 else "check"
 
 
+def kept_in_near_miss_collection(question_id: str) -> bool:
+    """Whether a question's passage is in the near-miss collection (a second, independent bit)."""
+    return hashlib.sha1(question_id.encode()).digest()[1] % 2 == 0
+
+
 def main() -> None:
-    services = Services.build(Settings())
+    """Ask every question, build the curve, choose the threshold."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=HERE / ".data")
+    args = parser.parse_args()
+    services = Services.build(Settings(data_dir=args.data_dir))
     rtqa = read_jsonl(SHARED / "realtimeqa" / "questions.jsonl.gz")
     scifact = read_jsonl(SHARED / "scifact" / "questions.jsonl")
-    runs = [(q, "realtimeqa", True) for q in rtqa]
-    runs += [(q, "scifact", False) for q in rtqa]
-    runs += [(q, "realtimeqa", False) for q in scifact]
+    _build_near_miss_collection(services, rtqa)
+    runs = [(q, "eval-realtimeqa", "answerable") for q in rtqa]
+    runs += [(q, NEAR_MISS_COLLECTION, "answerable" if kept_in_near_miss_collection(q["id"])
+              else "near_miss") for q in rtqa]
+    runs += [(q, "eval-scifact", "unrelated") for q in rtqa]
+    runs += [(q, "eval-realtimeqa", "unrelated") for q in scifact]
     rows = []
-    for i, (q, collection, answerable) in enumerate(runs):
+    for q, collection, kind in track(runs, description="asking"):
         answer = services.assistant.ask(q["question"], collection=collection)
-        rows.append({"id": q["id"], "half": half(q["id"]), "answerable": answerable,
+        rows.append({"id": q["id"], "half": half(q["id"]), "kind": kind,
                      "support": answer.support, "ms": answer.timings_ms["total"]})
-        if i % 500 == 0:
-            print(f"{i}/{len(runs)}", file=sys.stderr)
-    curve = {}
-    for name in ("tune", "check"):
-        part = [r for r in rows if r["half"] == name]
-        curve[name] = [_point(part, t / 100) for t in range(10, 71, 2)]
+    curve = {name: [_point([r for r in rows if r["half"] == name], t / 100)
+                    for t in range(10, 71, 1)] for name in ("tune", "check")}
     best = max(curve["tune"], key=lambda p: p["balanced_accuracy"])
     check = next(p for p in curve["check"] if p["threshold"] == best["threshold"])
-    latencies = sorted(r["ms"] for r in rows)
-    latency = {"p50_ms": latencies[len(latencies) // 2],
-               "p95_ms": latencies[int(len(latencies) * 0.95)], "questions": len(latencies)}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"chosen": best["threshold"], "tune": best, "check": check,
-                               "latency": latency, "curve": curve}, indent=1))
-    print(f"{'thr':>5} {'abst.P':>7} {'abst.R':>7} {'answered':>9} {'bal.acc':>8}  (tune half)")
-    for p in curve["tune"]:
-        mark = " <- chosen" if p["threshold"] == best["threshold"] else ""
-        print(f"{p['threshold']:5.2f} {p['abstain_precision']:7.3f} {p['abstain_recall']:7.3f} "
-              f"{p['answered_when_answerable']:9.3f} {p['balanced_accuracy']:8.3f}{mark}")
-    print(f"check half at {best['threshold']:.2f}: {json.dumps(check)}")
-    print(f"ask latency in one warm process: {json.dumps(latency)}")
+                               "curve": curve}, indent=1) + "\n")
+    print(f"{'thr':>5} {'answered':>9} {'near-miss':>10} {'unrelated':>10} {'abst.P':>7} "
+          f"{'bal.acc':>8}  (tune half; near-miss and unrelated are abstention rates)")
+    for p in curve["tune"][::2]:
+        mark = " <- best" if p["threshold"] == best["threshold"] else ""
+        print(f"{p['threshold']:5.2f} {p['answered']:9.3f} {p['near_miss_abstained']:10.3f} "
+              f"{p['unrelated_abstained']:10.3f} {p['abstain_precision']:7.3f} "
+              f"{p['balanced_accuracy']:8.3f}{mark}")
+    print(f"best on the tuning half: {best['threshold']:.2f}; check half there: "
+          f"{json.dumps(check)}")
 
 
-def _point(rows: list[dict], threshold: float) -> dict:
-    abstained = [r["support"] < threshold for r in rows]
-    unanswerable = [not r["answerable"] for r in rows]
-    true_pos = sum(a and u for a, u in zip(abstained, unanswerable, strict=True))
-    answered_ok = sum(not a and not u for a, u in zip(abstained, unanswerable, strict=True))
-    n_abstained = sum(abstained) or 1
-    n_unanswerable = sum(unanswerable) or 1
-    n_answerable = (len(rows) - sum(unanswerable)) or 1
-    recall = true_pos / n_unanswerable
-    answered = answered_ok / n_answerable
+def _build_near_miss_collection(services: Services, questions: list[dict[str, Any]]) -> None:
+    passage_of = {q["gold_doc_ids"][0]: q["id"] for q in questions}
+    documents: list[Document] = []
+    for line in read_jsonl(SHARED / "realtimeqa" / "corpus.jsonl.gz"):
+        if kept_in_near_miss_collection(passage_of.get(line["id"], line["id"])):
+            documents.append(record_document(line))
+    report = ingest_documents(documents, store=services.store, collection=NEAR_MISS_COLLECTION,
+                              embedder=services.embedder, settings=services.settings)
+    print(f"near-miss collection: {report.summary()}")
+
+
+def _point(rows: list[dict[str, Any]], threshold: float) -> dict[str, float]:
+    def rate(kind: str) -> float:
+        part = [r for r in rows if r["kind"] == kind]
+        return sum(r["support"] < threshold for r in part) / (len(part) or 1)
+
+    answered = 1.0 - rate("answerable")
+    near, unrelated = rate("near_miss"), rate("unrelated")
+    abstained = [r for r in rows if r["support"] < threshold]
+    precision = (sum(r["kind"] != "answerable" for r in abstained) / len(abstained)
+                 if abstained else 1.0)
     return {
         "threshold": round(threshold, 2),
-        "abstain_precision": round(true_pos / n_abstained, 4),
-        "abstain_recall": round(recall, 4),
-        "answered_when_answerable": round(answered, 4),
-        "balanced_accuracy": round((recall + answered) / 2, 4),
+        "answered": round(answered, 4),
+        "near_miss_abstained": round(near, 4),
+        "unrelated_abstained": round(unrelated, 4),
+        "abstain_precision": round(precision, 4),
+        "balanced_accuracy": round((answered + (near + unrelated) / 2) / 2, 4),
     }
 
 

@@ -78,6 +78,8 @@ def main() -> None:
                         help="Ask only the first N questions of each set.")
     parser.add_argument("--data-dir", type=Path, default=HERE / ".data",
                         help="Where the evaluation indexes live (kept between runs).")
+    parser.add_argument("--sets", nargs="+", default=["scifact", "realtimeqa", "seed"],
+                        choices=["scifact", "realtimeqa", "seed"], help="Which sets to run.")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "eval.json")
     args = parser.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
@@ -91,7 +93,7 @@ def main() -> None:
     console = Console(stderr=True)
     services = Services.build(Settings(data_dir=args.data_dir))
     reports: dict[str, dict[str, Any]] = {}
-    for name, corpus, questions in sets:
+    for name, corpus, questions in [s for s in sets if s[0] in args.sets]:
         started = time.perf_counter()
         with Progress(TextColumn(f"[bold]{name}[/] {{task.description}}"), BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(), console=console,
@@ -109,15 +111,16 @@ def main() -> None:
             summary["seed_correct"] = seed_correct(report)
         reports[name] = {"summary": summary, "ingest": report.ingest.to_dict(),
                          "setup": report.setup}
-    table = Table("set", "questions", *(label for _, label in COLUMNS), "seed correct",
-                  title="citeqa eval (make eval)")
-    for name, report_dict in reports.items():
-        summary = report_dict["summary"]
-        cells = ["—" if summary.get(key) is None else f"{summary[key]:.3g}"
-                 for key, _ in COLUMNS]
-        seed = (f"{summary['seed_correct']}/{summary['questions']}"
-                if "seed_correct" in summary else "")
-        table.add_row(name, str(summary["questions"]), *cells, seed)
+    # Metrics down, sets across: fits a terminal however many metrics there are.
+    table = Table("metric", *reports, title="citeqa eval (make eval)")
+    summaries = [report["summary"] for report in reports.values()]
+    table.add_row("questions", *(str(summary["questions"]) for summary in summaries))
+    for key, label in COLUMNS:
+        table.add_row(label, *("—" if summary.get(key) is None else f"{summary[key]:.3f}"
+                               for summary in summaries))
+    table.add_row("seed correct", *(f"{summary['seed_correct']}/{summary['questions']}"
+                                    if "seed_correct" in summary else "—"
+                                    for summary in summaries))
     Console().print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(reports, indent=1) + "\n", encoding="utf-8")

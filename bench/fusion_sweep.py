@@ -1,61 +1,98 @@
-"""Doc-level Recall@5 of dense, BM25 and reciprocal rank fusion variants on RealTimeQA.
+"""Retrieval ablation: each retriever alone and weighted RRF variants, on both eval sets.
 
-Uses the tuning half (by id hash, as in calibrate_abstention.py) and a collection ingested with
+Document-level Recall@5 and nDCG@10 on the tuning and check halves (by id hash, as in
+calibrate_abstention.py), over the collections `make eval` builds:
 
-    CITEQA_DATA_DIR=/tmp/evaldata citeqa ingest ../shared/eval/realtimeqa/corpus.jsonl.gz \
-        --collection realtimeqa
-    CITEQA_DATA_DIR=/tmp/evaldata python -m bench.fusion_sweep [N_QUESTIONS]
+    make eval && python -m bench.fusion_sweep       # writes bench/results/fusion.json
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import json
+import math
+from pathlib import Path
 
-from bench.calibrate_abstention import SHARED, half, read_jsonl
+from rich.progress import track
+
+from bench.calibrate_abstention import HERE, SHARED, half, read_jsonl
 from index.settings import Settings
 from qa.question import prepare_question
 from server.services import Services
 
 Ranked = list[str]
+OUT = HERE / "results" / "fusion.json"
+# (name, chunk-vector weight, sentence-vector weight, BM25 weight, k)
+VARIANTS = [
+    ("chunk vectors", 1.0, 0.0, 0.0, 60), ("sentence vectors", 0.0, 1.0, 0.0, 60),
+    ("bm25", 0.0, 0.0, 1.0, 60), ("rrf chunk+bm25 k=60", 1.0, 0.0, 1.0, 60),
+    ("rrf all three k=60", 1.0, 1.0, 1.0, 60), ("rrf all three k=5", 1.0, 1.0, 1.0, 5),
+    ("rrf 0.5/0.5/0.7 k=5 (default)", 0.5, 0.5, 0.7, 5), ("rrf 1/0/0.5 k=5", 1.0, 0.0, 0.5, 5),
+    ("rrf 0.5/0.5/1 k=5", 0.5, 0.5, 1.0, 5), ("rrf 0.5/0.5/0.7 k=2", 0.5, 0.5, 0.7, 2),
+]
 
 
 def main() -> None:
-    limit = int(sys.argv[1]) if len(sys.argv) > 1 else 500
-    services = Services.build(Settings())
-    collection = services.store.collection("realtimeqa")
-    questions = [q for q in read_jsonl(SHARED / "realtimeqa" / "questions.jsonl.gz")
-                 if half(q["id"]) == "tune"][:limit]
-    runs: list[tuple[Ranked, Ranked, set[str]]] = []
-    for q in questions:
-        prepared = prepare_question(q["question"], max_chars=10_000)
-        vector = services.embedder.embed_query(prepared.text)
-        dense = [_doc(h.chunk_id) for h in collection.dense_search(vector, 30)]
-        lexical = [_doc(h.chunk_id) for h in collection.lexical_search(prepared.tokens, 30)]
-        runs.append((dense, lexical, set(q["gold_doc_ids"])))
-    print(f"{len(runs)} tuning-half questions, Recall@5 (documents)")
-    print(f"dense {_recall5([d for d, _, _ in runs], runs):.3f}")
-    print(f"bm25  {_recall5([lex for _, lex, _ in runs], runs):.3f}")
-    for lexical_weight in (1.0, 0.7, 0.5, 0.3):
-        for k in (10, 60):
-            fused = [_fuse(d, lex, lexical_weight, k) for d, lex, _ in runs]
-            print(f"rrf k={k:<3} lexical weight {lexical_weight:.1f}  {_recall5(fused, runs):.3f}")
+    """Run every variant on both sets and print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=HERE / ".data")
+    args = parser.parse_args()
+    services = Services.build(Settings(data_dir=args.data_dir))
+    sets = {"scifact": read_jsonl(SHARED / "scifact" / "questions.jsonl"),
+            "realtimeqa": read_jsonl(SHARED / "realtimeqa" / "questions.jsonl.gz")}
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name, questions in sets.items():
+        collection = services.store.collection(f"eval-{name}")
+        runs = []
+        for q in track(questions, description=name):
+            prepared = prepare_question(q["question"], max_chars=10_000)
+            vector = services.embedder.embed_query(prepared.text)
+            lists = (collection.dense_search(vector, 30),
+                     collection.sentence_search(vector, 30),
+                     collection.lexical_search(prepared.tokens, 30))
+            ranked = [_documents([hit.chunk_id for hit in hits]) for hits in lists]
+            runs.append((half(q["id"]), ranked, set(q["gold_doc_ids"])))
+        for variant, *weights, k in VARIANTS:
+            row = results.setdefault(variant, {})
+            for part in ("tune", "check"):
+                chosen = [(_fuse(ranked, weights, int(k)), gold)
+                          for h, ranked, gold in runs if h == part]
+                row[f"{name} {part} R@5"] = _mean(
+                    [bool(set(r[:5]) & gold) for r, gold in chosen])
+                row[f"{name} {part} nDCG@10"] = _mean([_ndcg(r, gold) for r, gold in chosen])
+    columns = list(next(iter(results.values())))
+    print(f"{'variant':32} " + " ".join(f"{c:>22}" for c in columns))
+    for variant, row in results.items():
+        print(f"{variant:32} " + " ".join(f"{row[c]:22.3f}" for c in columns))
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(results, indent=1) + "\n")
 
 
-def _doc(chunk_id: str) -> str:
-    return chunk_id.rsplit("::", 2)[0]
+def _documents(chunk_ids: list[str]) -> Ranked:
+    ranked: Ranked = []
+    for chunk_id in chunk_ids:
+        doc_id = chunk_id.rsplit("::", 2)[0]
+        if doc_id not in ranked:
+            ranked.append(doc_id)
+    return ranked
 
 
-def _fuse(dense: Ranked, lexical: Ranked, lexical_weight: float, k: int) -> Ranked:
+def _fuse(ranked: list[Ranked], weights: list[float], k: int) -> Ranked:
     scores: dict[str, float] = {}
-    for weight, ranked in ((1.0, dense), (lexical_weight, lexical)):
-        for rank, doc in enumerate(ranked):
+    for weight, docs in zip(weights, ranked, strict=True):
+        for rank, doc in enumerate(docs):
             scores[doc] = scores.get(doc, 0.0) + weight / (k + rank + 1)
     return sorted(scores, key=lambda doc: scores[doc], reverse=True)
 
 
-def _recall5(ranked: list[Ranked], runs: list[tuple[Ranked, Ranked, set[str]]]) -> float:
-    hits = [bool(set(r[:5]) & gold) for r, (_, _, gold) in zip(ranked, runs, strict=True)]
-    return sum(hits) / len(hits)
+def _ndcg(ranked: Ranked, gold: set[str]) -> float:
+    dcg = sum(1 / math.log2(i + 2) for i, doc in enumerate(ranked[:10]) if doc in gold)
+    ideal = sum(1 / math.log2(i + 2) for i in range(min(len(gold), 10)))
+    return dcg / ideal if ideal else 0.0
+
+
+def _mean(values: list[float] | list[bool]) -> float:
+    return round(sum(values) / len(values), 4) if values else 0.0
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import tempfile
 import threading
@@ -60,6 +61,25 @@ class LexicalIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [LexicalHit(chunk_ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def idf(self, tokens: list[str]) -> dict[str, float]:
+        """BM25 inverse document frequency of each token over the collection's chunks.
+
+        A token no chunk holds gets the highest weight: the collection cannot answer with it.
+        """
+        self.refresh()
+        bm25 = self._bm25
+        count = len(self._chunk_ids)
+        # Column t of BM25's sparse score matrix holds one entry per chunk containing token t.
+        vocabulary = bm25.vocab_dict if bm25 is not None else {}
+        pointers = bm25.scores["indptr"] if bm25 is not None else None
+        weights = {}
+        for token in tokens:
+            index = vocabulary.get(token)
+            frequency = 0 if index is None or pointers is None else int(
+                pointers[index + 1] - pointers[index])
+            weights[token] = math.log(1 + (count - frequency + 0.5) / (frequency + 0.5))
+        return weights
 
     def refresh(self) -> None:
         """Load or rebuild the index if the catalog has changed since it was built."""

@@ -70,13 +70,13 @@ class Settings(BaseSettings):
         default=2, ge=1, le=10, description="Most sentences an extractive answer is made of."
     )
     abstain_threshold: float = Field(
-        default=0.34,
+        default=0.32,
         ge=-1.0,
         le=1.0,
         description=(
-            "Below this support score (best passage's cosine similarity, blended with "
-            "question-word overlap) the answer abstains. Chosen on ../shared/eval by "
-            "bench/calibrate_abstention.py (README, Benchmarks)."
+            "Below this support score (the best sentence's cosine similarity, blended with "
+            "how many and how rare of the question's words it holds) the answer abstains. "
+            "Chosen on ../shared/eval by bench/calibrate_abstention.py (README, Benchmarks)."
         ),
     )
     max_question_chars: int = Field(

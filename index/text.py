@@ -105,7 +105,21 @@ def words(text: str) -> list[str]:
     return out
 
 
-def search_tokens(text: str) -> list[str]:
-    """Stemmed content words, the tokens of the lexical index and of lexical overlap."""
+# Words that shape a question rather than say what it is about ("what kind of business",
+# "which of the following"): dropped from questions only, never from the articles.
+QUESTION_WORDS = frozenset(
+    """
+    kind kinds type types sort sorts name named called call many much following exactly
+    happened happen
+    """.split()  # noqa: SIM905
+)
+
+
+def search_tokens(text: str, *, question: bool = False) -> list[str]:
+    """Stemmed content words, the tokens of the lexical index and of lexical overlap.
+
+    With `question`, question-shaping words are dropped too.
+    """
     stemmer = _stemmer()
-    return stemmer.stemWords([w for w in words(text) if w not in STOP_WORDS])
+    drop = STOP_WORDS | QUESTION_WORDS if question else STOP_WORDS
+    return stemmer.stemWords([w for w in words(text) if w not in drop])

@@ -28,8 +28,12 @@ _PROPER = re.compile(
     r"[A-Z][\w'’\-]+(?:\s+(?:(?:de|van|der|den|von|da|di|le|la|al|bin|el)\s+)?[A-Z][\w'’\-]+)+"
 )
 _SINGLE_PROPER = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z][\w'’\-]+")
+# "in Rotterdam", "from New Delhi", "the capital of Anhui"; a bare "of" introduces too many
+# things that are not places ("dean of Computer Science") to count.
 _PLACE_CUE = re.compile(
-    r"\b(?:in|at|from|near|to|outside|across|of)\s+(?:the\s+)?([A-Z][\w'’\-]+(?:\s+[A-Z][\w'’\-]+)*)"
+    r"(?:\b(?:in|at|from|near|to|outside|across|into|throughout)|"
+    r"\b(?:city|capital|province|state|country|region|town|county|district|island) of)"
+    r"\s+(?:the\s+)?([A-Z][\w'’\-]+(?:\s+[A-Z][\w'’\-]+)*)"
 )
 _ORG_WORDS = {
     "university", "college", "institute", "academy", "systems", "company", "corporation",
@@ -46,6 +50,10 @@ _PERSON_CUES = re.compile(
     r"researcher|investigator|curator|leader|secretary|executive|said|says|told|explains|adds)\b",
     re.I,
 )
+
+
+# A quoted title ("Jaws", “The Rain”) or a camel-cased product name (iPhone, eBay).
+_TITLE = re.compile(r"[\"“‘']([^\"”’']{2,80})[\"”’']|\b[a-z]+[A-Z][\w\-]*")
 
 
 def proper_names(text: str) -> list[str]:
@@ -72,6 +80,10 @@ def has_answer_type(sentence: str, answer_type: AnswerType, question: str) -> bo
         )
     if answer_type is AnswerType.ORGANISATION:
         return any(new(name) and _is_organisation(name) for name in proper_names(sentence))
+    if answer_type is AnswerType.NAME:
+        names = proper_names(sentence) + [m.group() for m in _SINGLE_PROPER.finditer(sentence)]
+        names += [m.group(1) or m.group() for m in _TITLE.finditer(sentence)]
+        return any(new(name) for name in names)
     if answer_type is AnswerType.PERSON:
         people = [n for n in proper_names(sentence) if new(n) and not _is_organisation(n)]
         return bool(people) and bool(_PERSON_CUES.search(sentence) or len(people) > 1)

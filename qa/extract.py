@@ -33,6 +33,7 @@ class AnswerSentence:
     score: float
     similarity: float
     overlap: float
+    specific: float
     typed: bool
 
     @property
@@ -47,6 +48,24 @@ class Draft:
 
     sentences: list[AnswerSentence]
     support: float
+
+
+# A further sentence joins the answer only if it scores this close to the best one.
+SECOND_SENTENCE_RATIO = 0.8
+# Questions whose answer is a number, a date or a title are not answered by a sentence
+# without one; the recognisers of these kinds are reliable enough to abstain on.
+_CHECKED_TYPES = (AnswerType.NUMBER, AnswerType.DATE, AnswerType.NAME)
+
+
+def support_of(best: AnswerSentence, answer_type: AnswerType) -> float:
+    """How strongly the best sentence supports answering at all (compared with a threshold).
+
+    Weights chosen on RealTimeQA and SciFact, with answerable, near-miss and unrelated
+    questions (bench/calibrate_abstention.py).
+    """
+    if answer_type in _CHECKED_TYPES and not best.typed:
+        return 0.0
+    return 0.55 * best.similarity + 0.15 * best.overlap + 0.15 * best.specific
 
 
 class Answerer(Protocol):
@@ -65,9 +84,9 @@ class ExtractiveAnswerer:
         self,
         *,
         embedder: Embedder,
-        passages: int = 6,
+        passages: int = 10,
         max_sentences: int = 2,
-        max_candidates: int = 60,
+        max_candidates: int = 100,
     ) -> None:
         if passages < 1 or max_sentences < 1 or max_candidates < 1:
             raise ValueError(
@@ -89,15 +108,15 @@ class ExtractiveAnswerer:
         similarities = self._similarities(spans, texts, query_vector)
         asked = set(question.tokens)
         sentence_tokens = [set(search_tokens(text)) for text in texts]
-        weights = _local_idf(asked, sentence_tokens)
-        total_weight = sum(weights.values())
+        # Words rare in the collection (names, terms) say which sentence answers; words in
+        # every article say little. Without collection weights, rarity among the candidates.
+        weights = question.weights or _local_idf(asked, sentence_tokens)
+        total_weight = sum(weights.get(token, 0.0) for token in asked)
         scored = []
         for (candidate, start, end, rank, _), text, tokens, similarity in zip(
             spans, texts, sentence_tokens, similarities, strict=True
         ):
             coverage = len(asked & tokens) / len(asked) if asked else 0.0
-            # Words that occur in every candidate sentence (the article's topic) say little
-            # about which sentence answers; rarer question words say more.
             specific = (sum(weights.get(t, 0.0) for t in tokens & asked) / total_weight
                         if total_weight else 0.0)
             typed = question.answer_type is not AnswerType.OTHER and has_answer_type(
@@ -105,27 +124,32 @@ class ExtractiveAnswerer:
             )
             score = (
                 0.55 * float(similarity)
-                + 0.15 * coverage
-                + 0.20 * specific
-                + (0.20 if typed else 0.0)
-                + 0.10 / (1 + rank)
+                + 0.35 * specific
+                + (0.10 if typed else 0.0)
+                + 0.05 / (1 + rank)
                 - _form_penalty(text)
             )
             scored.append(AnswerSentence(candidate, start, end, score, float(similarity),
-                                         coverage, typed))
+                                         coverage, specific, typed))
         scored.sort(key=lambda s: s.score, reverse=True)
+        if question.answer_type in _CHECKED_TYPES and not scored[0].typed:
+            # "How many ...?" is not answered by a sentence without a number: take a close
+            # runner-up that has one, else let the support check abstain.
+            runners_up = [s for s in scored if s.typed and s.score >= 0.8 * scored[0].score]
+            if runners_up:
+                scored.remove(runners_up[0])
+                scored.insert(0, runners_up[0])
         best = scored[0]
         chosen = [best]
         for sentence in scored[1:]:
             if len(chosen) >= self.max_sentences:
                 break
-            if sentence.score < 0.9 * best.score:
+            if sentence.score < SECOND_SENTENCE_RATIO * best.score:
                 break
             if question.answer_type is not AnswerType.OTHER and not sentence.typed:
                 continue
             chosen.append(sentence)
-        support = 0.7 * best.similarity + 0.3 * best.overlap
-        return Draft(chosen, support)
+        return Draft(chosen, support_of(best, question.answer_type))
 
     def _similarities(self, spans: list[_Span], texts: list[str],
                       query_vector: np.ndarray) -> np.ndarray:

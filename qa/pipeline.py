@@ -56,6 +56,7 @@ class Assistant:
         started = time.perf_counter()
         prepared = prepare_question(question, max_chars=self.settings.max_question_chars)
         target = self.store.collection(collection or self.settings.collection)
+        prepared = prepared.weighted(target.lexical.idf(prepared.tokens))
         top_k = top_k or self.settings.top_k
         with _timed(timings, "embed"):
             query_vector = self.embedder.embed_query(prepared.text)

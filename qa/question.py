@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from index.errors import InvalidInput, TooLarge
@@ -18,6 +18,7 @@ class AnswerType(StrEnum):
     PLACE = "place"
     NUMBER = "number"
     ORGANISATION = "organisation"
+    NAME = "name"  # the name of a work, product, law...: "which film", "which app"
     OTHER = "other"
 
 
@@ -38,6 +39,12 @@ _TYPE_PATTERNS: list[tuple[AnswerType, re.Pattern[str]]] = [
     (AnswerType.ORGANISATION, re.compile(
         r"\b(what|which) (company|firm|organi[sz]ation|university|team|club|party|agency|"
         r"group|bank|institution|newspaper|outlet|startup|investor)\b", re.I)),
+    (AnswerType.NAME, re.compile(
+        r"\b(what|which) (programming language|language|software|app|application|product|"
+        r"brand|device|film|movie|book|novel|show|series|song|album|video game|game|ship|award|"
+        r"prize|festival|law|bill|treaty|vaccine|platform|website|channel|network|airline|"
+        r"operating system|play|painting|opera|musical|podcast|newspaper|magazine|car model)s?\b",
+        re.I)),
     (AnswerType.PERSON, re.compile(
         r"^\s*(who|whom|whose)\b|\b(who|whom|whose) (is|was|are|were|did|does|do|will|has|"
         r"had|leads?|co-leads?|heads?|runs?|won|wins|founded|chairs?)\b|"
@@ -54,6 +61,12 @@ class Question:
     text: str
     tokens: list[str]
     answer_type: AnswerType
+    # How specific each token is in the collection asked (BM25 idf); empty until known.
+    weights: dict[str, float] = field(default_factory=dict)
+
+    def weighted(self, weights: dict[str, float]) -> Question:
+        """The same question with its tokens' weights in the collection being asked."""
+        return replace(self, weights=dict(weights))
 
 
 def prepare_question(text: str, *, max_chars: int) -> Question:
@@ -68,7 +81,7 @@ def prepare_question(text: str, *, max_chars: int) -> Question:
             "(CITEQA_MAX_QUESTION_CHARS)",
             code="question_too_long",
         )
-    return Question(text=cleaned, tokens=search_tokens(cleaned),
+    return Question(text=cleaned, tokens=search_tokens(cleaned, question=True),
                     answer_type=answer_type_of(cleaned))
 
 

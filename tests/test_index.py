@@ -268,3 +268,13 @@ def test_chunk_vectors_are_the_length_weighted_mean_of_their_sentences() -> None
     with_title = chunk_vectors(chunks, sentences, vectors, np.array([0.0, 1.0]))
     assert np.allclose(np.linalg.norm(with_title, axis=1), 1.0)
     assert with_title[0][1] > built[0][1]
+
+
+def test_token_weights_rank_rare_words_above_common_ones(store: Store, embedder,
+                                                         settings: Settings) -> None:
+    ingest_paths([SAMPLES], store=store, collection="articles", embedder=embedder,
+                 settings=settings)
+    weights = store.collection("articles").lexical.idf(search_tokens("lab Verhoeven zeppelin"))
+    lab, verhoeven, zeppelin = (weights[t] for t in search_tokens("lab Verhoeven zeppelin"))
+    # "lab" is in many chunks, "Verhoeven" in a few, "zeppelin" in none: it cannot be answered.
+    assert lab < verhoeven < zeppelin

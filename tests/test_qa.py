@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from index.errors import InvalidInput, NotFound, TooLarge
+from index.ingest import ingest_documents
+from index.models import Document
 from qa.models import Answer
 from qa.question import AnswerType, answer_type_of, prepare_question
 from qa.retrieve import FusionWeights, hybrid_search
@@ -93,6 +95,7 @@ def test_bad_questions_are_refused_clearly(sample_services: Services) -> None:
         ("How many researchers will work there?", AnswerType.NUMBER),
         ("Which company builds the robots?", AnswerType.ORGANISATION),
         ("Why did the bank cut rates?", AnswerType.OTHER),
+        ("Which film won the festival's top prize?", AnswerType.NAME),
     ],
 )
 def test_questions_are_classified_by_the_answer_they_want(question: str,
@@ -119,3 +122,41 @@ def test_each_retriever_alone_still_finds_the_lab_article(sample_services: Servi
         found = hybrid_search(collection, query_vector=vector, query_tokens=question.tokens,
                               depth=5, weights=FusionWeights(**alone))
         assert found[0].record.document.id == LAB_DOC, alone
+
+
+def test_question_shaping_words_are_not_searched_for() -> None:
+    question = prepare_question("What kind of business is Alimama?", max_chars=1000)
+    assert question.tokens == ["busi", "alimama"]
+
+
+def test_which_city_is_answered_with_the_sentence_naming_the_city(
+        sample_services: Services) -> None:
+    answer = sample_services.assistant.ask("In which city is the lab?")
+    assert not answer.abstained
+    assert "Rotterdam" in answer.citations[0].quote
+    assert answer.citations[0].doc_id == LAB_DOC
+
+
+def _museum(services: Services, text: str) -> None:
+    ingest_documents([Document(id="museum.txt", title="Museum reopens", text=text)],
+                     store=services.store, collection="articles",
+                     embedder=services.embedder, settings=services.settings)
+
+
+def test_a_how_many_question_is_not_answered_by_a_sentence_without_a_number(
+        services: Services) -> None:
+    _museum(services, "The town museum reopened on the harbour front after a long restoration. "
+                      "Its director thanked the volunteers who repainted the main gallery.")
+    answer = services.assistant.ask("How many volunteers repainted the museum gallery?")
+    assert answer.abstained
+    assert answer.citations == []
+
+
+def test_a_how_many_question_is_answered_by_the_sentence_with_the_number(
+        services: Services) -> None:
+    _museum(services, "The town museum reopened on the harbour front after a long restoration. "
+                      "Its director thanked the volunteers who helped. "
+                      "Forty-two volunteers repainted the main gallery over three winters.")
+    answer = services.assistant.ask("How many volunteers repainted the museum gallery?")
+    assert not answer.abstained
+    assert answer.citations[0].quote.startswith("Forty-two volunteers")
