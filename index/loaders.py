@@ -1,7 +1,10 @@
 """Loaders: turn files (and uploads) into `Document`s, and unreadable ones into `SkippedSource`s.
 
-Supported: `.txt`, `.md`/`.markdown`, `.html`/`.htm`, and `.jsonl` (optionally `.gz`) with one
-document per line. Directories are walked recursively, in sorted order so runs are repeatable.
+Supported: `.txt`, `.md`/`.markdown`, `.html`/`.htm` (the `<article>`/`<main>` text when there
+is one), `.pdf` (text page by page, with `pypdf`), `.docx` (paragraphs and table rows, with
+`python-docx`), and `.jsonl` (optionally `.gz`) with one document per line. Directories are
+walked recursively, in sorted order so runs are repeatable. Web pages are fetched by
+`index.fetch`, which hands the body to `load_bytes`.
 """
 
 from __future__ import annotations
@@ -9,12 +12,18 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import logging
 import re
+import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bs4 import BeautifulSoup
+import docx
+import pypdf
+from bs4 import BeautifulSoup, Tag
+from docx.table import Table
 
 from index.models import Document, SkippedSource
 
@@ -22,7 +31,10 @@ TEXT_SUFFIXES = {".txt", ".text"}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 JSONL_SUFFIXES = {".jsonl", ".jsonl.gz"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+PDF_SUFFIXES = {".pdf"}
+DOCX_SUFFIXES = {".docx"}
+SUPPORTED_SUFFIXES = (TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+                      | PDF_SUFFIXES | DOCX_SUFFIXES)
 
 # Decompressed JSONL larger than this is refused, so a tiny gzip cannot fill the memory.
 MAX_DECOMPRESSED_BYTES = 2 * 1024**3
@@ -40,6 +52,16 @@ _HTML_BLOCKS = (
     "figcaption", "caption",
 )
 _KNOWN_FIELDS = {"id", "title", "text", "url", "date", "source"}
+# Longer "first lines" are a paragraph, not a title.
+_MAX_TITLE_CHARS = 200
+_DOCX_TITLE_STYLES = ("title", "heading")
+
+# pypdf logs a warning for every quirk it repairs; they are noise for ingestion, so its loggers
+# are raised to ERROR while any thread is reading a PDF, and restored when the last one is done.
+_PYPDF_LOGGER = logging.getLogger("pypdf")
+_pypdf_quiet_lock = threading.Lock()
+_pypdf_quiet_depth = 0
+_pypdf_saved_level = logging.NOTSET
 
 
 def suffix_of(name: str) -> str:
@@ -98,6 +120,12 @@ def load_bytes(name: str, data: bytes, *, doc_id: str) -> Iterator[Loaded]:
         except (OSError, EOFError, ValueError) as exc:
             yield SkippedSource(name, f"broken gzip file: {exc}", doc_id)
             return
+    if suffix in PDF_SUFFIXES:
+        yield pdf_document(name, data, doc_id=doc_id)
+        return
+    if suffix in DOCX_SUFFIXES:
+        yield docx_document(name, data, doc_id=doc_id)
+        return
     text_or_skip = _decode(name, data, doc_id)
     if isinstance(text_or_skip, SkippedSource):
         yield text_or_skip
@@ -146,9 +174,7 @@ def text_document(doc_id: str, text: str) -> Document:
     text = _normalise_newlines(text)
     if not text.strip():
         raise ValueError("empty document (no text)")
-    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    title = first_line if len(first_line) <= 200 else Path(doc_id).stem
-    return Document(id=doc_id, text=text, title=title)
+    return Document(id=doc_id, text=text, title=_first_line_title(doc_id, text))
 
 
 def markdown_document(doc_id: str, text: str) -> Document:
@@ -184,14 +210,10 @@ def html_document(doc_id: str, html: str) -> Document:
     soup = BeautifulSoup(html, "lxml")
     if soup.find() is None:
         raise ValueError("broken HTML: no elements found")
-    title_tag = soup.find("title")
-    h1 = soup.find("h1")
-    title = (title_tag.get_text(" ", strip=True) if title_tag else "") or (
-        h1.get_text(" ", strip=True) if h1 else ""
-    )
+    title = _html_title(soup)
     for tag in soup.find_all(_DROPPED_HTML_TAGS):
         tag.decompose()
-    root = soup.find("article") or soup.find("main") or soup.body or soup
+    root = _html_main(soup)
     blocks = []
     for element in root.find_all(_HTML_BLOCKS):
         # Only the innermost block elements, so nested lists are not repeated.
@@ -208,6 +230,163 @@ def html_document(doc_id: str, html: str) -> Document:
     if not text.strip():
         raise ValueError("broken or empty HTML: no readable text found")
     return Document(id=doc_id, text=text, title=title or Path(doc_id).stem)
+
+
+def _html_title(soup: BeautifulSoup) -> str:
+    """`<title>`, else `og:title`, else the first `<h1>`."""
+    title_tag = soup.find("title")
+    if title_tag and (title := title_tag.get_text(" ", strip=True)):
+        return title
+    og = soup.find("meta", attrs={"property": "og:title"})
+    og_title = " ".join(str(og.get("content") or "").split()) if isinstance(og, Tag) else ""
+    if og_title:
+        return og_title
+    h1 = soup.find("h1")
+    return h1.get_text(" ", strip=True) if h1 else ""
+
+
+def _html_main(soup: BeautifulSoup) -> Tag | BeautifulSoup:
+    """The main content: the longest `<article>`, else `<main>`, else the body.
+
+    The longest article, because listing pages and comment threads hold many small ones.
+    Containers left empty once navigation and scripts are dropped do not count.
+    """
+    articles = [a for a in soup.find_all("article") if a.get_text(strip=True)]
+    if articles:
+        return max(articles, key=lambda a: len(a.get_text(" ", strip=True)))
+    main = soup.find("main")
+    if isinstance(main, Tag) and main.get_text(strip=True):
+        return main
+    return soup.body or soup
+
+
+def pdf_document(name: str, data: bytes, *, doc_id: str) -> Document | SkippedSource:
+    """A PDF: its text page by page (pages separated by a blank line), title from its metadata.
+
+    Broken, password-protected and image-only PDFs become a `SkippedSource`; this never raises.
+    """
+    with _quiet_pypdf():
+        try:
+            reader = pypdf.PdfReader(io.BytesIO(data))
+            if reader.is_encrypted and not _decrypt_with_empty_password(reader):
+                return SkippedSource(
+                    name, "the PDF is password-protected; save an unprotected copy", doc_id
+                )
+            pages = []
+            for page in reader.pages:
+                page_text = _normalise_newlines(page.extract_text() or "").strip()
+                if page_text:
+                    pages.append(page_text)
+            metadata_title = _pdf_metadata_title(reader)
+        # pypdf raises many exception types on malformed input (its own, ValueError, KeyError,
+        # TypeError, ...); for an uploaded file they all mean the same thing to the user.
+        except Exception as exc:
+            return SkippedSource(name, f"not a readable PDF: {_describe(exc)}", doc_id)
+    text = "\n\n".join(pages)
+    if not text.strip():
+        return SkippedSource(
+            name, "the PDF has no extractable text (scanned images?); run OCR on it first", doc_id
+        )
+    return Document(id=doc_id, text=text, title=metadata_title or _first_line_title(doc_id, text))
+
+
+def _decrypt_with_empty_password(reader: pypdf.PdfReader) -> bool:
+    # Many PDFs are "encrypted" only to set permissions, with an empty user password.
+    try:
+        return reader.decrypt("") != pypdf.PasswordType.NOT_DECRYPTED
+    except Exception:  # e.g. DependencyError when AES needs the missing `cryptography`
+        return False
+
+
+def _pdf_metadata_title(reader: pypdf.PdfReader) -> str:
+    # Broken metadata must not cost the text, so any problem here means "no title".
+    try:
+        metadata = reader.metadata
+        title = metadata.title if metadata else None
+    except Exception:
+        return ""
+    return " ".join(str(title).split()) if title else ""
+
+
+@contextmanager
+def _quiet_pypdf() -> Iterator[None]:
+    global _pypdf_quiet_depth, _pypdf_saved_level
+    with _pypdf_quiet_lock:
+        if _pypdf_quiet_depth == 0:
+            _pypdf_saved_level = _PYPDF_LOGGER.level
+            _PYPDF_LOGGER.setLevel(logging.ERROR)
+        _pypdf_quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _pypdf_quiet_lock:
+            _pypdf_quiet_depth -= 1
+            if _pypdf_quiet_depth == 0:
+                _PYPDF_LOGGER.setLevel(_pypdf_saved_level)
+
+
+def docx_document(name: str, data: bytes, *, doc_id: str) -> Document | SkippedSource:
+    """A Word `.docx`: paragraphs and table rows in document order, separated by blank lines.
+
+    The title is the document's Title property, else its first heading, else its first
+    paragraph. A broken file becomes a `SkippedSource`; this never raises.
+    """
+    try:
+        word = docx.Document(io.BytesIO(data))
+        blocks: list[str] = []
+        heading = ""
+        for item in word.iter_inner_content():
+            if isinstance(item, Table):
+                blocks.extend(_docx_table_rows(item))
+                continue
+            block = _normalise_newlines(item.text).strip()
+            if not block:
+                continue
+            blocks.append(block)
+            style = (item.style.name or "").lower() if item.style is not None else ""
+            if not heading and style.startswith(_DOCX_TITLE_STYLES):
+                heading = " ".join(block.split())
+        core_title = " ".join((word.core_properties.title or "").split())
+    # A .docx is a zip of XML parts; damage shows up as BadZipFile, KeyError, lxml errors,
+    # python-docx's own errors and more, all meaning "cannot read this file" to the user.
+    except Exception as exc:
+        return SkippedSource(name, f"not a readable DOCX file: {_describe(exc)}", doc_id)
+    text = "\n\n".join(blocks)
+    if not text.strip():
+        return SkippedSource(name, "empty document (the DOCX has no text)", doc_id)
+    title = core_title or heading
+    if not title or len(title) > _MAX_TITLE_CHARS:
+        title = _first_line_title(doc_id, text)
+    return Document(id=doc_id, text=text, title=title)
+
+
+def _docx_table_rows(table: Table) -> list[str]:
+    """One block per table row: its cells' text joined by " | "."""
+    rows = []
+    for row in table.rows:
+        cells: list[str] = []
+        seen: set[int] = set()
+        for cell in row.cells:
+            # A merged cell is returned once per grid column it spans; keep it once.
+            if id(cell._tc) in seen:
+                continue
+            seen.add(id(cell._tc))
+            cell_text = " ".join(cell.text.split())
+            if cell_text:
+                cells.append(cell_text)
+        if cells:
+            rows.append(" | ".join(cells))
+    return rows
+
+
+def _first_line_title(doc_id: str, text: str) -> str:
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return first_line if len(first_line) <= _MAX_TITLE_CHARS else Path(doc_id).stem
+
+
+def _describe(exc: Exception) -> str:
+    message = str(exc).strip()
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def _jsonl_documents(name: str, text: str) -> Iterator[Loaded]:
