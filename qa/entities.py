@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
+from index.text import search_tokens
 from qa.question import AnswerType
 
 _MONTHS = (
@@ -22,6 +24,25 @@ _NUMBER = re.compile(
     r"half|third|quarter)\b|%|\bpercent\b",
     re.I,
 )
+_LENGTH = (r"kilomet|\bkm\b|metres?\b|meters?\b|miles?\b|feet\b|foot\b|\bft\b|yards?\b|"
+           r"centimet|millimet|inch")
+_DURATION = r"\b(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centur)"
+_MONEY = r"[$€£¥]|\b(?:dollars?|euros?|pounds?|yen|yuan|francs?|rupees?|million|billion|trillion)\b"
+_UNITS = [
+    (re.compile(r"\bhow (?:far|tall|high|deep|wide)\b", re.I), re.compile(_LENGTH, re.I)),
+    (re.compile(r"\bhow long\b", re.I), re.compile(f"{_LENGTH}|{_DURATION}", re.I)),
+    (re.compile(r"\bhow much (?:money|did|does|do|will|has|have|is|was)\b.*\b(?:cost|pay|paid|"
+                r"raise|raised|spend|spent|worth|invest|fund|charge|earn|sell|sold|price)", re.I),
+     re.compile(_MONEY, re.I)),
+    (re.compile(r"\bhow much money\b|\bwhat (?:price|budget|salary|cost)\b", re.I),
+     re.compile(_MONEY, re.I)),
+]
+_HOW_MANY = re.compile(r"\bhow many\s+(?:more\s+|of\s+the\s+)?([a-z][\w\-]+)", re.I)
+_WORD = re.compile(r"[A-Za-z][\w\-]+")
+_HOW_OLD = re.compile(r"\bhow old\b|\bwhat age\b|\bat what age\b", re.I)
+# An age: "24-year-old", "24 years old", "aged 24", "Raman, 24, finished", "(24)".
+_AGE = re.compile(r"\b\d{1,3}(?:-year-old|\s+years?\s+old)\b|\baged\s+\d{1,3}\b|"
+                  r"[A-Z][\w'’\-]+,\s+\d{1,3},|\(\d{1,3}\)")
 # A run of capitalised words (allowing particles such as "de" or "van"), e.g. "Tomas Verhoeven".
 _PROPER = re.compile(
     r"\b(?:Dr|Prof|Mr|Mrs|Ms|Sir|Dame)?\.?\s?"
@@ -71,24 +92,53 @@ def has_answer_type(sentence: str, answer_type: AnswerType, question: str) -> bo
     if answer_type is AnswerType.DATE:
         return any(new(m.group()) for m in _DATE.finditer(sentence))
     if answer_type is AnswerType.NUMBER:
-        return any(new(m.group()) for m in _NUMBER.finditer(sentence))
+        return _has_quantity(sentence, question, new)
     if answer_type is AnswerType.PLACE:
         return any(
             new(m.group(1)) and not _DATE.fullmatch(m.group(1).split()[0])
-            and not _is_organisation(m.group(1))
+            and not is_organisation(m.group(1))
             for m in _PLACE_CUE.finditer(sentence)
         )
     if answer_type is AnswerType.ORGANISATION:
-        return any(new(name) and _is_organisation(name) for name in proper_names(sentence))
+        return any(new(name) and is_organisation(name) for name in proper_names(sentence))
     if answer_type is AnswerType.NAME:
         names = proper_names(sentence) + [m.group() for m in _SINGLE_PROPER.finditer(sentence)]
         names += [m.group(1) or m.group() for m in _TITLE.finditer(sentence)]
         return any(new(name) for name in names)
     if answer_type is AnswerType.PERSON:
-        people = [n for n in proper_names(sentence) if new(n) and not _is_organisation(n)]
+        people = [n for n in proper_names(sentence) if new(n) and not is_organisation(n)]
         return bool(people) and bool(_PERSON_CUES.search(sentence) or len(people) > 1)
     return False
 
 
-def _is_organisation(name: str) -> bool:
+def _has_quantity(sentence: str, question: str, new: Callable[[str], bool]) -> bool:
+    """A number of the asked kind: an age for "how old", a length for "how long"..."""
+    if _HOW_OLD.search(question):
+        return any(new(m.group()) for m in _AGE.finditer(sentence))
+    numbers = [m for m in _NUMBER.finditer(sentence) if new(m.group())]
+    if not numbers:
+        return False
+    for pattern, units in _UNITS:
+        if pattern.search(question):
+            return bool(units.search(sentence))
+    counted = _HOW_MANY.search(question)
+    if counted:
+        # "How many volunteers...?": a number right before the counted word, if the sentence
+        # mentions that word at all; a sentence that never mentions it may still count them.
+        stem = _stem(counted.group(1))
+        mentions = [m for m in _WORD.finditer(sentence) if _stem(m.group()) == stem]
+        if mentions:
+            return any(sentence[max(0, m.start() - 40):m.start()].strip()
+                       and _NUMBER.search(sentence[max(0, m.start() - 40):m.start()])
+                       for m in mentions)
+    return True
+
+
+def is_organisation(name: str) -> bool:
+    """True if the name reads as an organisation (University, Systems, Group...)."""
     return any(word.lower().strip(".,") in _ORG_WORDS for word in name.split())
+
+
+def _stem(word: str) -> str:
+    tokens = search_tokens(word)
+    return tokens[0] if tokens else word.lower()

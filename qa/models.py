@@ -34,7 +34,15 @@ class Passage(BaseModel):
 class Answer(BaseModel):
     """What citeqa says about a question, with the evidence for it."""
 
-    question: str
+    question: str = Field(description="The question as asked.")
+    rewritten_question: str | None = Field(
+        default=None,
+        description=(
+            "The standalone question that was searched, when the conversation history changed "
+            "it (\"What else does the second one do?\" -> \"What else does Tomas Verhoeven "
+            "do?\"); null when the question was searched as asked."
+        ),
+    )
     answer: str = Field(description="The answer, each sentence followed by its [n] marker.")
     abstained: bool = Field(
         description="True when the articles do not support an answer; then there are no citations."

@@ -1,9 +1,9 @@
-"""The answering pipeline: question -> retrieve -> rerank -> extract -> abstain -> cite."""
+"""The answering pipeline: follow-up, question, retrieve, rerank, extract, abstain, cite."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from index.embedding import Embedder
@@ -13,6 +13,7 @@ from index.store import Store
 from qa.abstain import ABSTAIN_MESSAGE, should_abstain
 from qa.cite import cite, passages
 from qa.extract import Answerer, ExtractiveAnswerer
+from qa.followup import Turn, standalone_question
 from qa.models import Answer, Citation
 from qa.question import prepare_question
 from qa.rerank import FusionOrder, Reranker
@@ -50,11 +51,19 @@ class Assistant:
         collection: str | None = None,
         top_k: int | None = None,
         filters: Filters | None = None,
+        history: Sequence[Turn] = (),
     ) -> Answer:
-        """Answer one question from the collection, citing the exact spans used."""
+        """Answer one question from the collection, citing the exact spans used.
+
+        With `history` (earlier turns, oldest first), a follow-up question is first made
+        standalone; the answer reports the rewritten question.
+        """
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        prepared = prepare_question(question, max_chars=self.settings.max_question_chars)
+        # Validate what the user typed before rewriting it.
+        prepare_question(question, max_chars=self.settings.max_question_chars)
+        rewrite = standalone_question(question, history)
+        prepared = prepare_question(rewrite.text, max_chars=self.settings.max_question_chars)
         target = self.store.collection(collection or self.settings.collection)
         prepared = prepared.weighted(target.lexical.idf(prepared.tokens))
         top_k = top_k or self.settings.top_k
@@ -81,7 +90,8 @@ class Assistant:
             text, citations = cite(draft.sentences)
         timings["total"] = (time.perf_counter() - started) * 1000
         return Answer(
-            question=prepared.text,
+            question=" ".join(question.split()),
+            rewritten_question=prepared.text if rewrite.changed else None,
             answer=text,
             abstained=abstained,
             support=round(draft.support, 4),

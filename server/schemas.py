@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 from index.models import Filters, StoredDocument, date_number
+from qa.followup import Turn
 
 
 class FiltersIn(BaseModel):
@@ -37,15 +38,34 @@ class FiltersIn(BaseModel):
         )
 
 
+class Message(BaseModel):
+    """One earlier turn of the conversation."""
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=20_000)
+
+
 class AskRequest(BaseModel):
-    """A question for `POST /v1/ask`."""
+    """A question for `POST /v1/ask` and `POST /v1/ask/stream`."""
 
     question: str = Field(description="The question, in plain language.",
                           examples=["Who co-leads the lab?"])
+    history: list[Message] = Field(
+        default_factory=list, max_length=100,
+        description=(
+            "Earlier turns, oldest first. A follow-up question (\"What else does the second one "
+            "do?\") is rewritten into a standalone one from the last turn; the answer reports "
+            "it as `rewritten_question`."
+        ),
+    )
     collection: str | None = Field(default=None,
                                    description="Collection to ask (default: articles).")
     top_k: int | None = Field(default=None, ge=1, le=100, description="Passages to return.")
     filters: FiltersIn | None = None
+
+    def turns(self) -> list[Turn]:
+        """The history as conversation turns."""
+        return [Turn(message.role, message.content) for message in self.history]
 
 
 class DocumentIn(BaseModel):

@@ -514,3 +514,53 @@ def test_openapi_documents_the_endpoints(client: TestClient) -> None:
     assert "post" in paths["/v1/ask"]
     assert {"get", "post"} <= set(paths["/v1/documents"])
     assert "multipart/form-data" in paths["/v1/documents"]["post"]["requestBody"]["content"]
+
+
+def _events(body: str) -> list[tuple[str, Any]]:
+    events = []
+    for block in body.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
+def test_streamed_answer_arrives_in_pieces_that_add_up_to_the_answer(client: TestClient
+                                                                      ) -> None:
+    with client.stream("POST", "/v1/ask/stream",
+                       json={"question": "Who co-leads the lab?"}) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = _events(response.read().decode())
+    names = [name for name, _ in events]
+    assert names[0] == "question" and names[-1] == "answer"
+    deltas = [data["text"] for name, data in events if name == "delta"]
+    assert len(deltas) > 5
+    final = events[-1][1]
+    assert "".join(deltas) == final["answer"]
+    assert "Verhoeven" in final["answer"]
+    assert final["citations"][0]["doc_id"] == LAB_DOC
+
+
+def test_bad_stream_request_is_refused_before_streaming(client: TestClient) -> None:
+    response = client.post("/v1/ask/stream", json={"question": "   "})
+    assert response.status_code == 400
+    assert response.json()["error"] == "empty_question"
+
+
+def test_follow_up_with_history_is_rewritten_and_answered(client: TestClient) -> None:
+    first = client.post("/v1/ask", json={"question": "Who co-leads the lab?"}).json()
+    history = [{"role": "user", "content": "Who co-leads the lab?"},
+               {"role": "assistant", "content": first["answer"]}]
+    response = client.post("/v1/ask", json={"question": "What else does the second one do?",
+                                            "history": history})
+    answer = response.json()
+    assert answer["question"] == "What else does the second one do?"
+    assert answer["rewritten_question"] == "What else does Tomas Verhoeven do?"
+    assert "standards committee" in answer["answer"]
+    assert answer["citations"][0]["doc_id"] == LAB_DOC
+
+
+def test_history_with_an_unknown_role_is_a_422(client: TestClient) -> None:
+    response = client.post("/v1/ask", json={"question": "And then?",
+                                            "history": [{"role": "system", "content": "x"}]})
+    assert response.status_code == 422

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from index.errors import InvalidInput, NotFound, TooLarge
 from index.ingest import ingest_documents
 from index.models import Document
+from qa.followup import Rewrite, Turn, standalone_question
 from qa.models import Answer
 from qa.question import AnswerType, answer_type_of, prepare_question
 from qa.retrieve import FusionWeights, hybrid_search
@@ -160,3 +164,24 @@ def test_a_how_many_question_is_answered_by_the_sentence_with_the_number(
     answer = services.assistant.ask("How many volunteers repainted the museum gallery?")
     assert not answer.abstained
     assert answer.citations[0].quote.startswith("Forty-two volunteers")
+
+
+FOLLOWUPS = [json.loads(line) for line in
+             (Path(__file__).parent / "data" / "followups.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("case", FOLLOWUPS, ids=[c["followup"] for c in FOLLOWUPS])
+def test_follow_up_questions_are_made_standalone_and_find_their_article(
+        sample_services: Services, case: dict[str, str]) -> None:
+    assistant = sample_services.assistant
+    first = assistant.ask(case["first"])
+    history = [Turn("user", case["first"]), Turn("assistant", first.answer)]
+    answer = assistant.ask(case["followup"], history=history)
+    searched = answer.rewritten_question or answer.question
+    assert searched == case["standalone"]
+    assert answer.passages[0].doc_id == case["doc"]
+
+
+def test_a_question_without_history_is_searched_as_asked() -> None:
+    assert standalone_question("What else does he do?", []) == Rewrite(
+        "What else does he do?", False)

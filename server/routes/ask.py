@@ -1,8 +1,14 @@
-"""`POST /v1/ask`: a question in, the answer object out."""
+"""`POST /v1/ask` (the answer object) and `POST /v1/ask/stream` (the same, as SSE events)."""
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
 from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
 
 from qa.models import Answer
 from server.deps import ServicesDep
@@ -10,16 +16,67 @@ from server.schemas import AskRequest, ErrorBody
 
 router = APIRouter(prefix="/v1", tags=["ask"])
 
-_ERRORS = {400: {"model": ErrorBody}, 404: {"model": ErrorBody}, 413: {"model": ErrorBody},
-           422: {"model": ErrorBody}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (400, 404, 413, 422)}
+_PIECE = re.compile(r"\S+\s*")
+
+STREAM_DESCRIPTION = """\
+Server-sent events (`text/event-stream`), in this order:
+
+- `question`: `{"question", "rewritten_question"}`: what is being searched, sent first;
+- `delta`: `{"text"}`: the next piece of the answer text, many times; concatenated, they are
+  the answer;
+- `answer`: the complete answer object (the same as `POST /v1/ask` returns), last.
+
+A bad request (empty question, unknown collection...) is refused before the stream starts,
+with the usual JSON error body and status.
+"""
 
 
-@router.post("/ask", response_model=Answer, responses=_ERRORS)  # type: ignore[arg-type]
-def ask(request: AskRequest, services: ServicesDep) -> Answer:
-    """Answer a question from the collection's articles, citing the exact spans used."""
+def _answer(request: AskRequest, services: ServicesDep) -> Answer:
     return services.assistant.ask(
         request.question,
         collection=request.collection,
         top_k=request.top_k,
         filters=request.filters.to_filters() if request.filters else None,
+        history=request.turns(),
     )
+
+
+@router.post("/ask", response_model=Answer, responses=_ERRORS)
+def ask(request: AskRequest, services: ServicesDep) -> Answer:
+    """Answer a question from the collection's articles, citing the exact spans used."""
+    return _answer(request, services)
+
+
+@router.post(
+    "/ask/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {"description": STREAM_DESCRIPTION,
+              "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+        **_ERRORS,
+    },
+)
+def ask_stream(request: AskRequest, services: ServicesDep) -> StreamingResponse:
+    """Answer a question as a stream of server-sent events (see the 200 response)."""
+    answer = _answer(request, services)
+    return StreamingResponse(
+        answer_events(answer),
+        media_type="text/event-stream",
+        # Proxies must pass events through as they come, not buffer the whole answer.
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def answer_events(answer: Answer) -> Iterator[str]:
+    """The SSE events of an answer: question, text pieces, then the full answer object."""
+    yield _event("question", {"question": answer.question,
+                              "rewritten_question": answer.rewritten_question})
+    for piece in _PIECE.findall(answer.answer):
+        yield _event("delta", {"text": piece})
+    yield _event("answer", answer.model_dump(mode="json"))
+
+
+def _event(name: str, data: object) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
