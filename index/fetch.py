@@ -12,12 +12,13 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from pathlib import PurePosixPath
+from collections.abc import Iterable, Iterator
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 import httpx
 
-from index.loaders import load_bytes
+from index.loaders import load_bytes, load_sources
 from index.models import Document, SkippedSource
 
 USER_AGENT = "citeqa/0.1"
@@ -165,3 +166,13 @@ def _to_utf8(body: bytes, response: httpx.Response, *, html: bool) -> bytes:
         return body.decode(charset, errors="replace").encode("utf-8")
     except LookupError:  # an unknown charset name: let the loader judge the bytes
         return body
+
+
+def load_locations(locations: Iterable[str | Path], *, max_bytes: int, timeout: float
+                   ) -> Iterator[Document | SkippedSource]:
+    """Documents from files, folders and web page URLs, in the order given."""
+    for location in locations:
+        if isinstance(location, str) and is_url(location):
+            yield fetch_url(location, timeout=timeout, max_bytes=max_bytes)
+        else:
+            yield from load_sources([location], max_bytes=max_bytes)

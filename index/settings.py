@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=20 * 1024 * 1024, ge=1024, description="Largest file accepted by upload or ingest."
     )
+    fetch_timeout: float = Field(
+        default=15.0, gt=0, le=600,
+        description="Seconds allowed to download a web page given by URL (ingest or upload).",
+    )
     host: str = Field(default="127.0.0.1", description="Address `citeqa serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `citeqa serve` listens on.")
 

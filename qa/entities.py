@@ -68,9 +68,15 @@ _PERSON_CUES = re.compile(
     r"\b(?:Dr|Prof|Mr|Mrs|Ms|Sir|Dame)\.?\s|\b(?:dean|president|chief|director|minister|head|"
     r"chair|chairman|chairwoman|founder|co-founder|professor|scientist|officer|ceo|cto|cfo|"
     r"spokesperson|spokesman|spokeswoman|mayor|governor|manager|coach|captain|editor|author|"
-    r"researcher|investigator|curator|leader|secretary|executive|said|says|told|explains|adds)\b",
+    r"researcher|investigator|curator|leader|secretary|executive|said|says|told|explains|adds|"
+    r"coached|champion|player|rider|winner|singer|actor|actress|artist|judge|lawyer|senator|"
+    r"politician|writer|poet|composer|grandmaster|athlete|striker|goalkeeper|born|aged)\b",
     re.I,
 )
+# "coached by Ilse Brandvold", "Ilse Brandvold, a former champion": a name as agent or with
+# an apposition is a person whatever the rest of the sentence says.
+_AGENT = re.compile(r"\bby\s+$")
+_APPOSITION = re.compile(r"^,\s+(?:a|an|the|who|aged|\d)")
 
 
 # A quoted title ("Jaws", “The Rain”) or a camel-cased product name (iPhone, eBay).
@@ -107,7 +113,13 @@ def has_answer_type(sentence: str, answer_type: AnswerType, question: str) -> bo
         return any(new(name) for name in names)
     if answer_type is AnswerType.PERSON:
         people = [n for n in proper_names(sentence) if new(n) and not is_organisation(n)]
-        return bool(people) and bool(_PERSON_CUES.search(sentence) or len(people) > 1)
+        if not people:
+            return False
+        if _PERSON_CUES.search(sentence) or len(people) > 1:
+            return True
+        at = sentence.find(people[0])
+        return bool(_AGENT.search(sentence[:at])
+                    or _APPOSITION.match(sentence[at + len(people[0]):]))
     return False
 
 

@@ -55,6 +55,8 @@ SECOND_SENTENCE_RATIO = 0.8
 # Questions whose answer is a number, a date or a title are not answered by a sentence
 # without one; the recognisers of these kinds are reliable enough to abstain on.
 _CHECKED_TYPES = (AnswerType.NUMBER, AnswerType.DATE, AnswerType.NAME)
+# Kinds whose sentence is preferred over a slightly better-scoring one without such a fact.
+_PROMOTED_TYPES = (*_CHECKED_TYPES, AnswerType.PERSON)
 
 
 def support_of(best: AnswerSentence, answer_type: AnswerType) -> float:
@@ -132,9 +134,10 @@ class ExtractiveAnswerer:
             scored.append(AnswerSentence(candidate, start, end, score, float(similarity),
                                          coverage, specific, typed))
         scored.sort(key=lambda s: s.score, reverse=True)
-        if question.answer_type in _CHECKED_TYPES and not scored[0].typed:
-            # "How many ...?" is not answered by a sentence without a number: take a close
-            # runner-up that has one, else let the support check abstain.
+        if question.answer_type in _PROMOTED_TYPES and not scored[0].typed:
+            # "How many ...?" is not answered by a sentence without a number, nor "who...?" by
+            # one without a person: take a close runner-up that has one. (For numbers, dates
+            # and titles, the support check then abstains if there is none.)
             runners_up = [s for s in scored if s.typed and s.score >= 0.8 * scored[0].score]
             if runners_up:
                 scored.remove(runners_up[0])

@@ -5,16 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 
 from index.embedding import Embedder
 from index.settings import Settings
 from index.store import Store
 from server.errors import install_error_handlers
-from server.routes import ask, documents, health
+from server.routes import ask, collections, documents, health
 from server.services import Services
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def _version() -> str:
@@ -45,11 +49,14 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     )
     install_error_handlers(app)
     app.include_router(ask.router)
+    app.include_router(collections.router)
     app.include_router(documents.router)
     app.include_router(health.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    def home() -> FileResponse:
+        # The page is static: no build step, no template; it talks to the API like any client.
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     return app

@@ -87,20 +87,22 @@ def _services(ctx: typer.Context) -> Any:
 @app.command()
 def ingest(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(
-        help="Files or folders (.txt, .md, .html, .jsonl[.gz]); folders are read recursively.")],
+    paths: Annotated[list[str], typer.Argument(
+        help="Files, folders (read recursively) or web page URLs: .txt, .md, .html, "
+             ".jsonl[.gz], .pdf, .docx, http(s)://…", show_default=False)],
     collection: CollectionOpt = None,
     prune: Annotated[bool, typer.Option("--prune", help="Remove documents of the collection "
                                                         "that are not in these sources.")] = False,
 ) -> None:
     """Add articles to a collection; unchanged ones are skipped, changed ones replaced."""
+    from index.fetch import load_locations
     from index.ingest import ingest_documents
-    from index.loaders import load_sources
 
     services = _services(ctx)
     settings: Settings = ctx.obj
-    with errors.status("Reading files…"):
-        loaded = list(load_sources(paths, max_bytes=settings.max_upload_bytes))
+    with errors.status("Reading files and pages…"):
+        loaded = list(load_locations(paths, max_bytes=settings.max_upload_bytes,
+                                     timeout=settings.fetch_timeout))
     progress = Progress(
         TextColumn("[bold]Ingesting"), BarColumn(), MofNCompleteColumn(), TextColumn("documents"),
         TimeElapsedColumn(), console=errors, transient=True, disable=not loaded,

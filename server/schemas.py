@@ -165,3 +165,26 @@ class Health(BaseModel):
 
     status: str
     collections: int
+
+
+class CollectionInfo(BaseModel):
+    """A collection and its size."""
+
+    name: str
+    documents: int
+    chunks: int
+    model: str = Field(description="Embedding model its vectors were made with.")
+
+
+class CollectionList(BaseModel):
+    """Every collection, and the one used when none is named."""
+
+    collections: list[CollectionInfo]
+    default: str
+
+
+class UrlIn(BaseModel):
+    """A web page to fetch and ingest."""
+
+    url: str = Field(min_length=8, max_length=4096, examples=["https://example.org/article"])
+    collection: str | None = None

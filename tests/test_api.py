@@ -564,3 +564,53 @@ def test_history_with_an_unknown_role_is_a_422(client: TestClient) -> None:
     response = client.post("/v1/ask", json={"question": "And then?",
                                             "history": [{"role": "system", "content": "x"}]})
     assert response.status_code == 422
+
+
+ROWING_PAGE = """<!doctype html><html><head><title>Harbour Rowing Club Wins Regatta</title></head>
+<body><nav>Home | Sport | Weather</nav>
+<article><h1>Harbour Rowing Club Wins Regatta</h1>
+<p>The Harbour Rowing Club won the autumn regatta on the Vessel River on Sunday.</p>
+<p>Its eight was coached by Ilse Brandvold, a former national champion.</p></article>
+<footer>Copyright the Quayside Weekly</footer></body></html>"""
+
+
+def test_a_web_page_added_by_url_is_answered_and_cited_with_its_url(
+        client: TestClient, web_folder: tuple[Any, str]) -> None:
+    folder, base = web_folder
+    (folder / "regatta.html").write_text(ROWING_PAGE, encoding="utf-8")
+    url = f"{base}/regatta.html"
+    added = client.post("/v1/documents", json={"url": url})
+    assert added.status_code == 200, added.text
+    assert added.json()["added"] == [url]
+    answer = client.post("/v1/ask", json={"question": "Who coached the Harbour Rowing Club "
+                                                      "eight?"}).json()
+    citation = answer["citations"][0]
+    assert "Ilse Brandvold" in citation["quote"]
+    assert citation["url"] == url
+    document = client.get(f"/v1/documents/{url}").json()
+    assert "Copyright" not in document["text"] and "Home | Sport" not in document["text"]
+    assert document["text"][citation["start"]:citation["end"]] == citation["quote"]
+
+
+def test_a_url_that_cannot_be_fetched_is_a_clear_422(client: TestClient,
+                                                     web_folder: tuple[Any, str]) -> None:
+    _, base = web_folder
+    response = client.post("/v1/documents", json={"url": f"{base}/missing.html"})
+    assert response.status_code == 422
+    assert "404" in response.json()["detail"]
+
+
+def test_collections_are_listed_with_their_sizes(client: TestClient) -> None:
+    body = client.get("/v1/collections").json()
+    assert body["default"] == "articles"
+    (articles,) = [c for c in body["collections"] if c["name"] == "articles"]
+    assert articles["documents"] == 10
+    assert articles["chunks"] >= 10
+
+
+def test_the_chat_page_is_served_at_the_root(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "/static/app.js" in page.text
+    assert client.get("/static/app.js").status_code == 200

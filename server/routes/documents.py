@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -10,9 +11,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from index.errors import InvalidInput, TooLarge, UnreadableFile
+from index.fetch import fetch_url, is_url
 from index.ingest import ingest_documents
 from index.loaders import load_bytes, record_document
 from index.models import Document, IngestReport, SkippedSource
+from index.settings import Settings
 from server.deps import CollectionQuery, ServicesDep
 from server.schemas import (
     Deleted,
@@ -22,6 +25,7 @@ from server.schemas import (
     DocumentSummary,
     ErrorBody,
     IngestResult,
+    UrlIn,
 )
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -42,13 +46,17 @@ _UPLOAD_BODY = {
                         "file": {
                             "type": "array",
                             "items": {"type": "string", "format": "binary"},
-                            "description": "One or more files (.txt, .md, .html, .jsonl).",
+                            "description": "One or more files (.txt, .md, .html, .jsonl, "
+                                           ".pdf, .docx).",
                         },
                         "collection": {"type": "string"},
                     },
                 }
             },
-            "application/json": {"schema": {"$ref": "#/components/schemas/DocumentsIn"}},
+            "application/json": {"schema": {"oneOf": [
+                {"$ref": "#/components/schemas/DocumentsIn"},
+                {"$ref": "#/components/schemas/UrlIn"},
+            ]}},
         },
     }
 }
@@ -84,7 +92,8 @@ def delete_document(doc_id: str, services: ServicesDep,
 @router.post("", response_model=IngestResult, responses=_ERRORS, openapi_extra=_UPLOAD_BODY)
 async def add_documents(request: Request, services: ServicesDep,
                         collection: CollectionQuery = None) -> IngestResult:
-    """Ingest uploaded files (multipart field `file`, repeatable) or JSON `{"documents": [...]}`.
+    """Ingest uploaded files (multipart field `file`, repeatable), JSON `{"documents": [...]}`,
+    or a web page: JSON `{"url": "https://..."}` (fetched with a timeout and size limit).
 
     Re-sending an unchanged document adds nothing; a changed one replaces its old chunks.
     """
@@ -97,7 +106,7 @@ async def add_documents(request: Request, services: ServicesDep,
     if content_type.startswith("multipart/form-data"):
         loaded, form_collection = await _read_upload(request, limit)
     elif content_type.startswith("application/json"):
-        loaded, form_collection = await _read_json(request)
+        loaded, form_collection = await _read_json(request, services.settings)
     else:
         raise InvalidInput(
             "send files as multipart/form-data (field 'file') or documents as application/json "
@@ -136,9 +145,23 @@ async def _read_upload(request: Request, limit: int
     return loaded, collection if isinstance(collection, str) and collection else None
 
 
-async def _read_json(request: Request) -> tuple[list[Document | SkippedSource], str | None]:
+async def _read_json(request: Request, settings: Settings
+                     ) -> tuple[list[Document | SkippedSource], str | None]:
+    raw = await request.body()
+    if _is_url_request(raw):
+        try:
+            page = UrlIn.model_validate_json(raw)
+        except ValidationError as exc:
+            raise InvalidInput(f"invalid url request: {exc.errors()[0]['msg']}",
+                               code="invalid_request", status=422) from exc
+        if not is_url(page.url):
+            raise InvalidInput(f"not a web address: {page.url!r}; use http:// or https://",
+                               code="invalid_url")
+        fetched = await run_in_threadpool(fetch_url, page.url, timeout=settings.fetch_timeout,
+                                          max_bytes=settings.max_upload_bytes)
+        return [fetched], page.collection
     try:
-        body = DocumentsIn.model_validate_json(await request.body())
+        body = DocumentsIn.model_validate_json(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
@@ -152,6 +175,14 @@ async def _read_json(request: Request) -> tuple[list[Document | SkippedSource], 
         except ValueError as exc:
             loaded.append(SkippedSource(item.id, str(exc), item.id))
     return loaded, body.collection
+
+
+def _is_url_request(raw: bytes) -> bool:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "url" in body and "documents" not in body
 
 
 def _safe_name(filename: str) -> str:
