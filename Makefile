@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
@@ -32,10 +34,16 @@ ingest-samples: $(STAMP)  ## Ingest the bundled sample articles into ./data
 run: ingest-samples  ## Set up, ingest the samples and serve on http://127.0.0.1:8000
 	$(BIN)/citeqa serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)  ## Set up and run the test suite
+# The browser tests drive Debian's Chromium (Playwright cannot download browsers here).
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+test: $(STAMP) $(CHROMIUM)  ## Set up and run the test suite (browser tests included)
 	$(BIN)/ruff check index qa server tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
+	@echo "Screenshots of the chat page: test-artifacts/screenshots/ ($$(ls test-artifacts/screenshots 2>/dev/null | wc -l) files)"
 
 eval: $(STAMP)  ## Benchmark answer quality on ../shared/eval and the seed set (one table)
 	$(BIN)/python -m bench.evaluate

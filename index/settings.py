@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         default=2, ge=1, le=10, description="Most sentences an extractive answer is made of."
     )
     abstain_threshold: float = Field(
-        default=0.32,
+        default=0.33,
         ge=-1.0,
         le=1.0,
         description=(

@@ -52,22 +52,28 @@ class Draft:
 
 # A further sentence joins the answer only if it scores this close to the best one.
 SECOND_SENTENCE_RATIO = 0.8
+# A sentence holding the asked kind of fact replaces a better-scoring one without, if it
+# scores this close: closer for names, whose recogniser is looser than those of quantities.
+RUNNER_UP_RATIO = {AnswerType.NUMBER: 0.6, AnswerType.DATE: 0.6, AnswerType.NAME: 0.8,
+                   AnswerType.PERSON: 0.8}
 # Questions whose answer is a number, a date or a title are not answered by a sentence
 # without one; the recognisers of these kinds are reliable enough to abstain on.
 _CHECKED_TYPES = (AnswerType.NUMBER, AnswerType.DATE, AnswerType.NAME)
-# Kinds whose sentence is preferred over a slightly better-scoring one without such a fact.
-_PROMOTED_TYPES = (*_CHECKED_TYPES, AnswerType.PERSON)
 
 
-def support_of(best: AnswerSentence, answer_type: AnswerType) -> float:
+def support_of(best: AnswerSentence, answer_type: AnswerType,
+               in_passage: tuple[float, float] | None = None) -> float:
     """How strongly the best sentence supports answering at all (compared with a threshold).
 
-    Weights chosen on RealTimeQA and SciFact, with answerable, near-miss and unrelated
-    questions (bench/calibrate_abstention.py).
+    `in_passage` is (share, rarity-weighted share) of the question's words found in the
+    passage holding the sentence; without it, in the sentence. Weights chosen on RealTimeQA
+    and SciFact, with answerable, near-miss and unrelated questions
+    (bench/calibrate_abstention.py).
     """
     if answer_type in _CHECKED_TYPES and not best.typed:
         return 0.0
-    return 0.55 * best.similarity + 0.15 * best.overlap + 0.15 * best.specific
+    overlap, specific = in_passage or (best.overlap, best.specific)
+    return 0.55 * best.similarity + 0.15 * overlap + 0.15 * specific
 
 
 class Answerer(Protocol):
@@ -134,11 +140,12 @@ class ExtractiveAnswerer:
             scored.append(AnswerSentence(candidate, start, end, score, float(similarity),
                                          coverage, specific, typed))
         scored.sort(key=lambda s: s.score, reverse=True)
-        if question.answer_type in _PROMOTED_TYPES and not scored[0].typed:
+        if question.answer_type in RUNNER_UP_RATIO and not scored[0].typed:
             # "How many ...?" is not answered by a sentence without a number, nor "who...?" by
             # one without a person: take a close runner-up that has one. (For numbers, dates
             # and titles, the support check then abstains if there is none.)
-            runners_up = [s for s in scored if s.typed and s.score >= 0.8 * scored[0].score]
+            ratio = RUNNER_UP_RATIO[question.answer_type]
+            runners_up = [s for s in scored if s.typed and s.score >= ratio * scored[0].score]
             if runners_up:
                 scored.remove(runners_up[0])
                 scored.insert(0, runners_up[0])
@@ -152,7 +159,15 @@ class ExtractiveAnswerer:
             if question.answer_type is not AnswerType.OTHER and not sentence.typed:
                 continue
             chosen.append(sentence)
-        return Draft(chosen, support_of(best, question.answer_type))
+        # The question's words are looked for in the whole passage around the best sentence:
+        # "How much did the tram line cost?" is answered by "The project cost £612 million",
+        # in a passage that names the tram line.
+        record = best.candidate.record
+        passage = set(search_tokens(f"{record.document.title} {record.text}"))
+        in_passage = (len(asked & passage) / len(asked) if asked else 0.0,
+                      sum(weights.get(t, 0.0) for t in passage & asked) / total_weight
+                      if total_weight else 0.0)
+        return Draft(chosen, support_of(best, question.answer_type, in_passage))
 
     def _similarities(self, spans: list[_Span], texts: list[str],
                       query_vector: np.ndarray) -> np.ndarray:

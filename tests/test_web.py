@@ -1,0 +1,311 @@
+"""The chat page in a real headless Chromium, against a real `citeqa serve` on loopback.
+
+Screenshots of the main states go to test-artifacts/screenshots/ (`make test` reports them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import LAB_DOC
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("CITEQA_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+# The closed network here refuses Chromium's background connections; these flags stop them.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+# Records every state an answer passes through, so a test can see that it streamed.
+RECORD_STATES = """
+window.__answerStates = [];
+new MutationObserver(records => {
+  for (const r of records) {
+    if (r.type === 'attributes' && r.attributeName === 'data-state') {
+      window.__answerStates.push(r.target.getAttribute('data-state'));
+    }
+    for (const node of r.addedNodes || []) {
+      if (node.nodeType === 1) {
+        for (const el of [node, ...node.querySelectorAll('[data-state]')]) {
+          if (el.getAttribute && el.getAttribute('data-state')) {
+            window.__answerStates.push(el.getAttribute('data-state'));
+          }
+        }
+      }
+    }
+  }
+}).observe(document, {subtree: true, childList: true, attributes: true,
+                      attributeFilter: ['data-state']});
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, _sample_data_template: Path
+           ) -> Iterator[str]:
+    """A real `citeqa serve` over a copy of the ingested sample articles; its base URL."""
+    data_dir = tmp_path_factory.mktemp("web") / "data"
+    shutil.copytree(_sample_data_template, data_dir)
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("web-log") / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from server.cli import main; main()", "--data-dir",
+         str(data_dir), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"citeqa serve exited early: see {log.name}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("citeqa serve did not start within 120 s")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless system Chromium driven by Playwright."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs it (apt-get install "
+                    "chromium), or set CITEQA_CHROMIUM")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                              args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: str) -> Iterator[Any]:
+    """A fresh page (empty localStorage) at the chat page, desktop size."""
+    context = browser.new_context(viewport=DESKTOP)
+    context.add_init_script(RECORD_STATES)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(server)
+    yield page
+    context.close()
+
+
+def _ask(page: Any, question: str) -> Any:
+    """Type a question, press Enter, and wait for its answer to finish."""
+    before = page.locator('[data-testid="answer"]').count()
+    box = page.get_by_test_id("question-input")
+    box.fill(question)
+    box.press("Enter")
+    answer = page.locator('[data-testid="answer"]').nth(before)
+    answer.and_(page.locator('[data-state="done"], [data-state="abstained"], '
+                             '[data-state="error"]')).wait_for()
+    return answer
+
+
+def _api_answer(server: str, question: str, **body: Any) -> dict[str, Any]:
+    response = httpx.post(f"{server}/v1/ask", json={"question": question, **body}, timeout=30)
+    response.raise_for_status()
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    # Finish CSS transitions first: a panel caught mid-fade would look see-through.
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), animations="disabled")
+
+
+def test_answer_streams_and_a_citation_opens_its_exact_span(page: Any, server: str) -> None:
+    answer = _ask(page, "Who co-leads the lab?")
+    assert answer.get_attribute("data-state") == "done"
+    assert "streaming" in page.evaluate("window.__answerStates")
+    text = answer.get_by_test_id("answer-text").inner_text()
+    assert "Miriam Okafor" in text and "Tomas Verhoeven" in text
+    expected = _api_answer(server, "Who co-leads the lab?")["citations"][0]
+
+    chip = answer.get_by_test_id("citation-chip").first
+    chip.hover()
+    popover = page.get_by_test_id("citation-popover")
+    popover.wait_for(state="visible")
+    assert expected["quote"][:40] in popover.inner_text()
+
+    chip.click()
+    panel = page.get_by_test_id("source-panel")
+    panel.wait_for(state="visible")
+    highlight = page.get_by_test_id("source-highlight")
+    highlight.wait_for(state="visible")
+    assert highlight.inner_text() == expected["quote"]
+    assert "Joint AI Lab" in page.get_by_test_id("source-title").inner_text()
+    # The highlight sits at the cited offsets of the document text, not merely somewhere.
+    offset = page.evaluate("""() => {
+        const mark = document.querySelector('[data-testid="source-highlight"]');
+        const range = document.createRange();
+        range.setStart(document.querySelector('[data-testid="source-text"]'), 0);
+        range.setEndBefore(mark);
+        return range.toString().length;
+    }""")
+    assert offset == expected["start"]
+    assert answer.get_by_test_id("source-item").count() == len(
+        _api_answer(server, "Who co-leads the lab?")["citations"])
+    _shot(page, "desktop-light-citation")
+
+
+def test_follow_up_is_rewritten_and_answered_from_the_right_article(page: Any) -> None:
+    _ask(page, "Who co-leads the lab?")
+    follow_up = _ask(page, "What else does the second one do?")
+    assert "Tomas Verhoeven" in follow_up.get_by_test_id("rewritten-question").inner_text()
+    assert "standards committee" in follow_up.get_by_test_id("answer-text").inner_text()
+    follow_up.get_by_test_id("citation-chip").first.click()
+    page.get_by_test_id("source-highlight").wait_for(state="visible")
+    assert "Joint AI Lab" in page.get_by_test_id("source-title").inner_text()
+
+
+def test_conversation_survives_a_reload_and_can_be_cleared(page: Any) -> None:
+    _ask(page, "How much did the tram line cost?")
+    page.reload()
+    answers = page.locator('[data-testid="answer"]')
+    answers.first.wait_for()
+    assert "612 million" in answers.first.get_by_test_id("answer-text").inner_text()
+    page.get_by_test_id("clear-button").click()
+    page.wait_for_function(
+        "document.querySelectorAll('[data-testid=\"answer\"]').length === 0")
+    page.reload()
+    page.get_by_test_id("question-input").wait_for()
+    assert page.locator('[data-testid="answer"]').count() == 0
+
+
+def test_unanswerable_question_looks_different_and_cites_nothing(page: Any) -> None:
+    answer = _ask(page, "What is the boiling point of mercury?")
+    assert answer.get_attribute("data-state") == "abstained"
+    assert answer.get_by_test_id("citation-chip").count() == 0
+    _shot(page, "desktop-light-abstained")
+
+
+def test_uploaded_article_is_answered_then_gone_after_delete(page: Any, server: str,
+                                                             tmp_path: Path) -> None:
+    article = tmp_path / "quillon-observatory.md"
+    article.write_text(
+        "# Quillon Observatory Gets a New Telescope\n\n"
+        "The Quillon Observatory on Mount Tessary unveiled a 2.4-metre telescope on Friday.\n\n"
+        "The observatory is directed by Halima Sorensen, an astronomer who studies comets.\n",
+        encoding="utf-8")
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.7 this is not really a pdf")
+    page.get_by_test_id("library-button").click()
+    page.get_by_test_id("library-panel").wait_for(state="visible")
+    page.get_by_test_id("file-input").set_input_files([str(article), str(broken)])
+    result = page.get_by_test_id("upload-result")
+    expect(result).to_contain_text("quillon-observatory.md", timeout=60_000)
+    message = result.inner_text()
+    assert "quillon-observatory.md" in message
+    assert "broken.pdf" in message and "PDF" in message
+    row = page.locator('[data-testid="doc-row"][data-doc-id="quillon-observatory.md"]')
+    row.wait_for()
+    _shot(page, "desktop-light-library")
+    page.get_by_test_id("library-close").click()
+
+    answer = _ask(page, "Who directs the Quillon Observatory?")
+    assert "Halima Sorensen" in answer.get_by_test_id("answer-text").inner_text()
+    answer.get_by_test_id("citation-chip").first.click()
+    page.get_by_test_id("source-highlight").wait_for(state="visible")
+    assert "Quillon" in page.get_by_test_id("source-title").inner_text()
+    page.get_by_test_id("source-panel-close").click()
+
+    page.get_by_test_id("library-button").click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_test_id("doc-delete").click()
+    row.wait_for(state="detached")
+    page.get_by_test_id("library-close").click()
+    again = _ask(page, "Who directs the Quillon Observatory?")
+    assert "Halima Sorensen" not in again.get_by_test_id("answer-text").inner_text()
+    cited = [c["doc_id"] for c in _api_answer(server, "Who directs the Quillon Observatory?"
+                                              )["citations"]]
+    assert "quillon-observatory.md" not in cited
+
+
+def test_errors_are_shown_and_nothing_is_lost(page: Any) -> None:
+    _ask(page, "When will the lab open?")
+    page.get_by_test_id("question-input").fill("   ")
+    page.get_by_test_id("send-button").click()
+    page.get_by_test_id("error-message").wait_for(state="visible")
+    assert page.locator('[data-testid="answer"]').count() == 1
+
+    # The server goes away: the request fails, the page says so, the conversation stays.
+    page.route("**/v1/ask/stream", lambda route: route.abort("connectionrefused"))
+    failed = _ask(page, "How many researchers will work there?")
+    assert failed.get_attribute("data-state") == "error"
+    page.locator('[data-testid="answer"] [data-testid="error-message"], '
+                 '[data-testid="error-message"]').first.wait_for(state="visible")
+    assert page.locator('[data-testid="user-message"]').count() == 2
+    assert "September 2026" in page.locator(
+        '[data-testid="answer"]').first.get_by_test_id("answer-text").inner_text()
+    _shot(page, "desktop-light-error")
+    page.unroute("**/v1/ask/stream")
+
+    too_long = _ask(page, "Why? " * 500)
+    assert too_long.get_attribute("data-state") == "error"
+    assert "limit" in page.locator('[data-testid="error-message"]').last.inner_text()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_screenshots_of_the_main_states(browser: Any, server: str, size: str, scheme: str
+                                        ) -> None:
+    context = browser.new_context(viewport=DESKTOP if size == "desktop" else PHONE,
+                                  color_scheme=scheme)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        page.goto(server)
+        page.get_by_test_id("question-input").wait_for()
+        _shot(page, f"{size}-{scheme}-empty")
+        answer = _ask(page, "Who co-leads the lab?")
+        _ask(page, "What is the boiling point of mercury?")
+        _shot(page, f"{size}-{scheme}-conversation")
+        answer.get_by_test_id("citation-chip").first.click()
+        page.get_by_test_id("source-highlight").wait_for(state="visible")
+        _shot(page, f"{size}-{scheme}-source")
+        page.keyboard.press("Escape")
+        page.get_by_test_id("library-button").click()
+        page.get_by_test_id("library-panel").wait_for(state="visible")
+        page.locator('[data-testid="doc-row"]').first.wait_for()
+        _shot(page, f"{size}-{scheme}-library")
+        rows = page.locator('[data-testid="doc-row"]').count()
+        listed = json.loads(httpx.get(f"{server}/v1/documents").text)["documents"]
+        assert rows == len(listed)
+        assert page.locator(f'[data-doc-id="{LAB_DOC}"]').count() == 1
+    finally:
+        context.close()
