@@ -300,3 +300,20 @@ def test_ask_with_an_invalid_date_is_a_clear_error(sample_settings: Settings) ->
     assert result.exit_code == 1
     assert "yesterday" in flat(result.output)
     assert "Traceback" not in result.output
+
+
+def test_ingest_takes_web_page_urls_and_reports_failures(
+        settings: Settings, web_folder: tuple[Path, str]) -> None:
+    folder, base = web_folder
+    (folder / "ferry.html").write_text(
+        "<html><head><title>Night Ferry Returns</title></head><body><nav>Menu</nav>"
+        "<article><p>The night ferry to Skellan Isle sails again from 4 May.</p>"
+        "<p>Its captain is Oona Braddock, who has crossed the strait for twenty years.</p>"
+        "</article></body></html>", encoding="utf-8")
+    result = run(settings.data_dir, "ingest", f"{base}/ferry.html", f"{base}/gone.html")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"\badded 1\b", result.stdout)
+    assert "gone.html" in result.stderr and "404" in result.stderr
+    shown = run(settings.data_dir, "docs", "show", f"{base}/ferry.html", "--json")
+    assert json.loads(shown.stdout)["url"] == f"{base}/ferry.html"
+    assert "Menu" not in json.loads(shown.stdout)["text"]
