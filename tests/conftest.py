@@ -5,11 +5,17 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -94,3 +100,51 @@ def web_folder(tmp_path: Path) -> Iterator[tuple[Path, str]]:
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving(data_dir: Path, *, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run a real `citeqa serve` on a free loopback port until the block ends; its base URL."""
+    port = _free_port()
+    log_path = data_dir.parent / f"serve-{port}.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from server.cli import main; main()", "--data-dir",
+             str(data_dir), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"citeqa serve exited early: see {log_path}")
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("citeqa serve did not start within 120 s")
+                time.sleep(0.2)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory, _sample_data_template: Path
+                ) -> Iterator[str]:
+    """A real `citeqa serve` over a copy of the ingested sample articles; its base URL."""
+    data_dir = tmp_path_factory.mktemp("live") / "data"
+    shutil.copytree(_sample_data_template, data_dir)
+    with serving(data_dir) as base:
+        yield base

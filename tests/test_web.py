@@ -7,11 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,46 +51,6 @@ new MutationObserver(records => {
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, _sample_data_template: Path
-           ) -> Iterator[str]:
-    """A real `citeqa serve` over a copy of the ingested sample articles; its base URL."""
-    data_dir = tmp_path_factory.mktemp("web") / "data"
-    shutil.copytree(_sample_data_template, data_dir)
-    port = _free_port()
-    log = (tmp_path_factory.mktemp("web-log") / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from server.cli import main; main()", "--data-dir",
-         str(data_dir), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"citeqa serve exited early: see {log.name}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("citeqa serve did not start within 120 s")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless system Chromium driven by Playwright."""
@@ -112,13 +67,13 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any, server: str) -> Iterator[Any]:
+def page(browser: Any, live_server: str) -> Iterator[Any]:
     """A fresh page (empty localStorage) at the chat page, desktop size."""
     context = browser.new_context(viewport=DESKTOP)
     context.add_init_script(RECORD_STATES)
     page = context.new_page()
     page.set_default_timeout(20_000)
-    page.goto(server)
+    page.goto(live_server)
     yield page
     context.close()
 
@@ -135,8 +90,8 @@ def _ask(page: Any, question: str) -> Any:
     return answer
 
 
-def _api_answer(server: str, question: str, **body: Any) -> dict[str, Any]:
-    response = httpx.post(f"{server}/v1/ask", json={"question": question, **body}, timeout=30)
+def _api_answer(base: str, question: str, **body: Any) -> dict[str, Any]:
+    response = httpx.post(f"{base}/v1/ask", json={"question": question, **body}, timeout=30)
     response.raise_for_status()
     result: dict[str, Any] = response.json()
     return result
@@ -148,13 +103,13 @@ def _shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), animations="disabled")
 
 
-def test_answer_streams_and_a_citation_opens_its_exact_span(page: Any, server: str) -> None:
+def test_answer_streams_and_a_citation_opens_its_exact_span(page: Any, live_server: str) -> None:
     answer = _ask(page, "Who co-leads the lab?")
     assert answer.get_attribute("data-state") == "done"
     assert "streaming" in page.evaluate("window.__answerStates")
     text = answer.get_by_test_id("answer-text").inner_text()
     assert "Miriam Okafor" in text and "Tomas Verhoeven" in text
-    expected = _api_answer(server, "Who co-leads the lab?")["citations"][0]
+    expected = _api_answer(live_server, "Who co-leads the lab?")["citations"][0]
 
     chip = answer.get_by_test_id("citation-chip").first
     chip.hover()
@@ -179,7 +134,7 @@ def test_answer_streams_and_a_citation_opens_its_exact_span(page: Any, server: s
     }""")
     assert offset == expected["start"]
     assert answer.get_by_test_id("source-item").count() == len(
-        _api_answer(server, "Who co-leads the lab?")["citations"])
+        _api_answer(live_server, "Who co-leads the lab?")["citations"])
     _shot(page, "desktop-light-citation")
 
 
@@ -214,7 +169,7 @@ def test_unanswerable_question_looks_different_and_cites_nothing(page: Any) -> N
     _shot(page, "desktop-light-abstained")
 
 
-def test_uploaded_article_is_answered_then_gone_after_delete(page: Any, server: str,
+def test_uploaded_article_is_answered_then_gone_after_delete(page: Any, live_server: str,
                                                              tmp_path: Path) -> None:
     article = tmp_path / "quillon-observatory.md"
     article.write_text(
@@ -251,7 +206,7 @@ def test_uploaded_article_is_answered_then_gone_after_delete(page: Any, server: 
     page.get_by_test_id("library-close").click()
     again = _ask(page, "Who directs the Quillon Observatory?")
     assert "Halima Sorensen" not in again.get_by_test_id("answer-text").inner_text()
-    cited = [c["doc_id"] for c in _api_answer(server, "Who directs the Quillon Observatory?"
+    cited = [c["doc_id"] for c in _api_answer(live_server, "Who directs the Quillon Observatory?"
                                               )["citations"]]
     assert "quillon-observatory.md" not in cited
 
@@ -282,14 +237,14 @@ def test_errors_are_shown_and_nothing_is_lost(page: Any) -> None:
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("size", ["desktop", "phone"])
-def test_screenshots_of_the_main_states(browser: Any, server: str, size: str, scheme: str
+def test_screenshots_of_the_main_states(browser: Any, live_server: str, size: str, scheme: str
                                         ) -> None:
     context = browser.new_context(viewport=DESKTOP if size == "desktop" else PHONE,
                                   color_scheme=scheme)
     page = context.new_page()
     page.set_default_timeout(20_000)
     try:
-        page.goto(server)
+        page.goto(live_server)
         page.get_by_test_id("question-input").wait_for()
         _shot(page, f"{size}-{scheme}-empty")
         answer = _ask(page, "Who co-leads the lab?")
@@ -304,7 +259,7 @@ def test_screenshots_of_the_main_states(browser: Any, server: str, size: str, sc
         page.locator('[data-testid="doc-row"]').first.wait_for()
         _shot(page, f"{size}-{scheme}-library")
         rows = page.locator('[data-testid="doc-row"]').count()
-        listed = json.loads(httpx.get(f"{server}/v1/documents").text)["documents"]
+        listed = json.loads(httpx.get(f"{live_server}/v1/documents").text)["documents"]
         assert rows == len(listed)
         assert page.locator(f'[data-doc-id="{LAB_DOC}"]').count() == 1
     finally:
