@@ -29,6 +29,20 @@ class InvalidInput(CiteqaError):
     code = "invalid_input"
 
 
+class Unauthorized(CiteqaError):
+    """A missing or wrong API key."""
+
+    status = 401
+    code = "invalid_api_key"
+
+
+class Conflict(CiteqaError):
+    """The thing to create exists already."""
+
+    status = 409
+    code = "conflict"
+
+
 class NotFound(CiteqaError):
     """An unknown document or collection."""
 

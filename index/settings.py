@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from index.errors import ConfigurationError
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
@@ -89,6 +91,19 @@ class Settings(BaseSettings):
         default=15.0, gt=0, le=600,
         description="Seconds allowed to download a web page given by URL (ingest or upload).",
     )
+    api_keys: str | None = Field(
+        default=None,
+        description="Comma-separated API keys; when set (or api_keys_file is), every /v1 route "
+        "needs `Authorization: Bearer <key>`. Never logged.",
+    )
+    api_keys_file: Path | None = Field(
+        default=None, description="A file of API keys, one per line (# starts a comment)."
+    )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins allowed to call the API from a browser (CORS); "
+        "empty means none, '*' means any.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `citeqa serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `citeqa serve` listens on.")
 
@@ -105,3 +120,21 @@ class Settings(BaseSettings):
                 f"chunk_size ({self.chunk_size})"
             )
         return self
+
+    def allowed_api_keys(self) -> list[str]:
+        """The API keys the server accepts; empty when the API is open."""
+        keys = [k.strip() for k in (self.api_keys or "").split(",") if k.strip()]
+        if self.api_keys_file is not None:
+            try:
+                lines = self.api_keys_file.expanduser().read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"cannot read CITEQA_API_KEYS_FILE {self.api_keys_file}: {exc.strerror}",
+                    code="api_keys_unreadable",
+                ) from exc
+            keys += [line.split("#", 1)[0].strip() for line in lines]
+        return [key for key in keys if key]
+
+    def allowed_origins(self) -> list[str]:
+        """Origins allowed by CORS; empty means CORS is off."""
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]

@@ -14,7 +14,7 @@ from qa.abstain import ABSTAIN_MESSAGE, should_abstain
 from qa.cite import cite, passages
 from qa.extract import Answerer, ExtractiveAnswerer
 from qa.followup import Turn, standalone_question
-from qa.models import Answer, Citation
+from qa.models import Answer, Citation, Passage
 from qa.question import prepare_question
 from qa.rerank import FusionOrder, Reranker
 from qa.retrieve import FusionWeights, hybrid_search
@@ -99,6 +99,35 @@ class Assistant:
             passages=passages(candidates, top_k),
             timings_ms={k: round(v, 2) for k, v in timings.items()},
         )
+
+    def search(
+        self,
+        query: str,
+        *,
+        collection: str | None = None,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+    ) -> list[Passage]:
+        """The passages `ask` would answer from, best first: retrieval only, no answer.
+
+        The query is prepared, weighted, embedded, retrieved (hybrid) and reranked exactly as
+        a question is; each passage's offsets are character offsets into its document.
+        """
+        prepared = prepare_question(query, max_chars=self.settings.max_question_chars)
+        target = self.store.collection(collection or self.settings.collection)
+        prepared = prepared.weighted(target.lexical.idf(prepared.tokens))
+        top_k = top_k or self.settings.top_k
+        query_vector = self.embedder.embed_query(prepared.text)
+        candidates = hybrid_search(
+            target,
+            query_vector=query_vector,
+            query_tokens=prepared.tokens,
+            depth=max(self.settings.candidates, top_k),
+            weights=self.fusion,
+            filters=filters,
+        )
+        candidates = self.reranker.rerank(prepared, candidates)
+        return passages(candidates, top_k)
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -15,7 +16,9 @@ from index.embedding import Embedder
 from index.settings import Settings
 from index.store import Store
 from server.errors import install_error_handlers
-from server.routes import ask, collections, documents, health
+from server.middleware import RequestContext
+from server.routes import ask, chat, collections, documents, health, search
+from server.security import ApiKeyRequired
 from server.services import Services
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -48,10 +51,18 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(ask.router)
-    app.include_router(collections.router)
-    app.include_router(documents.router)
+    # Every /v1 route needs the API key when keys are configured; /healthz and the page don't.
+    for router in (ask.router, chat.router, collections.router, documents.router,
+                   search.router):
+        app.include_router(router, dependencies=[ApiKeyRequired])
     app.include_router(health.router)
+    # Room for a multipart envelope around the largest upload.
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_upload_bytes + 1024 * 1024)
+    if settings.allowed_origins():
+        app.add_middleware(CORSMiddleware, allow_origins=settings.allowed_origins(),
+                           allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                           allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                           expose_headers=["X-Request-ID"])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

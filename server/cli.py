@@ -329,7 +329,12 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     errors.print(f"citeqa: serving {settings.data_dir} on http://{host}:{port} (Ctrl+C stops)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    import logging
+
+    # One access line per request from our middleware (with its request id), not uvicorn's.
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
 
 
 def main() -> None:

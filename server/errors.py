@@ -1,4 +1,10 @@
-"""The one place the API turns exceptions into JSON `{"error", "detail"}` responses."""
+"""The one place the API turns exceptions into JSON error responses.
+
+citeqa's own routes answer `{"error": "<code>", "detail": "<what to do>"}`. The OpenAI-compatible
+routes (`/v1/chat/completions`, `/v1/models`) and every 401 answer in OpenAI's shape,
+`{"error": {"message", "type", "param", "code"}}`, so OpenAI clients raise their usual errors;
+those bodies carry `detail` too.
+"""
 
 from __future__ import annotations
 
@@ -20,33 +26,51 @@ _HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, detail: str) -> JSONResponse:
-    """The JSON body every error has."""
-    return JSONResponse(status_code=status, content={"error": code, "detail": detail})
+_OPENAI_PATHS = ("/v1/chat/", "/v1/models")
+
+
+def error_response(status: int, code: str, detail: str, *, openai_style: bool = False
+                   ) -> JSONResponse:
+    """The JSON body of an error, in citeqa's shape or OpenAI's."""
+    if not openai_style:
+        return JSONResponse(status_code=status, content={"error": code, "detail": detail})
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    return JSONResponse(status_code=status, content={
+        "error": {"message": detail, "type": kind, "param": None, "code": code},
+        "detail": detail,
+    })
+
+
+def _openai_style(request: Request, status: int) -> bool:
+    return status == 401 or request.url.path.startswith(_OPENAI_PATHS)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Map citeqa errors, validation errors, HTTP errors and crashes to JSON bodies."""
 
     @app.exception_handler(CiteqaError)
-    async def _citeqa(_: Request, exc: CiteqaError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.detail)
+    async def _citeqa(request: Request, exc: CiteqaError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.detail,
+                              openai_style=_openai_style(request, exc.status))
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
         for error in exc.errors():
             where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
             problems.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
-        return error_response(422, "invalid_request", "; ".join(problems) or "invalid request")
+        return error_response(422, "invalid_request", "; ".join(problems) or "invalid request",
+                              openai_style=_openai_style(request, 422))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        return error_response(exc.status_code, code, str(exc.detail),
+                              openai_style=_openai_style(request, exc.status_code))
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, "internal_error",
-                              "citeqa hit an unexpected error; the server log has the details")
+                              "citeqa hit an unexpected error; the server log has the details",
+                              openai_style=_openai_style(request, 500))

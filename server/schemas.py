@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from index.models import Filters, StoredDocument, date_number
 from qa.followup import Turn
+from qa.models import Passage
 
 
 class FiltersIn(BaseModel):
@@ -188,3 +189,60 @@ class UrlIn(BaseModel):
 
     url: str = Field(min_length=8, max_length=4096, examples=["https://example.org/article"])
     collection: str | None = None
+
+
+class SearchRequest(BaseModel):
+    """A query for `POST /v1/search`: retrieval only, no answer."""
+
+    query: str = Field(description="What to search for, in plain language.",
+                       examples=["Who co-leads the lab?"])
+    collection: str | None = Field(default=None,
+                                   description="Collection to search (default: articles).")
+    top_k: int | None = Field(default=None, ge=1, le=100, description="Passages to return.")
+    filters: FiltersIn | None = None
+
+
+class SearchPassage(Passage):
+    """A retrieved passage with its document's link."""
+
+    url: str | None = Field(default=None, description="Link to the document, when known.")
+
+
+class SearchResult(BaseModel):
+    """The passages `POST /v1/ask` would answer from, best first."""
+
+    query: str = Field(description="The query as sent, whitespace normalised.")
+    collection: str = Field(description="The collection searched.")
+    passages: list[SearchPassage] = Field(
+        default_factory=list,
+        description="Retrieved chunks, best first; `text` is exactly document.text[start:end].",
+    )
+
+
+class OpenAIError(BaseModel):
+    """An error in OpenAI's shape."""
+
+    message: str
+    type: str
+    param: str | None = None
+    code: str
+
+
+class OpenAIErrorBody(BaseModel):
+    """The body of an error from the OpenAI-compatible routes, and of every 401."""
+
+    error: OpenAIError
+    detail: str
+
+
+class CollectionIn(BaseModel):
+    """A collection to create."""
+
+    name: str = Field(description="3-492 characters: letters, digits, '.', '_' and '-', "
+                      "starting and ending with a letter or digit.")
+
+
+class CollectionDeleted(BaseModel):
+    """What a collection delete removed."""
+
+    deleted: str

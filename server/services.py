@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from index.embedding import Embedder, SentenceTransformerEmbedder
 from index.settings import Settings
@@ -18,6 +18,7 @@ class Services:
     store: Store
     embedder: Embedder
     assistant: Assistant
+    api_keys: list[str] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings, *, embedder: Embedder | None = None,
@@ -28,4 +29,5 @@ class Services:
         )
         store = store or Store(settings.data_dir)
         return cls(settings, store, embedder,
-                   Assistant(store=store, embedder=embedder, settings=settings))
+                   Assistant(store=store, embedder=embedder, settings=settings),
+                   api_keys=settings.allowed_api_keys())

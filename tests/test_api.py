@@ -614,3 +614,57 @@ def test_the_chat_page_is_served_at_the_root(client: TestClient) -> None:
     assert page.headers["content-type"].startswith("text/html")
     assert "/static/app.js" in page.text
     assert client.get("/static/app.js").status_code == 200
+
+
+def test_collections_are_created_used_and_deleted(client: TestClient) -> None:
+    created = client.post("/v1/collections", json={"name": "lighthouses"})
+    assert created.status_code == 201, created.text
+    assert created.json()["documents"] == 0
+    assert client.post("/v1/collections", json={"name": "lighthouses"}).status_code == 409
+    added = client.post("/v1/documents?collection=lighthouses", json={"documents": [
+        {"id": "kestrel", "title": "Kestrel Point", "text": LIGHTHOUSE_V1}]})
+    assert added.status_code == 200, added.text
+    answer = ask(client, "Who keeps the Kestrel Point Lighthouse?", collection="lighthouses")
+    assert answer["citations"][0]["doc_id"] == "kestrel"
+    names = [c["name"] for c in client.get("/v1/collections").json()["collections"]]
+    assert "lighthouses" in names
+    assert client.delete("/v1/collections/lighthouses").json() == {"deleted": "lighthouses"}
+    gone = client.post("/v1/ask", json={"question": "Who keeps it?", "collection": "lighthouses"})
+    assert gone.status_code == 404
+    assert client.delete("/v1/collections/lighthouses").status_code == 404
+
+
+@pytest.mark.parametrize("name", ["ab", "has space", "-dash-first", "a" * 600, "x.sentences"])
+def test_bad_collection_names_are_a_clear_400(client: TestClient, name: str) -> None:
+    response = client.post("/v1/collections", json={"name": name})
+    assert response.status_code == 400
+    assert "collection name" in response.json()["detail"]
+
+
+def test_every_response_carries_a_request_id(client: TestClient) -> None:
+    fresh = client.get("/healthz")
+    assert len(fresh.headers["x-request-id"]) == 32
+    echoed = client.get("/healthz", headers={"X-Request-ID": "trace-123"})
+    assert echoed.headers["x-request-id"] == "trace-123"
+    refused = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
+    assert refused.headers["x-request-id"] != "bad id with spaces"
+
+
+def test_a_body_over_the_size_limit_is_refused_by_its_length(client: TestClient) -> None:
+    response = client.post("/v1/ask", content=b"{}",
+                           headers={"content-type": "application/json",
+                                    "content-length": str(10**9)})
+    assert response.status_code == 413
+    assert response.json()["error"] == "request_too_large"
+
+
+def test_cors_is_off_by_default_and_on_when_configured(
+        client: TestClient, sample_settings: Settings,
+        embedder: SentenceTransformerEmbedder) -> None:
+    preflight = {"Origin": "https://intranet.example", "Access-Control-Request-Method": "POST"}
+    assert "access-control-allow-origin" not in client.options(
+        "/v1/ask", headers=preflight).headers
+    settings = sample_settings.model_copy(update={"cors_origins": "https://intranet.example"})
+    with TestClient(create_app(settings, embedder=embedder)) as allowed:
+        response = allowed.options("/v1/ask", headers=preflight)
+        assert response.headers["access-control-allow-origin"] == "https://intranet.example"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import LAB_DOC
+from tests.conftest import LAB_DOC, serving
 
 pytestmark = pytest.mark.browser
 
@@ -86,7 +87,7 @@ def _ask(page: Any, question: str) -> Any:
     box.press("Enter")
     answer = page.locator('[data-testid="answer"]').nth(before)
     answer.and_(page.locator('[data-state="done"], [data-state="abstained"], '
-                             '[data-state="error"]')).wait_for()
+                             '[data-state="error"]')).wait_for(timeout=60_000)
     return answer
 
 
@@ -264,3 +265,29 @@ def test_screenshots_of_the_main_states(browser: Any, live_server: str, size: st
         assert page.locator(f'[data-doc-id="{LAB_DOC}"]').count() == 1
     finally:
         context.close()
+
+
+def test_the_page_asks_for_the_api_key_when_the_server_needs_one(
+        browser: Any, tmp_path: Path, _sample_data_template: Path) -> None:
+    data_dir = tmp_path / "data"
+    shutil.copytree(_sample_data_template, data_dir)
+    with serving(data_dir, env={"CITEQA_API_KEYS": "page-key-7"}) as base:
+        context = browser.new_context(viewport=DESKTOP)
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        prompts: list[str] = []
+
+        def answer_prompt(dialog: Any) -> None:
+            prompts.append(dialog.message)
+            dialog.accept("page-key-7")
+
+        page.on("dialog", answer_prompt)
+        try:
+            page.goto(base)
+            answer = _ask(page, "Who co-leads the lab?")
+            assert answer.get_attribute("data-state") == "done"
+            assert "Tomas Verhoeven" in answer.get_by_test_id("answer-text").inner_text()
+            assert prompts and "API key" in prompts[0]
+            assert page.evaluate("localStorage.getItem('citeqa:api-key')") == "page-key-7"
+        finally:
+            context.close()

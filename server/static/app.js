@@ -5,6 +5,7 @@
 // panel, library (list, delete, upload, add by URL), and start-up wiring.
 
 const STORAGE_PREFIX = "citeqa:conversation:";
+const KEY_STORAGE = "citeqa:api-key";
 const HISTORY_MESSAGES = 6;        // previous messages sent with a follow-up
 const MAX_STORED_TURNS = 60;       // older turns are dropped from localStorage
 const FALLBACK_COLLECTION = "articles";
@@ -175,10 +176,50 @@ async function errorFromResponse(response) {
     response.status, (body && body.error) || "");
 }
 
+// ---------------------------------------------------------------------------
+// API keys: a server started with CITEQA_API_KEYS answers 401 until the page sends one.
+
+function apiKey() {
+  try {
+    return localStorage.getItem(KEY_STORAGE) || "";
+  } catch {
+    return "";
+  }
+}
+
+function withAuth(headers = {}) {
+  const key = apiKey();
+  return key ? { ...headers, Authorization: `Bearer ${key}` } : { ...headers };
+}
+
+function askForKey() {
+  const message = apiKey()
+    ? "The API key was refused. Enter a valid key for this citeqa server:"
+    : "This citeqa server needs an API key. Enter it to continue:";
+  const key = window.prompt(message);
+  if (!key || !key.trim()) return false;
+  try {
+    localStorage.setItem(KEY_STORAGE, key.trim());
+  } catch {
+    return false;
+  }
+  return true;
+}
+
+// fetch with the API key; on 401, ask for a key once and try again.
+async function apiFetch(url, options = {}) {
+  const send = () => fetch(url, { ...options, headers: withAuth(options.headers) });
+  const response = await send();
+  if (response.status === 401 && askForKey()) return send();
+  return response;
+}
+
 async function requestJSON(url, options = {}) {
   let response;
   try {
-    response = await fetch(url, { headers: { Accept: "application/json" }, ...options });
+    response = await apiFetch(url, {
+      ...options, headers: { Accept: "application/json", ...(options.headers || {}) },
+    });
   } catch (error) {
     if (error && error.name === "AbortError") throw error;
     throw new ApiError(OFFLINE_MESSAGE);
@@ -571,7 +612,7 @@ async function ask(question) {
   try {
     let response;
     try {
-      response = await fetch("/v1/ask/stream", {
+      response = await apiFetch("/v1/ask/stream", {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
         body: JSON.stringify({
@@ -1114,6 +1155,7 @@ function uploadFiles(fileList, collection = state.collection) {
   const xhr = new XMLHttpRequest();
   xhr.open("POST", apiUrl("/v1/documents", { collection: state.collectionsKnown ? collection : null }));
   xhr.setRequestHeader("Accept", "application/json");
+  if (apiKey()) xhr.setRequestHeader("Authorization", `Bearer ${apiKey()}`);
   xhr.upload.onprogress = (event) => {
     if (!event.lengthComputable || !event.total) return;
     const percent = Math.round((event.loaded / event.total) * 100);
@@ -1127,6 +1169,11 @@ function uploadFiles(fileList, collection = state.collection) {
     setUploadResult(`Uploaded ${what}; reading and indexing…`, "pending");
   };
   xhr.onload = () => {
+    if (xhr.status === 401 && askForKey()) {
+      finish("Retrying");
+      uploadFiles(files, collection);
+      return;
+    }
     finish(xhr.status >= 200 && xhr.status < 300 ? "Done" : "Failed");
     let body = null;
     try {

@@ -1,0 +1,231 @@
+"""`POST /v1/chat/completions` (OpenAI-compatible) and `GET /v1/models`.
+
+Apps that speak the OpenAI chat API (the openai SDKs, LangChain's ChatOpenAI, Open WebUI...)
+use citeqa as they are: the last user message is the question, earlier turns are the
+conversation, and every citation travels in a `citations` field of the response (and of the
+final stream chunk), so none is lost on the way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from index.errors import InvalidInput, NotFound
+from qa.followup import Turn
+from qa.models import Answer, Citation
+from server.deps import ServicesDep
+from server.schemas import OpenAIErrorBody
+from server.services import Services
+
+router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+
+MODEL = "citeqa"
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": OpenAIErrorBody} for status in (400, 401, 404, 413, 422)}
+_PIECE = re.compile(r"\S+\s*")
+
+
+class ContentPart(BaseModel):
+    """A part of a message's content; only text parts carry a question."""
+
+    model_config = {"extra": "allow"}
+
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    """One message of the conversation."""
+
+    model_config = {"extra": "allow"}
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        """The message's text, its text parts joined."""
+        if isinstance(self.content, list):
+            return " ".join(part.text for part in self.content if part.text)
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    """An OpenAI chat completion request. Sampling options are accepted and ignored."""
+
+    model_config = {"extra": "allow"}
+
+    model: str = Field(default=MODEL, description="`citeqa`, or `citeqa:<collection>`.")
+    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
+    stream: bool = False
+    temperature: float | None = Field(default=None, description="Accepted, ignored.")
+    max_tokens: int | None = Field(default=None, description="Accepted, ignored.")
+    n: int | None = Field(default=None, description="Only 1 is supported.")
+
+
+class ChatResponseMessage(BaseModel):
+    """The assistant's reply."""
+
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    """The one answer."""
+
+    index: int = 0
+    message: ChatResponseMessage
+    finish_reason: Literal["stop"] = "stop"
+
+
+class Usage(BaseModel):
+    """Sizes of the request and the answer, in words: citeqa runs no LLM, so it has no tokens."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class CiteqaExtras(BaseModel):
+    """What citeqa adds beyond the OpenAI fields."""
+
+    abstained: bool = Field(description="True when the articles do not support an answer.")
+    support: float
+    rewritten_question: str | None = Field(
+        description="The standalone question searched, when the conversation changed it.")
+    collection: str
+
+
+class ChatCompletion(BaseModel):
+    """An OpenAI chat completion, with citeqa's citations."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    citations: list[Citation] = Field(
+        description="The exact spans the answer cites; citation n is the marker [n] in the "
+        "content. Each quote equals the cited document's text[start:end].")
+    citeqa: CiteqaExtras
+
+
+class ModelCard(BaseModel):
+    """A model: `citeqa` (the default collection) or `citeqa:<collection>`."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "citeqa"
+
+
+class ModelList(BaseModel):
+    """The models this server offers, one per collection."""
+
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+STREAM_DESCRIPTION = """\
+With `"stream": true`: server-sent events of `chat.completion.chunk` objects, as OpenAI sends
+them: a first chunk with the assistant role, content chunks, a last chunk with
+`finish_reason: "stop"` that also carries `citations` and `citeqa`, then `data: [DONE]`.
+"""
+
+
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletion,
+    responses={200: {"description": "The answer (or, when streaming, " + STREAM_DESCRIPTION
+                     + ")",
+                     "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+               **_ERRORS},
+)
+def chat_completions(request: ChatRequest, services: ServicesDep
+                     ) -> ChatCompletion | StreamingResponse:
+    """Answer the last user message from the articles, citing exact spans."""
+    collection = collection_of(request.model, services)
+    if request.n not in (None, 1):
+        raise InvalidInput(f"n={request.n} is not supported; citeqa gives one answer (n=1)",
+                           code="unsupported_n")
+    if request.messages[-1].role != "user":
+        raise InvalidInput("the last message must be the user's question",
+                           code="no_user_question")
+    question = request.messages[-1].text()
+    history = [Turn(m.role, m.text()) for m in request.messages[:-1]
+               if m.role in ("user", "assistant")]
+    answer = services.assistant.ask(question, collection=collection, history=history)
+    words_in = sum(len(m.text().split()) for m in request.messages)
+    completion = _completion(answer, request.model, collection, words_in)
+    if not request.stream:
+        return completion
+    return StreamingResponse(_chunks(completion), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/models", response_model=ModelList, responses=_ERRORS)
+def list_models(services: ServicesDep) -> ModelList:
+    """`citeqa` for the default collection, and `citeqa:<name>` for each collection."""
+    records = services.store.collections()
+    created = int(time.time())
+    cards = [ModelCard(id=MODEL, created=created)]
+    cards += [ModelCard(id=f"{MODEL}:{record.name}", created=created) for record in records]
+    return ModelList(data=cards)
+
+
+def collection_of(model: str, services: Services) -> str:
+    """The collection a model name asks for; 404 for a model this server does not have."""
+    if model == MODEL:
+        return services.settings.collection
+    prefix = f"{MODEL}:"
+    if not model.startswith(prefix) or not model[len(prefix):]:
+        raise NotFound(f"unknown model {model!r}: use {MODEL!r} or '{MODEL}:<collection>' "
+                       "(GET /v1/models lists them)", code="model_not_found")
+    name = model[len(prefix):]
+    # Raises NotFound (404) for a collection that does not exist.
+    services.store.collection(name)
+    return name
+
+
+def _completion(answer: Answer, model: str, collection: str, words_in: int) -> ChatCompletion:
+    words_out = len(answer.answer.split())
+    return ChatCompletion(
+        id=f"chatcmpl-{uuid.uuid4().hex}",
+        created=int(time.time()),
+        model=model,
+        choices=[Choice(message=ChatResponseMessage(content=answer.answer))],
+        usage=Usage(prompt_tokens=words_in, completion_tokens=words_out,
+                    total_tokens=words_in + words_out),
+        citations=answer.citations,
+        citeqa=CiteqaExtras(abstained=answer.abstained, support=answer.support,
+                            rewritten_question=answer.rewritten_question,
+                            collection=collection),
+    )
+
+
+def _chunks(completion: ChatCompletion) -> Iterator[str]:
+    base = {"id": completion.id, "object": "chat.completion.chunk",
+            "created": completion.created, "model": completion.model}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        body = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                **extra}
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    for piece in _PIECE.findall(completion.choices[0].message.content):
+        yield chunk({"content": piece})
+    yield chunk({}, "stop",
+                citations=[c.model_dump(mode="json") for c in completion.citations],
+                citeqa=completion.citeqa.model_dump(mode="json"),
+                usage=completion.usage.model_dump())
+    yield "data: [DONE]\n\n"

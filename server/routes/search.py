@@ -1,0 +1,49 @@
+"""`POST /v1/search`: the ranked passages for a query, without an answer (for RAG clients)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from index.errors import NotFound
+from index.store import CollectionStore
+from server.deps import ServicesDep
+from server.schemas import ErrorBody, SearchPassage, SearchRequest, SearchResult
+
+router = APIRouter(prefix="/v1", tags=["search"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (400, 404, 413, 422)}
+
+
+@router.post("/search", response_model=SearchResult, responses=_ERRORS)
+def search(request: SearchRequest, services: ServicesDep) -> SearchResult:
+    """Retrieve the passages a question would be answered from, best first.
+
+    The same hybrid retrieval (dense, sentence and BM25, fused) and reranking as
+    `POST /v1/ask`, without answer extraction; every passage's `start`/`end` are character
+    offsets into its document (`GET /v1/documents/{doc_id}`).
+    """
+    name = request.collection or services.settings.collection
+    found = services.assistant.search(
+        request.query,
+        collection=name,
+        top_k=request.top_k,
+        filters=request.filters.to_filters() if request.filters else None,
+    )
+    collection = services.store.collection(name)
+    urls = {doc_id: _url(collection, doc_id) for doc_id in {p.doc_id for p in found}}
+    return SearchResult(
+        query=" ".join(request.query.split()),
+        collection=name,
+        passages=[SearchPassage(**passage.model_dump(), url=urls[passage.doc_id])
+                  for passage in found],
+    )
+
+
+def _url(collection: CollectionStore, doc_id: str) -> str | None:
+    try:
+        return collection.document(doc_id).document.url
+    except NotFound:  # deleted since it was retrieved: the passage is still worth showing
+        return None

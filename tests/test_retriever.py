@@ -1,0 +1,294 @@
+"""Retrieval without an answer: `Assistant.search`, `POST /v1/search`, the LangChain retriever."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from conftest import LAB_DOC
+from fastapi.testclient import TestClient
+from langchain_core.documents import Document
+from langchain_core.runnables import RunnableLambda, RunnablePassthrough
+
+from index.embedding import SentenceTransformerEmbedder
+from index.errors import CiteqaError, InvalidInput, NotFound
+from index.settings import Settings
+from qa.retriever import CiteqaRetriever, RemoteSearchError
+from server.app import create_app
+from server.services import Services
+
+LAB_QUESTION = "Who co-leads the lab?"
+CYCLING_QUESTION = "Who won the Tour of the Carpathian Ridge?"
+META_KEYS = {"doc_id", "title", "chunk_id", "start", "end", "score"}
+
+
+@pytest.fixture
+def client(sample_settings: Settings,
+           embedder: SentenceTransformerEmbedder) -> Iterator[TestClient]:
+    """A running API over a private copy of the ingested sample articles."""
+    with TestClient(create_app(sample_settings, embedder=embedder)) as test_client:
+        yield test_client
+
+
+def search(client: TestClient, query: str, **body: Any) -> dict[str, Any]:
+    response = client.post("/v1/search", json={"query": query, **body})
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def spans(documents: list[Document]) -> list[tuple[str, str, int, int, str]]:
+    return [(d.metadata["doc_id"], d.metadata["chunk_id"], d.metadata["start"],
+             d.metadata["end"], d.page_content) for d in documents]
+
+
+def format_docs(documents: list[Document]) -> str:
+    return "\n\n".join(f"[{n}] {d.metadata['title']} ({d.metadata['doc_id']}, "
+                       f"{d.metadata['start']}-{d.metadata['end']}): {d.page_content}"
+                       for n, d in enumerate(documents, start=1))
+
+
+# Assistant.search and the local retriever ------------------------------------------------------
+
+
+def test_assistant_search_returns_the_passages_ask_shows(sample_services: Services) -> None:
+    assistant = sample_services.assistant
+    found = assistant.search(LAB_QUESTION, top_k=3)
+    answer = assistant.ask(LAB_QUESTION, top_k=3)
+
+    assert found == answer.passages
+    assert found[0].doc_id == LAB_DOC
+
+
+@pytest.mark.parametrize("query", ["", "   "])
+def test_assistant_search_refuses_an_empty_query(sample_services: Services, query: str) -> None:
+    with pytest.raises(InvalidInput):
+        sample_services.assistant.search(query)
+
+
+def test_local_retriever_cites_exact_spans(sample_services: Services) -> None:
+    retriever = CiteqaRetriever(assistant=sample_services.assistant, collection="articles", k=4)
+    documents = retriever.invoke(LAB_QUESTION)
+
+    assert len(documents) == 4
+    assert documents[0].metadata["doc_id"] == LAB_DOC
+    assert "Miriam Okafor" in documents[0].page_content
+    collection = sample_services.store.collection("articles")
+    for document in documents:
+        meta = document.metadata
+        assert set(meta) == META_KEYS  # no url: the sample articles have none
+        assert document.id == meta["chunk_id"]
+        text = collection.document(meta["doc_id"]).document.text
+        assert text[meta["start"]:meta["end"]] == document.page_content
+    scores = [d.metadata["score"] for d in documents]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_local_retriever_async_matches_sync(sample_services: Services) -> None:
+    retriever = CiteqaRetriever(assistant=sample_services.assistant, k=3)
+
+    assert spans(asyncio.run(retriever.ainvoke(LAB_QUESTION))) == spans(
+        retriever.invoke(LAB_QUESTION))
+
+
+def test_local_retriever_raises_citeqa_errors(sample_services: Services) -> None:
+    with pytest.raises(NotFound, match="no-such-collection"):
+        CiteqaRetriever(assistant=sample_services.assistant,
+                        collection="no-such-collection").invoke(LAB_QUESTION)
+    with pytest.raises(InvalidInput):
+        CiteqaRetriever(assistant=sample_services.assistant).invoke("  ")
+
+
+def test_retriever_in_an_lcel_chain_puts_the_cited_passage_in_the_prompt(
+        sample_services: Services) -> None:
+    retriever = CiteqaRetriever(assistant=sample_services.assistant, k=2)
+    prompt = RunnableLambda(
+        lambda x: f"Answer from the context only.\n\nContext:\n{x['context']}\n\n"
+                  f"Question: {x['question']}")
+    chain = {"context": retriever | format_docs, "question": RunnablePassthrough()} | prompt
+
+    text = chain.invoke(LAB_QUESTION)
+
+    assert isinstance(text, str)
+    assert text.endswith(f"Question: {LAB_QUESTION}")
+    best = retriever.invoke(LAB_QUESTION)[0]
+    assert best.page_content in text
+    assert f"[1] {best.metadata['title']} ({LAB_DOC}, " in text
+    assert "Tomas Verhoeven" in text
+
+
+# POST /v1/search ------------------------------------------------------------------------------
+
+
+def test_search_returns_passages_with_exact_spans(client: TestClient) -> None:
+    result = search(client, f"  {LAB_QUESTION}  ", top_k=3)
+
+    assert result["query"] == LAB_QUESTION
+    assert result["collection"] == "articles"
+    passages = result["passages"]
+    assert len(passages) == 3
+    assert passages[0]["doc_id"] == LAB_DOC
+    for passage in passages:
+        text = client.get(f"/v1/documents/{passage['doc_id']}").json()["text"]
+        assert text[passage["start"]:passage["end"]] == passage["text"]
+        assert passage["url"] is None
+    # The same passages /v1/ask shows beside its answer.
+    asked = client.post("/v1/ask", json={"question": LAB_QUESTION, "top_k": 3}).json()
+    assert [{k: v for k, v in p.items() if k != "url"} for p in passages] == asked["passages"]
+
+
+def test_search_filters_keep_retrieval_to_the_document(client: TestClient) -> None:
+    result = search(client, LAB_QUESTION, filters={"doc_ids": ["carpathian-ridge-cycling.md"]})
+
+    assert result["passages"]
+    assert {p["doc_id"] for p in result["passages"]} == {"carpathian-ridge-cycling.md"}
+
+
+def test_search_passages_carry_the_document_url(client: TestClient) -> None:
+    url = "https://example.org/kestrel"
+    added = client.post("/v1/documents", json={"documents": [
+        {"id": "kestrel-1", "title": "Kestrel Point Lighthouse", "url": url,
+         "text": "Kestrel Point Lighthouse\n\nThe keeper of the Kestrel Point Lighthouse is "
+                 "Ingrid Solvang, who has tended the light since 2009.\n"},
+    ]})
+    assert added.status_code == 200, added.text
+    question = "Who is the keeper of the Kestrel Point Lighthouse?"
+
+    passage = search(client, question, top_k=1)["passages"][0]
+    assert (passage["doc_id"], passage["url"]) == ("kestrel-1", url)
+    services: Services = client.app.state.services
+    document = CiteqaRetriever(assistant=services.assistant, k=1).invoke(question)[0]
+    assert document.metadata["url"] == url
+
+
+@pytest.mark.parametrize("query", ["", "   "])
+def test_search_with_an_empty_query_is_a_400(client: TestClient, query: str) -> None:
+    response = client.post("/v1/search", json={"query": query})
+
+    assert response.status_code == 400, response.text
+    assert set(response.json()) == {"error", "detail"}
+
+
+def test_search_of_an_unknown_collection_is_a_404(client: TestClient) -> None:
+    response = client.post("/v1/search", json={"query": LAB_QUESTION, "collection": "nope"})
+
+    assert response.status_code == 404, response.text
+    assert response.json()["error"] == "collection_not_found"
+
+
+@pytest.mark.parametrize("top_k", [0, 101])
+def test_search_top_k_out_of_range_is_a_422(client: TestClient, top_k: int) -> None:
+    response = client.post("/v1/search", json={"query": LAB_QUESTION, "top_k": top_k})
+
+    assert response.status_code == 422, response.text
+
+
+def test_openapi_documents_search(client: TestClient) -> None:
+    operation = client.get("/openapi.json").json()["paths"]["/v1/search"]["post"]
+
+    assert operation["tags"] == ["search"]
+    assert {"200", "400", "404", "413", "422"} <= set(operation["responses"])
+
+
+# The remote retriever -------------------------------------------------------------------------
+
+
+def test_remote_retriever_returns_what_the_local_one_does(
+        live_server: str, sample_services: Services) -> None:
+    local = CiteqaRetriever(assistant=sample_services.assistant, k=4)
+    remote = CiteqaRetriever(base_url=live_server + "/", collection="articles", k=4)
+
+    for question in (LAB_QUESTION, CYCLING_QUESTION):
+        expected = spans(local.invoke(question))
+        assert spans(remote.invoke(question)) == expected
+        assert spans(asyncio.run(remote.ainvoke(question))) == expected
+    assert remote.invoke(LAB_QUESTION)[0].metadata["doc_id"] == LAB_DOC
+    assert set(remote.invoke(CYCLING_QUESTION)[0].metadata) == META_KEYS
+
+
+def test_remote_retriever_reports_the_servers_detail(live_server: str) -> None:
+    remote = CiteqaRetriever(base_url=live_server, collection="no-such-collection")
+
+    with pytest.raises(RemoteSearchError, match="no-such-collection") as raised:
+        remote.invoke(LAB_QUESTION)
+    assert raised.value.status == 404
+    assert raised.value.code == "collection_not_found"
+    assert "does not exist" in str(raised.value)
+    with pytest.raises(RemoteSearchError, match="404"):
+        asyncio.run(remote.ainvoke(LAB_QUESTION))
+
+
+def test_remote_retriever_sends_the_api_key_and_reports_refusals() -> None:
+    seen: list[str | None] = []
+
+    class Refusing(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            body = json.dumps({"error": "invalid_api_key", "detail": "wrong API key"}).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(RemoteSearchError, match="wrong API key") as raised:
+            CiteqaRetriever(base_url=base, api_key="s3cret").invoke(LAB_QUESTION)
+        assert (raised.value.status, raised.value.code) == (401, "invalid_api_key")
+        with pytest.raises(RemoteSearchError):
+            CiteqaRetriever(base_url=base).invoke(LAB_QUESTION)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == ["Bearer s3cret", None]
+
+
+def test_remote_retriever_that_cannot_connect_says_where() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens once the socket is closed
+    remote = CiteqaRetriever(base_url=f"http://127.0.0.1:{port}", timeout=5)
+
+    with pytest.raises(RemoteSearchError, match=f"cannot reach citeqa at http://127.0.0.1:{port}"):
+        remote.invoke(LAB_QUESTION)
+
+
+# Construction ---------------------------------------------------------------------------------
+
+
+def test_retriever_needs_an_assistant_or_a_base_url() -> None:
+    with pytest.raises(ValueError, match=r"pass assistant=.*or base_url="):
+        CiteqaRetriever()
+
+
+def test_retriever_refuses_both_an_assistant_and_a_base_url(sample_services: Services) -> None:
+    with pytest.raises(ValueError, match="pass only one"):
+        CiteqaRetriever(assistant=sample_services.assistant, base_url="http://127.0.0.1:8000")
+
+
+@pytest.mark.parametrize("kwargs", [{"base_url": "127.0.0.1:8000"}, {"base_url": "x", "k": 1},
+                                    {"base_url": "http://127.0.0.1:8000", "k": 0},
+                                    {"base_url": "http://127.0.0.1:8000", "timeout": 0}])
+def test_retriever_refuses_bad_settings(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        CiteqaRetriever(**kwargs)
+
+
+def test_retriever_hides_the_api_key() -> None:
+    retriever = CiteqaRetriever(base_url="http://127.0.0.1:8000", api_key="s3cret")
+
+    assert "s3cret" not in repr(retriever)
+    assert "s3cret" not in json.dumps(retriever.model_dump(exclude={"assistant"}), default=str)
+    assert isinstance(RemoteSearchError("x"), CiteqaError)
