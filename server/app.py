@@ -38,7 +38,9 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = Services.build(settings, embedder=embedder, store=store)
+        # Tests may hand the app ready-made services; otherwise build them once, here.
+        if getattr(app.state, "services", None) is None:
+            app.state.services = Services.build(settings, embedder=embedder, store=store)
         yield
 
     app = FastAPI(

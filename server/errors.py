@@ -65,8 +65,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail),
-                              openai_style=_openai_style(request, exc.status_code))
+        response = error_response(exc.status_code, code, str(exc.detail),
+                                  openai_style=_openai_style(request, exc.status_code))
+        # Keep what the exception says about the response, e.g. `Allow` on a 405.
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

@@ -17,7 +17,7 @@ from server.schemas import AskRequest, ErrorBody
 router = APIRouter(prefix="/v1", tags=["ask"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 404, 413, 422)}
+    status: {"model": ErrorBody} for status in (400, 401, 404, 413, 422)}
 _PIECE = re.compile(r"\S+\s*")
 
 STREAM_DESCRIPTION = """\
@@ -54,7 +54,7 @@ def ask(request: AskRequest, services: ServicesDep) -> Answer:
     response_class=StreamingResponse,
     responses={
         200: {"description": STREAM_DESCRIPTION,
-              "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+              "content": {"text/event-stream": {"schema": {"type": "object"}}}},
         **_ERRORS,
     },
 )

@@ -147,7 +147,8 @@ them: a first chunk with the assistant role, content chunks, a last chunk with
     response_model=ChatCompletion,
     responses={200: {"description": "The answer (or, when streaming, " + STREAM_DESCRIPTION
                      + ")",
-                     "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                     # Events are chunk objects, then the string [DONE].
+                     "content": {"text/event-stream": {"schema": {}}}},
                **_ERRORS},
 )
 def chat_completions(request: ChatRequest, services: ServicesDep

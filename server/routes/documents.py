@@ -31,7 +31,7 @@ from server.schemas import (
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 404, 413, 422)
+    code: {"model": ErrorBody} for code in (400, 401, 404, 413, 415, 422)
 }
 
 _UPLOAD_BODY = {
