@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -103,6 +104,30 @@ class Settings(BaseSettings):
         default="",
         description="Comma-separated origins allowed to call the API from a browser (CORS); "
         "empty means none, '*' means any.",
+    )
+    llm: str = Field(
+        default="none",
+        description="Chat model that writes answers: none (extractive, the default), "
+        "openai:<model> (any OpenAI-compatible server) or ollama:<model>.",
+    )
+    llm_base_url: str | None = Field(
+        default=None, description="Base URL of the LLM server, e.g. http://127.0.0.1:8080/v1."
+    )
+    llm_api_key: str | None = Field(default=None, description="API key for the LLM server.")
+    llm_timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for the LLM.")
+    llm_retries: int = Field(default=2, ge=0, le=10,
+                             description="Retries (with backoff) when the LLM call fails.")
+    llm_passages: int = Field(default=5, ge=1, le=20,
+                              description="Numbered passages the LLM is given.")
+    llm_fallback: Literal["extractive", "error"] = Field(
+        default="extractive",
+        description="When the LLM is down: answer extractively, or fail with 503 "
+        "llm_unavailable.",
+    )
+    unsupported: Literal["drop", "flag"] = Field(
+        default="drop",
+        description="Generated sentences their cited passage does not support: drop them "
+        "from the answer, or keep them marked. Either way they are listed in `unsupported`.",
     )
     host: str = Field(default="127.0.0.1", description="Address `citeqa serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `citeqa serve` listens on.")

@@ -31,6 +31,15 @@ class Passage(BaseModel):
     score: float = Field(description="Retrieval score after fusion and reranking.")
 
 
+class UnsupportedSentence(BaseModel):
+    """A generated sentence the citation check rejected."""
+
+    text: str
+    cited: list[int] = Field(description="The passage numbers it cited.")
+    score: float = Field(description="Its support score against the best cited passage.")
+    reason: str
+
+
 class Answer(BaseModel):
     """What citeqa says about a question, with the evidence for it."""
 
@@ -56,6 +65,12 @@ class Answer(BaseModel):
     )
     citations: list[Citation] = Field(default_factory=list)
     passages: list[Passage] = Field(default_factory=list)
+    mode: str = Field(default="extractive",
+                      description="extractive, llm, or llm-fallback (the LLM was down).")
+    unsupported: list[UnsupportedSentence] = Field(
+        default_factory=list,
+        description="LLM mode: generated sentences whose cited passage does not support them "
+        "(dropped from the answer unless CITEQA_UNSUPPORTED=flag).")
     timings_ms: dict[str, float] = Field(
         default_factory=dict, description="Milliseconds spent in each stage, and in total."
     )

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+
+from langchain_core.language_models import BaseChatModel
 
 from index.embedding import Embedder
 from index.models import Filters
 from index.settings import Settings
 from index.store import Store
 from qa.abstain import ABSTAIN_MESSAGE, should_abstain
+from qa.check import check_answer
 from qa.cite import cite, passages
 from qa.extract import Answerer, ExtractiveAnswerer
 from qa.followup import Turn, standalone_question
-from qa.models import Answer, Citation, Passage
+from qa.generate import LLMUnavailable, build_prompt, generate
+from qa.models import Answer, Citation, Passage, UnsupportedSentence
 from qa.question import prepare_question
 from qa.rerank import FusionOrder, Reranker
-from qa.retrieve import FusionWeights, hybrid_search
+from qa.retrieve import Candidate, FusionWeights, hybrid_search
+
+log = logging.getLogger(__name__)
 
 
 class Assistant:
@@ -31,6 +38,7 @@ class Assistant:
         settings: Settings,
         reranker: Reranker | None = None,
         answerer: Answerer | None = None,
+        chat_model: BaseChatModel | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -43,6 +51,7 @@ class Assistant:
         self.answerer = answerer or ExtractiveAnswerer(
             embedder=embedder, max_sentences=settings.answer_sentences
         )
+        self.chat_model = chat_model
 
     def ask(
         self,
@@ -80,23 +89,84 @@ class Assistant:
             )
         with _timed(timings, "rerank"):
             candidates = self.reranker.rerank(prepared, candidates)
+        mode = "extractive"
+        unsupported: list[UnsupportedSentence] = []
+        if self.chat_model is not None:
+            generated = self._generate(prepared.text, candidates, history, timings)
+            if generated is None:
+                mode = "llm-fallback"
+            else:
+                mode = "llm"
+                text, citations, unsupported, support = generated
+                if citations:
+                    return self._answer(question, prepared.text if rewrite.changed else None,
+                                        text, False, support, citations, candidates, top_k,
+                                        timings, started, mode, unsupported)
         with _timed(timings, "answer"):
             draft = self.answerer.answer(prepared, candidates, query_vector)
         abstained = should_abstain(draft, threshold=self.settings.abstain_threshold)
-        citations: list[Citation] = []
+        citations = []
         if abstained:
             text = ABSTAIN_MESSAGE
         else:
             text, citations = cite(draft.sentences)
+        return self._answer(question, prepared.text if rewrite.changed else None, text,
+                            abstained, draft.support, citations, candidates, top_k, timings,
+                            started, mode, unsupported)
+
+    def _generate(self, question: str, candidates: list[Candidate], history: Sequence[Turn],
+                  timings: dict[str, float]
+                  ) -> tuple[str, list[Citation], list[UnsupportedSentence], float] | None:
+        """LLM mode: the checked answer, or None when the LLM is down and fallback is on."""
+        assert self.chat_model is not None
+        prompt = build_prompt(question, candidates, passages=self.settings.llm_passages,
+                              history=history)
+        try:
+            with _timed(timings, "generate"):
+                generated = generate(self.chat_model, prompt)
+        except LLMUnavailable:
+            if self.settings.llm_fallback == "error":
+                raise
+            log.warning("LLM unavailable; answering extractively")
+            return None
+        with _timed(timings, "check"):
+            checked = check_answer(generated, prompt.passages, embedder=self.embedder)
+        keep_all = self.settings.unsupported == "flag"
+        parts: list[str] = []
+        citations: list[Citation] = []
+        for sentence in checked.sentences:
+            if sentence.supported and sentence.passage is not None:
+                record = prompt.passages[sentence.passage - 1].record
+                document = record.document
+                assert sentence.start is not None and sentence.end is not None
+                n = len(citations) + 1
+                citations.append(Citation(
+                    n=n, doc_id=document.id, title=document.title, url=document.url,
+                    chunk_id=record.chunk_id, start=sentence.start, end=sentence.end,
+                    quote=document.text[sentence.start:sentence.end], score=sentence.score))
+                parts.append(f"{sentence.text} [{n}]")
+            elif keep_all:
+                parts.append(f"{sentence.text} [unsupported]")
+        unsupported = [UnsupportedSentence(text=s.text, cited=list(s.cited), score=s.score,
+                                           reason=s.reason) for s in checked.unsupported]
+        support = max((s.score for s in checked.supported), default=0.0)
+        return " ".join(parts), citations, unsupported, support
+
+    def _answer(self, question: str, rewritten: str | None, text: str, abstained: bool,
+                support: float, citations: list[Citation], candidates: list[Candidate],
+                top_k: int, timings: dict[str, float], started: float, mode: str,
+                unsupported: list[UnsupportedSentence]) -> Answer:
         timings["total"] = (time.perf_counter() - started) * 1000
         return Answer(
             question=" ".join(question.split()),
-            rewritten_question=prepared.text if rewrite.changed else None,
+            rewritten_question=rewritten,
             answer=text,
             abstained=abstained,
-            support=round(draft.support, 4),
+            support=round(support, 4),
             citations=citations,
             passages=passages(candidates, top_k),
+            mode=mode,
+            unsupported=unsupported,
             timings_ms={k: round(v, 2) for k, v in timings.items()},
         )
 

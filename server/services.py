@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from langchain_core.language_models import BaseChatModel
+
 from index.embedding import Embedder, SentenceTransformerEmbedder
 from index.settings import Settings
 from index.store import Store
+from qa.generate import chat_model_from
 from qa.pipeline import Assistant
 
 
@@ -22,12 +25,15 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, *, embedder: Embedder | None = None,
-              store: Store | None = None) -> Services:
+              store: Store | None = None, chat_model: BaseChatModel | None = None
+              ) -> Services:
         """Load the model and open the store (the slow part of starting up)."""
         embedder = embedder or SentenceTransformerEmbedder(
             settings.embedding_model, batch_size=settings.embedding_batch_size
         )
         store = store or Store(settings.data_dir)
         return cls(settings, store, embedder,
-                   Assistant(store=store, embedder=embedder, settings=settings),
+                   Assistant(store=store, embedder=embedder, settings=settings,
+                             chat_model=chat_model if chat_model is not None
+                             else chat_model_from(settings)),
                    api_keys=settings.allowed_api_keys())

@@ -1,0 +1,151 @@
+"""Stage 5b — the citation check of generated answers: every sentence must cite a passage that
+supports it.
+
+A generated sentence is supported by passage [n] when it means what one of the passage's
+sentences says (embedding similarity, from the sentence vectors stored at ingestion) and every
+name, number and date it states appears in that passage. Each kept citation points at the
+exact span of the best-supporting sentence, not at the whole chunk.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from index.embedding import Embedder
+from index.text import search_tokens, sentence_spans
+from qa.entities import proper_names
+from qa.retrieve import Candidate
+
+# Support = half the similarity to the passage's closest sentence (cosine, all-MiniLM-L6-v2),
+# half the share of the sentence's content words found in the passage. A paraphrase of a
+# passage sentence scores 0.7-0.9; an invented claim on the same topic 0.3-0.5.
+SUPPORT_THRESHOLD = 0.55
+_MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?])")
+_YEAR_OR_MONTH = re.compile(
+    r"\b(?:1[5-9]|20)\d{2}\b|\b(?:January|February|March|April|May|June|July|August|"
+    r"September|October|November|December)\b")
+# Capitalised words that start sentences or are common in answers, not names to check.
+_NOT_NAMES = {"The", "A", "An", "This", "That", "These", "Those", "It", "Its", "He", "She",
+              "They", "In", "On", "At", "According", "However", "Yes", "No"}
+
+
+@dataclass(frozen=True)
+class CheckedSentence:
+    """One generated sentence, what it cites, and whether the cited passage supports it."""
+
+    text: str
+    cited: tuple[int, ...]
+    score: float
+    supported: bool
+    reason: str = ""
+    # The best-supporting passage (1-based) and the span of its best sentence, when supported.
+    passage: int | None = None
+    start: int | None = None
+    end: int | None = None
+
+
+@dataclass
+class CheckResult:
+    """Every sentence of a generated answer, checked."""
+
+    sentences: list[CheckedSentence] = field(default_factory=list)
+
+    @property
+    def supported(self) -> list[CheckedSentence]:
+        """The sentences that survive the check."""
+        return [s for s in self.sentences if s.supported]
+
+    @property
+    def unsupported(self) -> list[CheckedSentence]:
+        """The sentences that do not."""
+        return [s for s in self.sentences if not s.supported]
+
+
+def check_answer(
+    generated: str,
+    passages: Sequence[Candidate],
+    *,
+    embedder: Embedder,
+    threshold: float = SUPPORT_THRESHOLD,
+) -> CheckResult:
+    """Split a generated answer into sentences and check each against the passages it cites.
+
+    `passages[n - 1]` is passage `[n]` of the prompt. Markers outside 1..len(passages) are
+    ignored (the sentence then counts as citing nothing).
+    """
+    pieces = [generated[s:e] for s, e in sentence_spans(generated)]
+    cleaned = [_SPACE_BEFORE_PUNCTUATION.sub(r"\1", " ".join(_MARKER.sub(" ", piece).split()))
+               for piece in pieces]
+    vectors = embedder.embed_documents([c or "." for c in cleaned])
+    result = CheckResult()
+    for piece, text, vector in zip(pieces, cleaned, vectors, strict=True):
+        if not text or not any(ch.isalnum() for ch in text):
+            continue
+        cited = tuple(n for n in _markers(piece) if 1 <= n <= len(passages))
+        if not cited:
+            result.sentences.append(CheckedSentence(text, (), 0.0, False, "cites no passage"))
+            continue
+        result.sentences.append(_best_support(text, np.asarray(vector), cited, passages,
+                                              threshold))
+    return result
+
+
+def _best_support(text: str, vector: np.ndarray, cited: tuple[int, ...],
+                  passages: Sequence[Candidate], threshold: float) -> CheckedSentence:
+    best: CheckedSentence | None = None
+    for n in cited:
+        record = passages[n - 1].record
+        sentences = list(record.sentences)
+        if not sentences:
+            continue
+        matrix = np.stack([s.vector for s in sentences])
+        similarities = matrix @ vector
+        index = int(np.argmax(similarities))
+        words = set(search_tokens(text))
+        passage_words = set(search_tokens(f"{record.document.title} {record.text}"))
+        coverage = len(words & passage_words) / len(words) if words else 0.0
+        score = 0.5 * float(similarities[index]) + 0.5 * coverage
+        missing = missing_facts(text, record.text)
+        supported = score >= threshold and not missing
+        reason = "" if supported else (
+            f"states {', '.join(missing)}, which passage [{n}] does not" if missing
+            else f"passage [{n}] does not say this (support {score:.2f} < {threshold:.2f})")
+        candidate = CheckedSentence(text, cited, round(score, 4), supported, reason, n,
+                                    sentences[index].start, sentences[index].end)
+        if best is None or (candidate.supported, candidate.score) > (best.supported,
+                                                                     best.score):
+            best = candidate
+    return best or CheckedSentence(text, cited, 0.0, False, "the cited passages have no text")
+
+
+def missing_facts(sentence: str, passage: str) -> list[str]:
+    """The names, numbers and dates the sentence states that the passage does not contain."""
+    haystack = _normalise(passage)
+    facts = set(_NUMBER.findall(sentence)) | set(_YEAR_OR_MONTH.findall(sentence))
+    for name in proper_names(sentence):
+        words = [w for w in name.split() if w.strip(".") not in _NOT_NAMES]
+        facts.update(w.strip(".,;:") for w in words if len(w.strip(".,;:")) > 1)
+    missing = []
+    for fact in sorted(facts):
+        if _normalise(fact) not in haystack and _normalise(fact.replace(",", "")) not in \
+                haystack.replace(",", ""):
+            missing.append(fact)
+    return missing
+
+
+def _markers(piece: str) -> list[int]:
+    found: list[int] = []
+    for group in _MARKER.findall(piece):
+        found.extend(int(n) for n in re.split(r"\s*,\s*", group))
+    return found
+
+
+def _normalise(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()

@@ -1,0 +1,101 @@
+"""Stage 4b — generated answers (LLM mode): an LLM writes from the numbered passages, then
+every sentence is checked against the passage it cites (`qa.check`).
+
+The extractive answerer stays the default and the fallback; this one is used when
+`CITEQA_LLM` names a chat model (`openai:<model>`, `ollama:<model>`...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+
+from index.errors import CiteqaError, ConfigurationError
+from index.settings import Settings
+from qa.followup import Turn
+from qa.retrieve import Candidate
+
+SYSTEM_PROMPT = """\
+You answer questions using only the numbered passages below.
+Write a short answer of one to three sentences.
+End every sentence with the number of the passage that supports it, like [1] or [2].
+Do not use anything that is not in the passages.
+If the passages do not contain the answer, reply exactly: The articles do not say."""
+
+
+class LLMUnavailable(CiteqaError):
+    """The configured LLM could not be reached or did not answer in time."""
+
+    status = 503
+    code = "llm_unavailable"
+
+
+def chat_model_from(settings: Settings) -> BaseChatModel | None:
+    """The chat model `CITEQA_LLM` names, or None for extractive answers."""
+    spec = (settings.llm or "none").strip()
+    if spec.lower() == "none":
+        return None
+    provider, _, model = spec.partition(":")
+    if not model:
+        raise ConfigurationError(
+            f"CITEQA_LLM={spec!r} names no model: use none, openai:<model> or ollama:<model>",
+            code="invalid_llm")
+    from langchain.chat_models import init_chat_model
+
+    options: dict[str, Any] = {"temperature": 0.0}
+    if provider == "openai":
+        options.update(api_key=settings.llm_api_key or "not-needed",
+                       timeout=settings.llm_timeout, max_retries=settings.llm_retries)
+        if settings.llm_base_url:
+            options["base_url"] = settings.llm_base_url
+    elif provider == "ollama":
+        if settings.llm_base_url:
+            options["base_url"] = settings.llm_base_url
+        options["client_kwargs"] = {"timeout": settings.llm_timeout}
+    try:
+        model_object: BaseChatModel = init_chat_model(f"{provider}:{model}", **options)
+    except (ImportError, ValueError) as exc:
+        raise ConfigurationError(f"cannot use CITEQA_LLM={spec!r}: {exc}",
+                                 code="invalid_llm") from exc
+    return model_object
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """The messages sent to the model, and the passages they number."""
+
+    messages: list[BaseMessage]
+    passages: list[Candidate]
+
+
+def build_prompt(question: str, candidates: Sequence[Candidate], *, passages: int,
+                 history: Sequence[Turn] = ()) -> Prompt:
+    """System instructions with the numbered passages, the conversation, then the question."""
+    chosen = list(candidates[:passages])
+    numbered = "\n\n".join(
+        f"[{n}] {c.record.document.title}\n{c.record.text}" for n, c in enumerate(chosen, 1))
+    messages: list[BaseMessage] = [SystemMessage(f"{SYSTEM_PROMPT}\n\nPassages:\n\n{numbered}")]
+    for turn in history[-6:]:
+        messages.append(HumanMessage(turn.content) if turn.role == "user"
+                        else AIMessage(turn.content))
+    messages.append(HumanMessage(question))
+    return Prompt(messages, chosen)
+
+
+def generate(model: BaseChatModel, prompt: Prompt) -> str:
+    """The model's answer text; `LLMUnavailable` when it cannot be had."""
+    try:
+        reply = model.invoke(prompt.messages)
+    except Exception as exc:
+        raise LLMUnavailable(
+            f"the LLM did not answer ({type(exc).__name__}: {exc}); check CITEQA_LLM and "
+            "CITEQA_LLM_BASE_URL, or set CITEQA_LLM_FALLBACK=extractive") from exc
+    content = reply.content
+    if isinstance(content, list):
+        content = "".join(part if isinstance(part, str) else str(part.get("text", ""))
+                          for part in content)
+    return str(content).strip()
