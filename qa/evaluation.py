@@ -96,6 +96,9 @@ class QuestionResult:
     citations: int = 0
     gold_citations: int = 0
     latency_ms: float | None = None
+    mode: str = "extractive"
+    generated_kept: int = 0
+    generated_dropped: int = 0
     error: str | None = None
 
 
@@ -301,6 +304,9 @@ def score_answer(question: EvalQuestion, answer: Answer) -> QuestionResult:
         support=answer.support,
         retrieved=ranked,
         latency_ms=answer.timings_ms.get("total"),
+        mode=answer.mode,
+        generated_kept=len(answer.citations) if answer.mode == "llm" else 0,
+        generated_dropped=len(answer.unsupported),
     )
     # Unanswerable questions are judged only on abstention; there is nothing to retrieve.
     if question.is_answerable and gold:
@@ -363,6 +369,11 @@ def summarize(results: Sequence[QuestionResult]) -> dict[str, float | int | None
         _round(sum(r.gold_citations for r in retrieval) / citations) if citations else None
     )
     summary.update(_abstention(scored))
+    generated = sum(r.generated_kept + r.generated_dropped for r in scored)
+    summary["generated_sentences"] = generated
+    summary["generated_dropped_share"] = (
+        _round(sum(r.generated_dropped for r in scored) / generated) if generated else None)
+    summary["llm_fallbacks"] = sum(r.mode == "llm-fallback" for r in scored)
     latencies = [r.latency_ms for r in scored if r.latency_ms is not None]
     summary["latency_p50_ms"] = _round(percentile(latencies, 50), 1)
     summary["latency_p95_ms"] = _round(percentile(latencies, 95), 1)

@@ -65,8 +65,11 @@ class Answer(BaseModel):
     )
     citations: list[Citation] = Field(default_factory=list)
     passages: list[Passage] = Field(default_factory=list)
-    mode: str = Field(default="extractive",
-                      description="extractive, llm, or llm-fallback (the LLM was down).")
+    mode: str = Field(
+        default="extractive",
+        description="extractive; llm (a generated, checked answer); llm-extractive (nothing "
+        "generated survived the check, so the extractive answer stands in); llm-fallback "
+        "(the LLM was down).")
     unsupported: list[UnsupportedSentence] = Field(
         default_factory=list,
         description="LLM mode: generated sentences whose cited passage does not support them "

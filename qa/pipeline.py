@@ -96,12 +96,13 @@ class Assistant:
             if generated is None:
                 mode = "llm-fallback"
             else:
-                mode = "llm"
+                # Nothing generated survived the check: the extractive answer stands in.
+                mode = "llm-extractive"
                 text, citations, unsupported, support = generated
                 if citations:
                     return self._answer(question, prepared.text if rewrite.changed else None,
                                         text, False, support, citations, candidates, top_k,
-                                        timings, started, mode, unsupported)
+                                        timings, started, "llm", unsupported)
         with _timed(timings, "answer"):
             draft = self.answerer.answer(prepared, candidates, query_vector)
         abstained = should_abstain(draft, threshold=self.settings.abstain_threshold)

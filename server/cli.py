@@ -84,6 +84,18 @@ def _services(ctx: typer.Context) -> Any:
         return Services.build(settings)
 
 
+LlmOpt = Annotated[str | None, typer.Option(
+    "--llm", help="Write answers with a chat model and check every sentence's citation: "
+    "openai:<model> (with CITEQA_LLM_BASE_URL / CITEQA_LLM_API_KEY) or ollama:<model>; "
+    "none for extractive answers \\[default: CITEQA_LLM, else none].", show_default=False)]
+
+
+def _with_llm(ctx: typer.Context, llm: str | None) -> None:
+    """Let --llm override CITEQA_LLM for this command."""
+    if llm is not None:
+        ctx.obj = ctx.obj.model_copy(update={"llm": llm})
+
+
 @app.command()
 def ingest(
     ctx: typer.Context,
@@ -124,6 +136,7 @@ def ask(
     ctx: typer.Context,
     question: Annotated[str | None, typer.Argument(help="The question, in quotes.")] = None,
     collection: CollectionOpt = None,
+    llm: LlmOpt = None,
     top_k: Annotated[int | None, typer.Option("--top-k", "-k", min=1, max=100,
                                               help="Passages to retrieve and show.")] = None,
     as_json: JsonOpt = False,
@@ -148,6 +161,7 @@ def ask(
                           date_from=date_from, date_to=date_to)
     except ValueError as exc:
         raise InvalidInput(str(exc), code="invalid_filters") from exc
+    _with_llm(ctx, llm)
     services = _services(ctx)
     if batch is not None:
         _ask_batch(services, batch, collection=collection, top_k=top_k, filters=filters)
@@ -270,10 +284,12 @@ def evaluate(
                                               "questions.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write the full report (summary "
                                              "and every question) as JSON.")] = None,
+    llm: LlmOpt = None,
 ) -> None:
     """Measure retrieval, answers, citations and abstention on a labelled set."""
     from qa.evaluation import run_evaluation
 
+    _with_llm(ctx, llm)
     services = _services(ctx)
     name = collection or _collection_for(corpus)
     progress = Progress(
@@ -319,8 +335,10 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on \\[default: 127.0.0.1]."
                                              )] = None,
     port: Annotated[int | None, typer.Option(help="Port \\[default: 8000].")] = None,
+    llm: LlmOpt = None,
 ) -> None:
-    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    """Serve the chat page and the HTTP API (OpenAPI docs at /docs)."""
+    _with_llm(ctx, llm)
     import uvicorn
 
     from server.app import create_app

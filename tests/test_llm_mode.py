@@ -121,3 +121,18 @@ def test_llm_down_without_fallback_is_a_503(
         response = client.post("/v1/ask", json={"question": QUESTION})
     assert response.status_code == 503
     assert response.json()["error"] == "llm_unavailable"
+
+
+def test_eval_reports_the_share_of_generated_sentences_dropped(
+        sample_settings: Settings, embedder: SentenceTransformerEmbedder, tmp_path: Any) -> None:
+    from qa.evaluation import EvalQuestion, score_answer, summarize
+
+    services = _services(sample_settings, embedder,
+                         "The lab is co-led by Miriam Okafor and Tomas Verhoeven [1]. "
+                         "The lab also runs a second site in Tokyo [1].")
+    answer = services.assistant.ask(QUESTION)
+    result = score_answer(EvalQuestion("q1", QUESTION, [LAB_DOC], ["Tomas Verhoeven"]), answer)
+    summary = summarize([result])
+    assert summary["generated_sentences"] == 2
+    assert summary["generated_dropped_share"] == 0.5
+    assert summary["answer_containment"] == 1.0

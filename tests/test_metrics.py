@@ -34,6 +34,7 @@ SUMMARY_KEYS = {
     "unanswerable_questions", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10",
     "answer_containment", "answer_f1", "citation_accuracy", "citation_precision",
     "abstention_precision", "abstention_recall", "latency_p50_ms", "latency_p95_ms",
+    "generated_sentences", "generated_dropped_share", "llm_fallbacks",
 }
 
 
