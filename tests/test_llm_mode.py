@@ -3,6 +3,7 @@ it cites. (A real local LLM is exercised by `make test-llm`.)"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -136,3 +137,24 @@ def test_eval_reports_the_share_of_generated_sentences_dropped(
     assert summary["generated_sentences"] == 2
     assert summary["generated_dropped_share"] == 0.5
     assert summary["answer_containment"] == 1.0
+
+
+def test_tokens_stream_and_the_checked_answer_comes_last(
+        sample_settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+    generated = ("The lab is co-led by Miriam Okafor and Tomas Verhoeven [1]. "
+                 "The lab also runs a second site in Tokyo [1].")
+    settings = sample_settings.model_copy(update={"llm": "openai:fake"})
+    app = create_app(settings, embedder=embedder)
+    app.state.services = Services.build(
+        settings, embedder=embedder, chat_model=FakeListChatModel(responses=[generated]))
+    with TestClient(app) as client, client.stream(
+            "POST", "/v1/ask/stream", json={"question": QUESTION}) as response:
+        body = response.read().decode()
+    events = [(block.split("\n")[0].removeprefix("event: "),
+               json.loads(block.split("\n")[1].removeprefix("data: ")))
+              for block in body.strip().split("\n\n")]
+    deltas = [data["text"] for name, data in events if name == "delta"]
+    assert len(deltas) > 10 and "".join(deltas) == generated
+    name, final = events[-1]
+    assert name == "answer" and final["mode"] == "llm"
+    assert "Tokyo" not in final["answer"] and "Tokyo" in final["unsupported"][0]["text"]

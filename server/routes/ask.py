@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import queue
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from index.errors import CiteqaError
+from qa.followup import standalone_question
 from qa.models import Answer
+from qa.question import prepare_question
 from server.deps import ServicesDep
 from server.schemas import AskRequest, ErrorBody
+from server.services import Services
 
 router = APIRouter(prefix="/v1", tags=["ask"])
 
@@ -25,8 +31,10 @@ Server-sent events (`text/event-stream`), in this order:
 
 - `question`: `{"question", "rewritten_question"}`: what is being searched, sent first;
 - `delta`: `{"text"}`: the next piece of the answer text, many times; concatenated, they are
-  the answer;
-- `answer`: the complete answer object (the same as `POST /v1/ask` returns), last.
+  the answer (in LLM mode, the model's raw text as it is generated, before the citation check);
+- `answer`: the complete answer object (the same as `POST /v1/ask` returns), last: in LLM mode
+  its text is the checked one, without the sentences the check dropped;
+- `error`: `{"error", "detail"}` instead of `answer` if the LLM fails mid-stream.
 
 A bad request (empty question, unknown collection...) is refused before the stream starts,
 with the usual JSON error body and status.
@@ -60,13 +68,50 @@ def ask(request: AskRequest, services: ServicesDep) -> Answer:
 )
 def ask_stream(request: AskRequest, services: ServicesDep) -> StreamingResponse:
     """Answer a question as a stream of server-sent events (see the 200 response)."""
-    answer = _answer(request, services)
+    if services.assistant.chat_model is None:
+        events: Iterator[str] = answer_events(_answer(request, services))
+    else:
+        # Refuse bad requests before the stream starts, as in extractive mode.
+        prepare_question(request.question, max_chars=services.settings.max_question_chars)
+        services.store.collection(request.collection or services.settings.collection)
+        events = _generated_events(request, services)
     return StreamingResponse(
-        answer_events(answer),
+        events,
         media_type="text/event-stream",
         # Proxies must pass events through as they come, not buffer the whole answer.
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _generated_events(request: AskRequest, services: Services) -> Iterator[str]:
+    """LLM mode: the model's tokens as they come, then the checked answer."""
+    tokens: queue.Queue[str | None] = queue.Queue()
+    outcome: dict[str, Answer | CiteqaError] = {}
+
+    def run() -> None:
+        try:
+            outcome["answer"] = services.assistant.ask(
+                request.question, collection=request.collection, top_k=request.top_k,
+                filters=request.filters.to_filters() if request.filters else None,
+                history=request.turns(), on_token=tokens.put)
+        except CiteqaError as exc:
+            outcome["error"] = exc
+        finally:
+            tokens.put(None)
+
+    threading.Thread(target=run, daemon=True).start()
+    rewrite = standalone_question(request.question, request.turns())
+    yield _event("question", {"question": " ".join(request.question.split()),
+                              "rewritten_question": rewrite.text if rewrite.changed else None})
+    while (token := tokens.get()) is not None:
+        yield _event("delta", {"text": token})
+    error = outcome.get("error")
+    if isinstance(error, CiteqaError):
+        yield _event("error", {"error": error.code, "detail": error.detail})
+        return
+    answer = outcome["answer"]
+    assert isinstance(answer, Answer)
+    yield _event("answer", answer.model_dump(mode="json"))
 
 
 def answer_events(answer: Answer) -> Iterator[str]:
