@@ -20,10 +20,9 @@ from qa.followup import Turn
 from qa.retrieve import Candidate
 
 SYSTEM_PROMPT = """\
-You answer questions using only the numbered passages below.
-Write a short answer of one to three sentences.
-End every sentence with the number of the passage that supports it, like [1] or [2].
-Do not use anything that is not in the passages.
+Answer the question using only the numbered passages below, in one or two short sentences.
+Put the number of the passage you used in square brackets at the end of each sentence.
+Example answer: The bridge was designed by Ana Ruiz [2].
 If the passages do not contain the answer, reply exactly: The articles do not say."""
 
 
