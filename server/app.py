@@ -16,6 +16,7 @@ from index.embedding import Embedder
 from index.settings import Settings
 from index.store import Store
 from server.errors import install_error_handlers
+from server.metrics import Metrics
 from server.middleware import RequestContext
 from server.routes import ask, chat, collections, documents, health, search
 from server.security import ApiKeyRequired
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         ),
         lifespan=lifespan,
     )
+    app.state.metrics = Metrics(app)
     install_error_handlers(app)
     # Every /v1 route needs the API key when keys are configured; /healthz and the page don't.
     for router in (ask.router, chat.router, collections.router, documents.router,

@@ -44,8 +44,15 @@ class RequestContext(BaseHTTPMiddleware):
             else:
                 response = await call_next(request)
             response.headers["X-Request-ID"] = rid
+            seconds = time.perf_counter() - started
+            # The route's template ("/v1/documents/{doc_id:path}"), not the raw path, so the
+            # metrics have one series per route, not one per document.
+            route = getattr(request.scope.get("route"), "path", None) or "(unmatched)"
+            metrics = getattr(request.app.state, "metrics", None)
+            if metrics is not None:
+                metrics.observe(request.method, route, response.status_code, seconds)
             log.info("%s %s %d %.1f ms request_id=%s", request.method, request.url.path,
-                     response.status_code, (time.perf_counter() - started) * 1000, rid)
+                     response.status_code, seconds * 1000, rid)
             return response
         finally:
             request_id.reset(token)

@@ -246,3 +246,9 @@ class CollectionDeleted(BaseModel):
     """What a collection delete removed."""
 
     deleted: str
+
+
+class Ready(BaseModel):
+    """Readiness: `ready` once the model and store are loaded."""
+
+    status: Literal["ready", "starting"]

@@ -668,3 +668,26 @@ def test_cors_is_off_by_default_and_on_when_configured(
     with TestClient(create_app(settings, embedder=embedder)) as allowed:
         response = allowed.options("/v1/ask", headers=preflight)
         assert response.headers["access-control-allow-origin"] == "https://intranet.example"
+
+
+def test_metrics_count_requests_by_route_ingestion_and_collection_size(
+        client: TestClient) -> None:
+    ask(client, "Who co-leads the lab?")
+    assert client.get("/v1/documents/no-such-doc").status_code == 404
+    assert upload(client, ("kestrel.txt", LIGHTHOUSE_V1.encode())).status_code == 200
+    text = client.get("/metrics").text
+    assert 'citeqa_requests_total{method="POST",route="/v1/ask",status="200"} 1.0' in text
+    # One series per route template, not one per document id.
+    assert 'route="/v1/documents/{doc_id:path}",status="404"} 1.0' in text
+    assert 'citeqa_request_seconds_count{method="POST",route="/v1/ask"} 1.0' in text
+    assert 'citeqa_ingested_documents_total{outcome="added"} 1.0' in text
+    assert 'citeqa_documents{collection="articles"} 11.0' in text
+
+
+def test_readiness_says_ready_once_loaded(client: TestClient, sample_settings: Settings
+                                          ) -> None:
+    assert client.get("/readyz").json() == {"status": "ready"}
+    # Without its start-up (the model and store not loaded yet) the app is not ready.
+    not_started = TestClient(create_app(sample_settings))
+    starting = not_started.get("/readyz")
+    assert starting.status_code == 503 and starting.json() == {"status": "starting"}

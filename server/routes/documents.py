@@ -119,6 +119,7 @@ async def add_documents(request: Request, services: ServicesDep,
         ingest_documents, loaded, store=services.store, collection=name,
         embedder=services.embedder, settings=services.settings,
     )
+    request.app.state.metrics.count_ingest(report)
     if report.skipped and not (report.added or report.updated or report.unchanged):
         reasons = "; ".join(f"{s.name}: {s.reason}" for s in report.skipped)
         raise UnreadableFile(f"nothing was ingested: {reasons}")

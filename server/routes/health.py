@@ -1,11 +1,13 @@
-"""`GET /healthz`: is the server up."""
+"""`GET /healthz` (is the server up), `GET /readyz` (can it answer), `GET /metrics`."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from server.deps import ServicesDep
-from server.schemas import Health
+from server.schemas import Health, Ready
 
 router = APIRouter(tags=["health"])
 
@@ -14,3 +16,20 @@ router = APIRouter(tags=["health"])
 def healthz(services: ServicesDep) -> Health:
     """The server is up, with the number of collections it holds."""
     return Health(status="ok", collections=len(services.store.collections()))
+
+
+@router.get("/readyz", response_model=Ready, responses={503: {"model": Ready}})
+def readyz(request: Request) -> Ready | JSONResponse:
+    """Ready only once the embedding model and the store are loaded."""
+    if getattr(request.app.state, "services", None) is None:
+        return JSONResponse(status_code=503, content={"status": "starting"})
+    return Ready(status="ready")
+
+
+@router.get("/metrics", response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+                             "description": "Prometheus text format."}})
+def metrics(request: Request) -> Response:
+    """Request counts and latency by route, ingestion counters, collection sizes."""
+    return Response(generate_latest(request.app.state.metrics.registry),
+                    media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,68 @@
+"""Prometheus metrics: requests by route, ingestion counters, and the size of each collection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from index.models import IngestReport
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+
+class Metrics:
+    """One registry per app, so several apps in one process (tests) do not collide."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "citeqa_requests_total", "HTTP requests by method, route and status.",
+            ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram(
+            "citeqa_request_seconds", "Time to answer HTTP requests, by method and route.",
+            ["method", "route"], registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.ingested = Counter(
+            "citeqa_ingested_documents_total",
+            "Documents sent for ingestion over the API, by outcome.", ["outcome"],
+            registry=self.registry)
+        self.registry.register(_IndexSize(app))
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one request and its latency."""
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def count_ingest(self, report: IngestReport) -> None:
+        """Count what one ingestion did."""
+        for outcome, items in (("added", report.added), ("updated", report.updated),
+                               ("unchanged", report.unchanged), ("skipped", report.skipped)):
+            if items:
+                self.ingested.labels(outcome).inc(len(items))
+
+
+class _IndexSize(Collector):
+    """Documents and chunks per collection, read from the catalog at scrape time."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The current sizes (nothing before the services are loaded)."""
+        documents = GaugeMetricFamily("citeqa_documents", "Documents per collection.",
+                                      labels=["collection"])
+        chunks = GaugeMetricFamily("citeqa_chunks", "Chunks per collection.",
+                                   labels=["collection"])
+        services = getattr(self.app.state, "services", None)
+        if services is not None:
+            catalog = services.store.catalog
+            for record in services.store.collections():
+                documents.add_metric([record.name], catalog.count_documents(record.name))
+                chunks.add_metric([record.name], catalog.count_chunks(record.name))
+        yield documents
+        yield chunks
