@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
+import numpy as np
 from langchain_core.language_models import BaseChatModel
 
 from index.embedding import Embedder
@@ -20,7 +21,7 @@ from qa.extract import Answerer, ExtractiveAnswerer
 from qa.followup import Turn, standalone_question
 from qa.generate import LLMUnavailable, build_prompt, generate
 from qa.models import Answer, Citation, Passage, UnsupportedSentence
-from qa.question import prepare_question
+from qa.question import Question, prepare_question
 from qa.rerank import FusionOrder, Reranker
 from qa.retrieve import Candidate, FusionWeights, hybrid_search
 
@@ -75,22 +76,9 @@ class Assistant:
         prepare_question(question, max_chars=self.settings.max_question_chars)
         rewrite = standalone_question(question, history)
         prepared = prepare_question(rewrite.text, max_chars=self.settings.max_question_chars)
-        target = self.store.collection(collection or self.settings.collection)
-        prepared = prepared.weighted(target.lexical.idf(prepared.tokens))
         top_k = top_k or self.settings.top_k
-        with _timed(timings, "embed"):
-            query_vector = self.embedder.embed_query(prepared.text)
-        with _timed(timings, "retrieve"):
-            candidates = hybrid_search(
-                target,
-                query_vector=query_vector,
-                query_tokens=prepared.tokens,
-                depth=max(self.settings.candidates, top_k),
-                weights=self.fusion,
-                filters=filters,
-            )
-        with _timed(timings, "rerank"):
-            candidates = self.reranker.rerank(prepared, candidates)
+        prepared, query_vector, candidates = self._retrieve(prepared, collection, top_k,
+                                                            filters, timings)
         mode = "extractive"
         unsupported: list[UnsupportedSentence] = []
         if self.chat_model is not None:
@@ -187,20 +175,30 @@ class Assistant:
         a question is; each passage's offsets are character offsets into its document.
         """
         prepared = prepare_question(query, max_chars=self.settings.max_question_chars)
+        top_k = top_k or self.settings.top_k
+        _, _, candidates = self._retrieve(prepared, collection, top_k, filters, {})
+        return passages(candidates, top_k)
+
+    def _retrieve(self, prepared: Question, collection: str | None, top_k: int,
+                  filters: Filters | None, timings: dict[str, float]
+                  ) -> tuple[Question, np.ndarray, list[Candidate]]:
+        """Weight, embed, retrieve and rerank: the part `ask` and `search` share."""
         target = self.store.collection(collection or self.settings.collection)
         prepared = prepared.weighted(target.lexical.idf(prepared.tokens))
-        top_k = top_k or self.settings.top_k
-        query_vector = self.embedder.embed_query(prepared.text)
-        candidates = hybrid_search(
-            target,
-            query_vector=query_vector,
-            query_tokens=prepared.tokens,
-            depth=max(self.settings.candidates, top_k),
-            weights=self.fusion,
-            filters=filters,
-        )
-        candidates = self.reranker.rerank(prepared, candidates)
-        return passages(candidates, top_k)
+        with _timed(timings, "embed"):
+            query_vector = self.embedder.embed_query(prepared.text)
+        with _timed(timings, "retrieve"):
+            candidates = hybrid_search(
+                target,
+                query_vector=query_vector,
+                query_tokens=prepared.tokens,
+                depth=max(self.settings.candidates, top_k),
+                weights=self.fusion,
+                filters=filters,
+            )
+        with _timed(timings, "rerank"):
+            candidates = self.reranker.rerank(prepared, candidates)
+        return prepared, query_vector, candidates
 
 
 @contextmanager
