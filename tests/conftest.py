@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -25,6 +26,7 @@ from index.embedding import SentenceTransformerEmbedder
 from index.ingest import ingest_paths
 from index.settings import Settings
 from index.store import Store
+from server.app import create_app
 from server.services import Services
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "articles"
@@ -74,6 +76,14 @@ def sample_settings(tmp_path: Path, _sample_data_template: Path) -> Iterator[Set
 
 
 @pytest.fixture
+def client(sample_settings: Settings,
+           embedder: SentenceTransformerEmbedder) -> Iterator[TestClient]:
+    """A running API (in process) over a private copy of the ingested sample articles."""
+    with TestClient(create_app(sample_settings, embedder=embedder)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
 def sample_services(sample_settings: Settings,
                     embedder: SentenceTransformerEmbedder) -> Services:
     """Services over the ingested sample articles."""
@@ -108,6 +118,23 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_until_up(process: subprocess.Popen[bytes], url: str, *, what: str, log: Path,
+                  seconds: float = 120) -> None:
+    """Poll `url` until it answers 200; fail if the process exits or time runs out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited early: see {log}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start within {seconds:g} s")
+        time.sleep(0.2)
+
+
 @contextmanager
 def serving(data_dir: Path, *, env: dict[str, str] | None = None) -> Iterator[str]:
     """Run a real `citeqa serve` on a free loopback port until the block ends; its base URL."""
@@ -122,18 +149,7 @@ def serving(data_dir: Path, *, env: dict[str, str] | None = None) -> Iterator[st
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"citeqa serve exited early: see {log_path}")
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("citeqa serve did not start within 120 s")
-                time.sleep(0.2)
+            wait_until_up(process, f"{base}/healthz", what="citeqa serve", log=log_path)
             # The first question of a fresh process loads the lexical index; pay for it here,
             # so tests measure behaviour, not start-up.
             key = (env or {}).get("CITEQA_API_KEYS", "").split(",")[0].strip()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,14 +28,6 @@ LIGHTHOUSE_V1 = (
     "The work cost 2.4 million kroner and was paid for by the Varnholm Heritage Trust.\n"
 )
 LIGHTHOUSE_V2 = LIGHTHOUSE_V1.replace("Ingrid Solvang", "Aldric Penhallow")
-
-
-@pytest.fixture
-def client(sample_settings: Settings,
-           embedder: SentenceTransformerEmbedder) -> Iterator[TestClient]:
-    """A running API over a private copy of the ingested sample articles."""
-    with TestClient(create_app(sample_settings, embedder=embedder)) as test_client:
-        yield test_client
 
 
 def ask(client: TestClient, question: str, **body: Any) -> dict[str, Any]:

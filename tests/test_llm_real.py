@@ -6,11 +6,9 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -18,7 +16,7 @@ from index.embedding import SentenceTransformerEmbedder
 from index.settings import Settings
 from server.app import create_app
 from server.services import Services
-from tests.conftest import LAB_DOC, _free_port
+from tests.conftest import LAB_DOC, _free_port, wait_until_up
 
 pytestmark = pytest.mark.llm
 
@@ -42,18 +40,7 @@ def llm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             stdout=out, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}/v1"
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"the llama.cpp server exited: see {log}")
-                try:
-                    if httpx.get(f"{base}/models", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the llama.cpp server did not start within 120 s")
-                time.sleep(0.3)
+            wait_until_up(process, f"{base}/models", what="the llama.cpp server", log=log)
             yield base
         finally:
             process.terminate()

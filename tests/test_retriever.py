@@ -6,7 +6,6 @@ import asyncio
 import json
 import socket
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -16,24 +15,13 @@ from fastapi.testclient import TestClient
 from langchain_core.documents import Document
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
-from index.embedding import SentenceTransformerEmbedder
 from index.errors import CiteqaError, InvalidInput, NotFound
-from index.settings import Settings
 from qa.retriever import CiteqaRetriever, RemoteSearchError
-from server.app import create_app
 from server.services import Services
 
 LAB_QUESTION = "Who co-leads the lab?"
 CYCLING_QUESTION = "Who won the Tour of the Carpathian Ridge?"
 META_KEYS = {"doc_id", "title", "chunk_id", "start", "end", "score"}
-
-
-@pytest.fixture
-def client(sample_settings: Settings,
-           embedder: SentenceTransformerEmbedder) -> Iterator[TestClient]:
-    """A running API over a private copy of the ingested sample articles."""
-    with TestClient(create_app(sample_settings, embedder=embedder)) as test_client:
-        yield test_client
 
 
 def search(client: TestClient, query: str, **body: Any) -> dict[str, Any]:
