@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +31,10 @@ from index.models import (
 )
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS collections (
     name TEXT PRIMARY KEY,
     model TEXT NOT NULL,
@@ -104,6 +109,13 @@ class Catalog:
         self._write_lock = threading.Lock()
         with self._connection() as db:
             db.executescript(_SCHEMA)
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('catalog_id', ?)",
+                       (uuid.uuid4().hex,))
+        row = self._connect().execute(
+            "SELECT value FROM meta WHERE key = 'catalog_id'").fetchone()
+        # Marks the Chroma collections this catalog owns, so two data folders never share one.
+        self.id: str = row[0]
 
     def _connect(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,21 @@ class Settings(BaseSettings):
         default=Path("data"),
         description="Folder holding the Chroma store, the document catalog and the lexical index.",
     )
+    chroma_url: str | None = Field(
+        default=None,
+        description="URL of a Chroma server (http://host:port) holding the vectors; unset "
+        "uses the embedded Chroma in <data_dir>/chroma. Workers sharing a server must share "
+        "the data folder too: it holds the documents and is where writes commit.",
+    )
+    chroma_headers: str = Field(
+        default="",
+        description="Extra HTTP headers for the Chroma server, as 'Name: value' pairs "
+        "separated by ';' (e.g. 'Authorization: Bearer TOKEN' or 'X-Chroma-Token: TOKEN').",
+    )
+    chroma_tenant: str = Field(default="default_tenant",
+                               description="Chroma tenant (server mode).")
+    chroma_database: str = Field(default="default_database",
+                                 description="Chroma database (server mode).")
     collection: str = Field(
         default="articles", description="Collection used when a command or request names none."
     )
@@ -117,6 +133,8 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for the LLM.")
     llm_retries: int = Field(default=2, ge=0, le=10,
                              description="Retries (with backoff) when the LLM call fails.")
+    llm_max_tokens: int = Field(default=300, ge=16, le=32_000,
+                                description="Most tokens the LLM may write per answer.")
     llm_passages: int = Field(default=5, ge=1, le=20,
                               description="Numbered passages the LLM is given.")
     llm_fallback: Literal["extractive", "error"] = Field(
@@ -124,11 +142,21 @@ class Settings(BaseSettings):
         description="When the LLM is down: answer extractively, or fail with 503 "
         "llm_unavailable.",
     )
+    llm_citations: Literal["marked", "attribute"] = Field(
+        default="marked",
+        description="marked: a generated sentence counts only when it cites, as [n], a "
+        "passage that supports it. attribute: a sentence the model left unmarked or marked "
+        "wrongly is cited to the passage that supports it, if one does (for small local "
+        "models that do not write markers); such citations say attributed.",
+    )
     unsupported: Literal["drop", "flag"] = Field(
         default="drop",
         description="Generated sentences their cited passage does not support: drop them "
         "from the answer, or keep them marked. Either way they are listed in `unsupported`.",
     )
+    shutdown_grace: float = Field(
+        default=30.0, ge=0,
+        description="Seconds `citeqa serve` waits for requests in flight when told to stop.")
     host: str = Field(default="127.0.0.1", description="Address `citeqa serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `citeqa serve` listens on.")
 
@@ -136,6 +164,30 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_data_dir(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parsed = urlsplit(value.strip())
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"chroma_url {value!r} is not an http(s)://host:port URL")
+        try:
+            parsed.port  # noqa: B018 (a bad port raises here)
+        except ValueError as exc:
+            raise ValueError(f"chroma_url {value!r} has a bad port") from exc
+        return value.strip()
+
+    @field_validator("chroma_headers")
+    @classmethod
+    def _headers_well_formed(cls, value: str) -> str:
+        for pair in filter(None, (p.strip() for p in value.split(";"))):
+            name, colon, _ = pair.partition(":")
+            if not colon or not name.strip():
+                raise ValueError(f"chroma_headers part {pair.split(':')[0]!r}... is not "
+                                 "'Name: value'")
+        return value
 
     @model_validator(mode="after")
     def _overlap_smaller_than_chunk(self) -> Settings:
@@ -159,6 +211,11 @@ class Settings(BaseSettings):
                 ) from exc
             keys += [line.split("#", 1)[0].strip() for line in lines]
         return [key for key in keys if key]
+
+    def chroma_header_map(self) -> dict[str, str]:
+        """CITEQA_CHROMA_HEADERS as a dict."""
+        pairs = (p.partition(":") for p in self.chroma_headers.split(";") if p.strip())
+        return {name.strip(): value.strip() for name, _, value in pairs}
 
     def allowed_origins(self) -> list[str]:
         """Origins allowed by CORS; empty means CORS is off."""

@@ -7,15 +7,17 @@ data folder holds every document's full text, so a citation can be shown in its 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import re
 import shutil
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import chromadb
 import numpy as np
@@ -33,6 +35,7 @@ from index.models import (
     StoredDocument,
     date_number,
 )
+from index.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +81,29 @@ def chunk_of_sentence(sentence_vector_id: str) -> str:
     return sentence_vector_id.rsplit("::", 1)[0]
 
 
+def chroma_client(settings: Settings) -> Any:
+    """A client of the Chroma server `CITEQA_CHROMA_URL` names; `ConfigurationError` if down."""
+    assert settings.chroma_url is not None
+    url = urlsplit(settings.chroma_url)
+    ssl = url.scheme == "https"
+    try:
+        return chromadb.HttpClient(
+            host=url.hostname or "localhost", port=url.port or (443 if ssl else 8000), ssl=ssl,
+            headers=settings.chroma_header_map() or None,
+            settings=ChromaSettings(anonymized_telemetry=False),
+            tenant=settings.chroma_tenant, database=settings.chroma_database,
+        )
+    # chromadb raises ValueError, httpx errors or its own errors for an unreachable server.
+    except Exception as exc:
+        raise ConfigurationError(
+            f"cannot use the Chroma server at {settings.chroma_url} ({exc}); start it "
+            "(chroma run --host HOST --port PORT --path FOLDER) or unset CITEQA_CHROMA_URL",
+            code="chroma_unavailable",
+        ) from exc
+
+
 class Store:
-    """All collections under one data folder."""
+    """All collections under one data folder (vectors there, or on a Chroma server)."""
 
     def __init__(self, data_dir: Path, *, client: Any | None = None) -> None:
         self.data_dir = Path(data_dir)
@@ -89,8 +113,37 @@ class Store:
             path=str(self.data_dir / "chroma"),
             settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
         )
+        self._lock_path = self.data_dir / "write.lock"
         self._open: dict[str, CollectionStore] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        """The store the settings describe: embedded Chroma, or the server at chroma_url."""
+        client = chroma_client(settings) if settings.chroma_url else None
+        return cls(settings.data_dir, client=client)
+
+    def reachable(self) -> bool:
+        """Whether the vector store answers (always, when embedded; a heartbeat, on a server)."""
+        try:
+            self.client.heartbeat()
+        # Any failure to answer, whatever chromadb raises for it, means "not reachable".
+        except Exception:
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Exclusive across processes sharing the data folder, for every write and repair.
+
+        An OS file lock: released by the kernel when its holder dies, even by kill -9.
+        """
+        with self._lock_path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def collections(self) -> list[CollectionRecord]:
         """Every collection in the data folder."""
@@ -118,20 +171,27 @@ class Store:
     def create_collection(self, name: str, *, model: str, dimension: int) -> CollectionStore:
         """The named collection, created for this embedding model if it does not exist."""
         validate_collection_name(name)
-        record = self.catalog.collection(name)
-        if record is None:
+        created = self.catalog.collection(name) is None
+        if created:
             self.catalog.create_collection(name, model=model, dimension=dimension)
-        store = self.collection(name)
+        try:
+            store = self.collection(name)
+        except ConfigurationError:
+            # The Chroma side refused (another folder's collection): record nothing here.
+            if created:
+                self.catalog.drop_collection(name)
+            raise
         store.check_model(model, dimension)
         return store
 
     def delete_collection(self, name: str) -> None:
         """Remove a collection: its vectors, documents and lexical index."""
         store = self.collection(name)
-        self.catalog.drop_collection(name)
-        for chroma_name in (name, name + SENTENCES_SUFFIX):
-            with contextlib.suppress(ValueError, chromadb.errors.NotFoundError):
-                self.client.delete_collection(chroma_name)
+        with self.write_lock():
+            self.catalog.drop_collection(name)
+            for chroma_name in (name, name + SENTENCES_SUFFIX):
+                with contextlib.suppress(ValueError, chromadb.errors.NotFoundError):
+                    self.client.delete_collection(chroma_name)
         with self._lock:
             self._open.pop(name, None)
         shutil.rmtree(store.lexical.folder, ignore_errors=True)
@@ -145,18 +205,15 @@ class CollectionStore:
         self.model = record.model
         self.dimension = record.dimension
         self.catalog = store.catalog
-        self.chroma = store.client.get_or_create_collection(
-            record.name,
-            embedding_function=None,
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata={"citeqa_model": record.model},
-        )
-        self.sentence_vectors = store.client.get_or_create_collection(
-            record.name + SENTENCES_SUFFIX,
-            embedding_function=None,
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata={"citeqa_model": record.model},
-        )
+        self.write_lock = store.write_lock
+        owner = {"citeqa_model": record.model, "citeqa_catalog": store.catalog.id}
+        self.chroma, self.sentence_vectors = (
+            store.client.get_or_create_collection(
+                name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}},
+                metadata=owner)
+            for name in (record.name, record.name + SENTENCES_SUFFIX))
+        for chroma_collection in (self.chroma, self.sentence_vectors):
+            _check_owner(chroma_collection, store.catalog.id, record.name)
         self.lexical = LexicalIndex(store.catalog, record.name,
                                     store.data_dir / "lexical" / record.name)
         self._max_batch = int(store.client.get_max_batch_size())
@@ -204,10 +261,12 @@ class CollectionStore:
                 sentence_vectors.append(vector)
                 sentence_metadatas.append(chunk_metadatas[home] | {"chunk_id": chunk_ids[home]})
         # Vectors first, catalog second: the catalog commit is what makes documents visible.
-        self._upsert(self.chroma, ids, vectors, metadatas, texts)
-        self._upsert(self.sentence_vectors, sentence_ids, sentence_vectors, sentence_metadatas)
-        stale = self.catalog.write_documents(self.name, catalog_items)
-        self._delete_vectors(stale)
+        with self.write_lock():
+            self._upsert(self.chroma, ids, vectors, metadatas, texts)
+            self._upsert(self.sentence_vectors, sentence_ids, sentence_vectors,
+                         sentence_metadatas)
+            stale = self.catalog.write_documents(self.name, catalog_items)
+            self._delete_vectors(stale)
 
     def _upsert(self, target: Any, ids: list[str], vectors: list[np.ndarray],
                 metadatas: list[dict[str, str | int | float | bool]],
@@ -230,8 +289,9 @@ class CollectionStore:
                 f"no document {missing[0]!r} in collection {self.name!r}",
                 code="document_not_found",
             )
-        removed = self.catalog.delete_documents(self.name, doc_ids)
-        self._delete_vectors(removed)
+        with self.write_lock():
+            removed = self.catalog.delete_documents(self.name, doc_ids)
+            self._delete_vectors(removed)
         self.lexical.refresh()
 
     def _delete_vectors(self, chunk_ids: Sequence[str]) -> None:
@@ -244,9 +304,19 @@ class CollectionStore:
 
     def reconcile(self) -> None:
         """Remove vectors an interrupted run left behind, and documents whose vectors are lost."""
-        if (self.chroma.count() == self.catalog.count_chunks(self.name)
-                and self.sentence_vectors.count() == self.catalog.count_sentences(self.name)):
+        if self._counts_agree():
             return
+        # Under the write lock, so another process's write in progress is not taken for the
+        # leftovers of a killed one.
+        with self.write_lock():
+            if not self._counts_agree():
+                self._repair()
+
+    def _counts_agree(self) -> bool:
+        return bool(self.chroma.count() == self.catalog.count_chunks(self.name)
+                    and self.sentence_vectors.count() == self.catalog.count_sentences(self.name))
+
+    def _repair(self) -> None:
         catalog_ids = self.catalog.chunk_ids(self.name)
         chroma_ids = _all_ids(self.chroma)
         sentence_ids = _all_ids(self.sentence_vectors)
@@ -351,6 +421,18 @@ def sentence_chunks(chunks: Sequence[Chunk], sentences: Sequence[tuple[int, int]
             current += 1
         homes.append(current)
     return homes
+
+
+def _check_owner(chroma_collection: Any, catalog_id: str, name: str) -> None:
+    owner = (chroma_collection.metadata or {}).get("citeqa_catalog")
+    # Collections made before ownership was recorded have none; they are this folder's own.
+    if owner is not None and owner != catalog_id:
+        raise ConfigurationError(
+            f"the Chroma collection {chroma_collection.name!r} belongs to another citeqa data "
+            f"folder; every citeqa process using one Chroma server must share one "
+            f"CITEQA_DATA_DIR, or use a different collection name than {name!r}",
+            code="chroma_collection_taken",
+        )
 
 
 def _doc_of_chunk(chunk_id: str) -> str:

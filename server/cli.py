@@ -224,7 +224,7 @@ def docs_list(ctx: typer.Context, collection: CollectionOpt = None, as_json: Jso
     from index.store import Store
 
     settings: Settings = ctx.obj
-    target = Store(settings.data_dir).collection(collection or settings.collection)
+    target = Store.from_settings(settings).collection(collection or settings.collection)
     documents = target.documents()
     if as_json:
         typer.echo(json.dumps([DocumentSummary.of(d).model_dump() for d in documents],
@@ -245,7 +245,7 @@ def docs_show(ctx: typer.Context, doc_id: Annotated[str, typer.Argument(help="Do
     from index.store import Store
 
     settings: Settings = ctx.obj
-    stored = Store(settings.data_dir).collection(collection or settings.collection).document(
+    stored = Store.from_settings(settings).collection(collection or settings.collection).document(
         doc_id)
     if as_json:
         typer.echo(json.dumps(DocumentFull.of(stored).model_dump(), ensure_ascii=False,
@@ -265,7 +265,7 @@ def docs_delete(ctx: typer.Context, doc_id: Annotated[str, typer.Argument(help="
     from index.store import Store
 
     settings: Settings = ctx.obj
-    target = Store(settings.data_dir).collection(collection or settings.collection)
+    target = Store.from_settings(settings).collection(collection or settings.collection)
     target.delete([doc_id])
     console.print(f"deleted {escape(doc_id)} from {target.name}")
 
@@ -335,10 +335,15 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on \\[default: 127.0.0.1]."
                                              )] = None,
     port: Annotated[int | None, typer.Option(help="Port \\[default: 8000].")] = None,
+    workers: Annotated[int, typer.Option(
+        min=1, max=64, help="Worker processes, each with its own copy of the model. Share the "
+        "data folder; with CITEQA_CHROMA_URL they also share one Chroma server.")] = 1,
     llm: LlmOpt = None,
 ) -> None:
     """Serve the chat page and the HTTP API (OpenAPI docs at /docs)."""
     _with_llm(ctx, llm)
+    import logging
+
     import uvicorn
 
     from server.app import create_app
@@ -346,13 +351,32 @@ def serve(
     settings: Settings = ctx.obj
     host = host or settings.host
     port = port or settings.port
-    errors.print(f"citeqa: serving {settings.data_dir} on http://{host}:{port} (Ctrl+C stops)")
-    import logging
-
+    store = settings.chroma_url or f"{settings.data_dir}"
+    errors.print(f"citeqa: serving {store} on http://{host}:{port} with {workers} worker"
+                 f"{'s' if workers > 1 else ''} (Ctrl+C stops)")
     # One access line per request from our middleware (with its request id), not uvicorn's.
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    # On SIGTERM or Ctrl+C uvicorn stops accepting, lets requests in flight finish (up to
+    # the grace period), then exits.
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "info",
+                               "access_log": False,
+                               "timeout_graceful_shutdown": settings.shutdown_grace}
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    # Worker processes rebuild the settings from the environment: hand this one's down.
+    os.environ.update(settings_environment(settings))
+    uvicorn.run("server.app:create_app", factory=True, workers=workers, **options)
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """`CITEQA_*` variables that rebuild these settings in another process."""
+    environment = {}
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            environment[f"CITEQA_{name.upper()}"] = str(value)
+    return environment
 
 
 def main() -> None:

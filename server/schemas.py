@@ -249,6 +249,7 @@ class CollectionDeleted(BaseModel):
 
 
 class Ready(BaseModel):
-    """Readiness: `ready` once the model and store are loaded."""
+    """Readiness: `ready` once the model and store are loaded and the store answers."""
 
-    status: Literal["ready", "starting"]
+    status: Literal["ready", "starting", "store_unavailable"]
+    worker: int | None = Field(default=None, description="Process id of the worker answering.")

@@ -31,7 +31,7 @@ class Services:
         embedder = embedder or SentenceTransformerEmbedder(
             settings.embedding_model, batch_size=settings.embedding_batch_size
         )
-        store = store or Store(settings.data_dir)
+        store = store or Store.from_settings(settings)
         return cls(settings, store, embedder,
                    Assistant(store=store, embedder=embedder, settings=settings,
                              chat_model=chat_model if chat_model is not None

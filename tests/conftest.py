@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -159,6 +160,42 @@ def serving(data_dir: Path, *, env: dict[str, str] | None = None) -> Iterator[st
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Chroma server (`chroma run`) on a free loopback port; its URL."""
+    folder = tmp_path_factory.mktemp("chroma-server")
+    port = _free_port()
+    log_path = folder / "chroma.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "chroma"), "run", "--host", "127.0.0.1",
+             "--port", str(port), "--path", str(folder / "db")],
+            stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(process, f"{url}/api/v2/heartbeat", what="chroma run", log=log_path)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@pytest.fixture
+def server_settings(tmp_path: Path, chroma_server: str) -> Settings:
+    """Settings for server mode: a fresh data folder and a fresh database on the server."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    url = httpx.URL(chroma_server)
+    database = f"test-{uuid.uuid4().hex[:12]}"
+    chromadb.AdminClient(ChromaSettings(
+        chroma_api_impl="chromadb.api.fastapi.FastAPI", chroma_server_host=url.host,
+        chroma_server_http_port=url.port, anonymized_telemetry=False,
+    )).create_database(database)
+    return Settings(data_dir=tmp_path / "data", chroma_url=chroma_server,
+                    chroma_database=database)
 
 
 @pytest.fixture(scope="module")

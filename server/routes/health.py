@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -20,10 +22,15 @@ def healthz(services: ServicesDep) -> Health:
 
 @router.get("/readyz", response_model=Ready, responses={503: {"model": Ready}})
 def readyz(request: Request) -> Ready | JSONResponse:
-    """Ready only once the embedding model and the store are loaded."""
-    if getattr(request.app.state, "services", None) is None:
-        return JSONResponse(status_code=503, content={"status": "starting"})
-    return Ready(status="ready")
+    """Ready only once the embedding model and the store are loaded and the store answers."""
+    services = getattr(request.app.state, "services", None)
+    if services is None:
+        return JSONResponse(status_code=503,
+                            content={"status": "starting", "worker": os.getpid()})
+    if not services.store.reachable():
+        return JSONResponse(status_code=503,
+                            content={"status": "store_unavailable", "worker": os.getpid()})
+    return Ready(status="ready", worker=os.getpid())
 
 
 @router.get("/metrics", response_class=Response,
