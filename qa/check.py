@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -49,6 +49,8 @@ class CheckedSentence:
     passage: int | None = None
     start: int | None = None
     end: int | None = None
+    # True when the checker, not the model, chose the passage (attribution mode).
+    attributed: bool = False
 
 
 @dataclass
@@ -74,11 +76,15 @@ def check_answer(
     *,
     embedder: Embedder,
     threshold: float = SUPPORT_THRESHOLD,
+    attribute: bool = False,
 ) -> CheckResult:
     """Split a generated answer into sentences and check each against the passages it cites.
 
     `passages[n - 1]` is passage `[n]` of the prompt. Markers outside 1..len(passages) are
-    ignored (the sentence then counts as citing nothing).
+    ignored (the sentence then counts as citing nothing). With `attribute`, a sentence that
+    cites nothing, or cites a passage that does not support it, is checked against every
+    passage and cited to the one that supports it best (marked `attributed`); the check
+    itself is the same.
     """
     pieces = [generated[s:e] for s, e in sentence_spans(generated)]
     cleaned = [_SPACE_BEFORE_PUNCTUATION.sub(r"\1", " ".join(_MARKER.sub(" ", piece).split()))
@@ -89,11 +95,14 @@ def check_answer(
         if not text or not any(ch.isalnum() for ch in text):
             continue
         cited = tuple(n for n in _markers(piece) if 1 <= n <= len(passages))
-        if not cited:
-            result.sentences.append(CheckedSentence(text, (), 0.0, False, "cites no passage"))
-            continue
-        result.sentences.append(_best_support(text, np.asarray(vector), cited, passages,
-                                              threshold))
+        checked = (_best_support(text, np.asarray(vector), cited, passages, threshold)
+                   if cited else CheckedSentence(text, (), 0.0, False, "cites no passage"))
+        if attribute and not checked.supported:
+            others = tuple(n for n in range(1, len(passages) + 1) if n not in cited)
+            found = _best_support(text, np.asarray(vector), others, passages, threshold)
+            if found.supported:
+                checked = replace(found, cited=cited, attributed=True)
+        result.sentences.append(checked)
     return result
 
 

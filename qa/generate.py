@@ -48,13 +48,15 @@ def chat_model_from(settings: Settings) -> BaseChatModel | None:
     options: dict[str, Any] = {"temperature": 0.0}
     if provider == "openai":
         options.update(api_key=settings.llm_api_key or "not-needed",
-                       timeout=settings.llm_timeout, max_retries=settings.llm_retries)
+                       timeout=settings.llm_timeout, max_retries=settings.llm_retries,
+                       max_tokens=settings.llm_max_tokens)
         if settings.llm_base_url:
             options["base_url"] = settings.llm_base_url
     elif provider == "ollama":
         if settings.llm_base_url:
             options["base_url"] = settings.llm_base_url
         options["client_kwargs"] = {"timeout": settings.llm_timeout}
+        options["num_predict"] = settings.llm_max_tokens
     try:
         model_object: BaseChatModel = init_chat_model(f"{provider}:{model}", **options)
     except (ImportError, ValueError) as exc:

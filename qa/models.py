@@ -17,6 +17,10 @@ class Citation(BaseModel):
     end: int = Field(description="Character offset where the quote ends in the document.")
     quote: str = Field(description="Exactly document.text[start:end].")
     score: float = Field(description="How well the quote answers the question (higher is better).")
+    attributed: bool = Field(
+        default=False,
+        description="LLM mode: the model did not cite this passage itself; the citation check "
+        "found that it supports the sentence (CITEQA_LLM_CITATIONS=attribute).")
 
 
 class Passage(BaseModel):

@@ -121,7 +121,8 @@ class Assistant:
             log.warning("LLM unavailable; answering extractively")
             return None
         with _timed(timings, "check"):
-            checked = check_answer(generated, prompt.passages, embedder=self.embedder)
+            checked = check_answer(generated, prompt.passages, embedder=self.embedder,
+                                   attribute=self.settings.llm_citations == "attribute")
         keep_all = self.settings.unsupported == "flag"
         parts: list[str] = []
         citations: list[Citation] = []
@@ -134,7 +135,8 @@ class Assistant:
                 citations.append(Citation(
                     n=n, doc_id=document.id, title=document.title, url=document.url,
                     chunk_id=record.chunk_id, start=sentence.start, end=sentence.end,
-                    quote=document.text[sentence.start:sentence.end], score=sentence.score))
+                    quote=document.text[sentence.start:sentence.end], score=sentence.score,
+                    attributed=sentence.attributed))
                 parts.append(f"{sentence.text} [{n}]")
             elif keep_all:
                 parts.append(f"{sentence.text} [unsupported]")
