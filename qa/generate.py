@@ -48,10 +48,15 @@ def chat_model_from(settings: Settings) -> BaseChatModel | None:
     options: dict[str, Any] = {"temperature": 0.0}
     if provider == "openai":
         options.update(api_key=settings.llm_api_key or "not-needed",
-                       timeout=settings.llm_timeout, max_retries=settings.llm_retries,
-                       max_tokens=settings.llm_max_tokens)
+                       timeout=settings.llm_timeout, max_retries=settings.llm_retries)
         if settings.llm_base_url:
             options["base_url"] = settings.llm_base_url
+            # Self-hosted OpenAI-compatible servers (llama.cpp's Python server among them)
+            # read `max_tokens` and ignore OpenAI's newer `max_completion_tokens`, which
+            # langchain-openai sends: unbounded, a small model can ramble for minutes.
+            options["extra_body"] = {"max_tokens": settings.llm_max_tokens}
+        else:
+            options["max_tokens"] = settings.llm_max_tokens
     elif provider == "ollama":
         if settings.llm_base_url:
             options["base_url"] = settings.llm_base_url

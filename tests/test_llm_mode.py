@@ -4,6 +4,8 @@ it cites. (A real local LLM is exercised by `make test-llm`.)"""
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -100,6 +102,71 @@ def test_sentences_without_a_valid_citation_or_with_other_numbers_are_rejected(
     # Nothing generated survived: the extractive answer stands in.
     assert "Tomas Verhoeven" in answer.answer
     assert answer.citations[0].doc_id == LAB_DOC
+
+
+@pytest.mark.parametrize("reply", [
+    "The lab is co-led by Miriam Okafor and Tomas Verhoeven.",
+    "The lab is co-led by Miriam Okafor and Tomas Verhoeven [9].",
+])
+def test_attribution_cites_an_unmarked_sentence_to_the_passage_that_supports_it(
+        sample_settings: Settings, embedder: SentenceTransformerEmbedder, reply: str) -> None:
+    services = _services(sample_settings, embedder, reply, llm_citations="attribute")
+    answer = services.assistant.ask(QUESTION)
+    assert answer.mode == "llm" and answer.unsupported == []
+    (citation,) = answer.citations
+    assert citation.attributed and citation.doc_id == LAB_DOC
+    assert _text(services, LAB_DOC)[citation.start:citation.end] == citation.quote
+    assert "co-led by Dr. Miriam Okafor" in citation.quote
+
+
+def test_attribution_still_drops_what_no_passage_supports(
+        sample_settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+    services = _services(sample_settings, embedder,
+                         "The lab is co-led by Miriam Okafor and Tomas Verhoeven. "
+                         "The lab also runs a second site in Tokyo.",
+                         llm_citations="attribute")
+    answer = services.assistant.ask(QUESTION)
+    assert "Tokyo" not in answer.answer and len(answer.citations) == 1
+    (dropped,) = answer.unsupported
+    assert "Tokyo" in dropped.text
+
+
+def test_generation_is_bounded_on_openai_compatible_servers(
+        sample_settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+    # A loopback OpenAI-compatible server that records what the real client sends.
+    received: list[dict[str, Any]] = []
+
+    class Completions(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            body = json.dumps({
+                "id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                "choices": [{"index": 0, "finish_reason": "length", "message": {
+                    "role": "assistant",
+                    "content": "The lab is co-led by Miriam Okafor and Tomas Verhoeven [1]."}}],
+            }).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Completions)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = sample_settings.model_copy(update={
+            "llm": "openai:m", "llm_max_tokens": 40, "llm_retries": 0,
+            "llm_base_url": f"http://127.0.0.1:{server.server_address[1]}/v1"})
+        answer = Services.build(settings, embedder=embedder).assistant.ask(QUESTION)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer.mode == "llm"
+    # `max_tokens`, the name self-hosted servers read (llama.cpp ignores the newer one).
+    assert received[0]["max_tokens"] == 40
 
 
 def test_llm_down_falls_back_to_the_extractive_answer(
