@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test test-llm eval lint typecheck install ingest-samples clean help
+.PHONY: run test test-llm eval bench lint typecheck install ingest-samples clean help
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -62,6 +62,11 @@ test-llm: $(LLM_STAMP)  ## LLM-mode tests against a real local LLM (builds llama
 
 eval: $(STAMP)  ## Benchmark answer quality on ../shared/eval and the seed set (one table)
 	$(BIN)/python -m bench.evaluate
+
+# Not part of `make test`: builds 10k- and 100k-chunk indexes once (kept in bench/.data/perf),
+# then measures. `make bench BENCH_ARGS=--quick` is a check of a few minutes.
+bench: $(STAMP)  ## Performance benchmarks: ingest, query latency, LangChain, load, memory
+	$(BIN)/python -m bench.performance $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check index qa server tests bench
