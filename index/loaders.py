@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import threading
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,8 +37,16 @@ DOCX_SUFFIXES = {".docx"}
 SUPPORTED_SUFFIXES = (TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
                       | PDF_SUFFIXES | DOCX_SUFFIXES)
 
-# Decompressed JSONL larger than this is refused, so a tiny gzip cannot fill the memory.
+# Decompressed JSONL larger than this is refused, so a tiny gzip cannot fill the memory; callers
+# that know their size limit (uploads, `load_file`) pass it, and it bounds decompression too.
 MAX_DECOMPRESSED_BYTES = 2 * 1024**3
+# Byte-order marks of the Unicode encodings other than UTF-8 that a text file may be saved in
+# (Windows "Unicode" text is UTF-16 with a BOM). The 4-byte UTF-32 marks come first: the
+# UTF-32-LE one begins with the UTF-16-LE one.
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"),
+)
 
 Loaded = Document | SkippedSource
 
@@ -103,11 +112,16 @@ def load_file(path: Path, *, doc_id: str, max_bytes: int) -> Iterator[Loaded]:
     except OSError as exc:
         yield SkippedSource(str(path), f"cannot read file: {exc.strerror or exc}", doc_id)
         return
-    yield from load_bytes(str(path), data, doc_id=doc_id)
+    yield from load_bytes(str(path), data, doc_id=doc_id, max_bytes=max_bytes)
 
 
-def load_bytes(name: str, data: bytes, *, doc_id: str) -> Iterator[Loaded]:
-    """Parse file contents by the suffix of `name`; JSONL may yield many documents."""
+def load_bytes(name: str, data: bytes, *, doc_id: str, max_bytes: int | None = None
+               ) -> Iterator[Loaded]:
+    """Parse file contents by the suffix of `name`; JSONL may yield many documents.
+
+    `max_bytes` bounds what a compressed file may expand to (default
+    `MAX_DECOMPRESSED_BYTES`), so a small upload cannot unpack into gigabytes.
+    """
     suffix = suffix_of(name)
     if suffix not in SUPPORTED_SUFFIXES:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
@@ -115,9 +129,13 @@ def load_bytes(name: str, data: bytes, *, doc_id: str) -> Iterator[Loaded]:
                             doc_id)
         return
     if suffix == ".jsonl.gz":
+        limit = MAX_DECOMPRESSED_BYTES if max_bytes is None else max_bytes
         try:
-            data = _gunzip_limited(data)
-        except (OSError, EOFError, ValueError) as exc:
+            data = _gunzip_limited(data, limit)
+        except _TooLargeWhenDecompressed as exc:
+            yield SkippedSource(name, str(exc), doc_id)
+            return
+        except (OSError, EOFError, ValueError, zlib.error) as exc:
             yield SkippedSource(name, f"broken gzip file: {exc}", doc_id)
             return
     if suffix in PDF_SUFFIXES:
@@ -147,16 +165,38 @@ def load_bytes(name: str, data: bytes, *, doc_id: str) -> Iterator[Loaded]:
     yield document
 
 
-def _gunzip_limited(data: bytes) -> bytes:
+class _TooLargeWhenDecompressed(ValueError):
+    pass
+
+
+def _gunzip_limited(data: bytes, limit: int) -> bytes:
+    """The decompressed bytes; stops reading (and raises) as soon as they pass `limit`."""
     with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
-        out = stream.read(MAX_DECOMPRESSED_BYTES + 1)
-    if len(out) > MAX_DECOMPRESSED_BYTES:
-        raise ValueError(f"decompresses to more than {MAX_DECOMPRESSED_BYTES:,} bytes")
+        out = stream.read(limit + 1)
+    if len(out) > limit:
+        raise _TooLargeWhenDecompressed(
+            f"decompresses to more than {limit:,} bytes, over the {limit:,}-byte limit "
+            "(CITEQA_MAX_UPLOAD_BYTES); split it into smaller files"
+        )
     return out
 
 
 def _decode(name: str, data: bytes, doc_id: str) -> str | SkippedSource:
-    if b"\x00" in data[:8192]:
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom):].decode(encoding)
+            except UnicodeDecodeError as exc:
+                return SkippedSource(
+                    name, f"broken {encoding.upper()} text (starts with its byte-order mark, "
+                    f"but byte {exc.start + len(bom)} is not {encoding.upper()}); convert it "
+                    "to UTF-8 and ingest again", doc_id)
+    head = data[:8192]
+    if b"\x00" in head:
+        if _looks_like_utf16(head):
+            return SkippedSource(
+                name, "UTF-16 text without a byte-order mark; save it as UTF-8 and ingest again",
+                doc_id)
         return SkippedSource(name, "binary file (contains NUL bytes), not text", doc_id)
     try:
         return data.decode("utf-8-sig")
@@ -167,6 +207,17 @@ def _decode(name: str, data: bytes, doc_id: str) -> str | SkippedSource:
             "convert it to UTF-8 and ingest again",
             doc_id,
         )
+
+
+def _looks_like_utf16(head: bytes) -> bool:
+    """Mostly-ASCII UTF-16: one of every two bytes is NUL, and the other almost never is."""
+    if len(head) < 8:
+        return False
+    even, odd = head[0::2], head[1::2]
+    for zeros, other in ((even, odd), (odd, even)):
+        if zeros.count(0) >= 0.9 * len(zeros) and other.count(0) <= 0.05 * len(other):
+            return True
+    return False
 
 
 def text_document(doc_id: str, text: str) -> Document:
@@ -390,6 +441,9 @@ def _describe(exc: Exception) -> str:
 
 
 def _jsonl_documents(name: str, text: str) -> Iterator[Loaded]:
+    if not text.strip():
+        yield SkippedSource(name, "empty JSONL file (no lines, so no documents)")
+        return
     for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -413,6 +467,9 @@ def record_document(record: Any) -> Document:
     doc_id = record.get("id")
     if doc_id is None or not str(doc_id).strip():
         raise ValueError("missing 'id'")
+    # An object, a list or true/false as an id is a mistake, not a name to store.
+    if isinstance(doc_id, bool) or not isinstance(doc_id, str | int | float):
+        raise ValueError(f"'id' must be a string or a number, not {json.dumps(doc_id)[:80]}")
     text = record.get("text")
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"document {doc_id!r} has no 'text'")
