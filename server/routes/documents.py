@@ -16,6 +16,7 @@ from index.ingest import ingest_documents
 from index.loaders import load_bytes, record_document
 from index.models import Document, IngestReport, SkippedSource
 from index.settings import Settings
+from index.store import validate_collection_name
 from server.deps import CollectionQuery, ServicesDep
 from server.schemas import (
     Deleted,
@@ -114,16 +115,30 @@ async def add_documents(request: Request, services: ServicesDep,
             code="unsupported_media_type",
             status=415,
         )
-    name = collection or form_collection or services.settings.collection
+    name = validate_collection_name(collection or form_collection or services.settings.collection)
+    if not any(isinstance(item, Document) for item in loaded):
+        # Nothing readable: refuse before touching the store, so a failed upload leaves no
+        # trace (not even an empty collection).
+        skipped = [item for item in loaded if isinstance(item, SkippedSource)]
+        request.app.state.metrics.count_ingest(IngestReport(skipped=skipped))
+        raise UnreadableFile(_nothing_ingested(skipped))
     report: IngestReport = await run_in_threadpool(
         ingest_documents, loaded, store=services.store, collection=name,
         embedder=services.embedder, settings=services.settings,
     )
     request.app.state.metrics.count_ingest(report)
     if report.skipped and not (report.added or report.updated or report.unchanged):
-        reasons = "; ".join(f"{s.name}: {s.reason}" for s in report.skipped)
-        raise UnreadableFile(f"nothing was ingested: {reasons}")
+        raise UnreadableFile(_nothing_ingested(report.skipped))
     return IngestResult(collection=name, **report.to_dict())
+
+
+def _nothing_ingested(skipped: list[SkippedSource], shown: int = 20) -> str:
+    """Why nothing was ingested: the first reasons, and how many more there are."""
+    if not skipped:
+        return "nothing was ingested: the upload held no documents"
+    reasons = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:shown])
+    more = f"; and {len(skipped) - shown:,} more" if len(skipped) > shown else ""
+    return f"nothing was ingested: {reasons}{more}"
 
 
 async def _read_upload(request: Request, limit: int
@@ -141,7 +156,7 @@ async def _read_upload(request: Request, limit: int
         if len(data) > limit:
             raise TooLarge(f"{name} is over the {limit:,}-byte upload limit",
                            code="upload_too_large")
-        loaded.extend(load_bytes(name, data, doc_id=name))
+        loaded.extend(load_bytes(name, data, doc_id=name, max_bytes=limit))
     collection = form.get("collection")
     return loaded, collection if isinstance(collection, str) and collection else None
 
@@ -181,7 +196,8 @@ async def _read_json(request: Request, settings: Settings
 def _is_url_request(raw: bytes) -> bool:
     try:
         body = json.loads(raw)
-    except ValueError:
+    # Not JSON, or nested too deeply for Python's parser: the documents parser says which.
+    except (ValueError, RecursionError):
         return False
     return isinstance(body, dict) and "url" in body and "documents" not in body
 
