@@ -61,7 +61,9 @@ class AskRequest(BaseModel):
     )
     collection: str | None = Field(default=None,
                                    description="Collection to ask (default: articles).")
-    top_k: int | None = Field(default=None, ge=1, le=100, description="Passages to return.")
+    # Strict: `true` or "5" is a mistake to report, not a number to guess.
+    top_k: int | None = Field(default=None, ge=1, le=100, strict=True,
+                              description="Passages to return.")
     filters: FiltersIn | None = None
 
     def turns(self) -> list[Turn]:
@@ -198,7 +200,8 @@ class SearchRequest(BaseModel):
                        examples=["Who co-leads the lab?"])
     collection: str | None = Field(default=None,
                                    description="Collection to search (default: articles).")
-    top_k: int | None = Field(default=None, ge=1, le=100, description="Passages to return.")
+    top_k: int | None = Field(default=None, ge=1, le=100, strict=True,
+                              description="Passages to return.")
     filters: FiltersIn | None = None
 
 

@@ -23,7 +23,7 @@ from server.services import Services
 router = APIRouter(prefix="/v1", tags=["ask"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 404, 413, 422)}
+    status: {"model": ErrorBody} for status in (400, 401, 404, 413, 415, 422)}
 _PIECE = re.compile(r"\S+\s*")
 
 STREAM_DESCRIPTION = """\

@@ -30,7 +30,7 @@ router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
 MODEL = "citeqa"
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": OpenAIErrorBody} for status in (400, 401, 404, 413, 422)}
+    status: {"model": OpenAIErrorBody} for status in (400, 401, 404, 413, 415, 422)}
 _PIECE = re.compile(r"\S+\s*")
 
 
@@ -65,7 +65,8 @@ class ChatRequest(BaseModel):
 
     model: str = Field(default=MODEL, description="`citeqa`, or `citeqa:<collection>`.")
     messages: list[ChatMessage] = Field(min_length=1, max_length=200)
-    stream: bool = False
+    stream: bool = Field(default=False, strict=True,
+                         description="Send the answer as server-sent events.")
     temperature: float | None = Field(default=None, description="Accepted, ignored.")
     max_tokens: int | None = Field(default=None, description="Accepted, ignored.")
     n: int | None = Field(default=None, description="Only 1 is supported.")

@@ -20,7 +20,7 @@ from server.schemas import (
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 404, 409, 422)}
+    status: {"model": ErrorBody} for status in (400, 401, 404, 409, 415, 422)}
 
 
 @router.get("", response_model=CollectionList, responses=_ERRORS)

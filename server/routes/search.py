@@ -14,7 +14,7 @@ from server.schemas import ErrorBody, SearchPassage, SearchRequest, SearchResult
 router = APIRouter(prefix="/v1", tags=["search"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 404, 413, 422)}
+    status: {"model": ErrorBody} for status in (400, 401, 404, 413, 415, 422)}
 
 
 @router.post("/search", response_model=SearchResult, responses=_ERRORS)
