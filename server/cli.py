@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -367,7 +369,13 @@ def serve(
         return
     # Worker processes rebuild the settings from the environment: hand this one's down.
     os.environ.update(settings_environment(settings))
-    uvicorn.run("server.app:create_app", factory=True, workers=workers, **options)
+    # Workers share their Prometheus counters through files, so /metrics counts them all.
+    metrics_dir = tempfile.mkdtemp(prefix="citeqa-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run("server.app:create_app", factory=True, workers=workers, **options)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -31,7 +32,18 @@ class Metrics:
             "citeqa_ingested_documents_total",
             "Documents sent for ingestion over the API, by outcome.", ["outcome"],
             registry=self.registry)
-        self.registry.register(_IndexSize(app))
+        self.index_size = _IndexSize(app)
+        self.registry.register(self.index_size)
+
+    def exposition(self) -> bytes:
+        """Everything in Prometheus text format; with several workers, summed over them all."""
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return generate_latest(self.registry)
+        # Each worker writes its counters to files in that folder; read them all.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        registry.register(self.index_size)
+        return generate_latest(registry)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one request and its latency."""

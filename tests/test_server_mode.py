@@ -169,6 +169,11 @@ def test_serve_with_two_workers_runs_two_ready_processes(
                 answer = httpx.post(f"{base}/v1/ask", json={"question": "Who co-leads the lab?"},
                                     timeout=60).json()
                 assert answer["citations"][0]["doc_id"] == LAB_DOC
+            # /metrics counts the requests of both workers, whichever one is scraped.
+            for _ in range(4):
+                metrics = httpx.get(f"{base}/metrics", timeout=30).text
+                assert ('citeqa_requests_total{method="POST",route="/v1/ask",status="200"} 4.0'
+                        in metrics), metrics
         finally:
             process.terminate()
             process.wait(timeout=60)

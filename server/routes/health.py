@@ -6,7 +6,7 @@ import os
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from server.deps import ServicesDep
 from server.schemas import Health, Ready
@@ -38,5 +38,4 @@ def readyz(request: Request) -> Ready | JSONResponse:
                              "description": "Prometheus text format."}})
 def metrics(request: Request) -> Response:
     """Request counts and latency by route, ingestion counters, collection sizes."""
-    return Response(generate_latest(request.app.state.metrics.registry),
-                    media_type=CONTENT_TYPE_LATEST)
+    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
