@@ -105,7 +105,8 @@ def chroma_client(settings: Settings) -> Any:
 class Store:
     """All collections under one data folder (vectors there, or on a Chroma server)."""
 
-    def __init__(self, data_dir: Path, *, client: Any | None = None) -> None:
+    def __init__(self, data_dir: Path, *, client: Any | None = None,
+                 location: str | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.catalog = Catalog(self.data_dir / "catalog.sqlite3")
@@ -114,14 +115,18 @@ class Store:
             settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
         )
         self._lock_path = self.data_dir / "write.lock"
+        self.location = location or f"the embedded Chroma in {self.data_dir / 'chroma'}"
         self._open: dict[str, CollectionStore] = {}
         self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
         """The store the settings describe: embedded Chroma, or the server at chroma_url."""
-        client = chroma_client(settings) if settings.chroma_url else None
-        return cls(settings.data_dir, client=client)
+        if not settings.chroma_url:
+            return cls(settings.data_dir)
+        return cls(settings.data_dir, client=chroma_client(settings),
+                   location=f"the Chroma server {settings.chroma_url} (database "
+                            f"{settings.chroma_database!r})")
 
     def reachable(self) -> bool:
         """Whether the vector store answers (always, when embedded; a heartbeat, on a server)."""
@@ -206,12 +211,22 @@ class CollectionStore:
         self.dimension = record.dimension
         self.catalog = store.catalog
         self.write_lock = store.write_lock
+        names = (record.name, record.name + SENTENCES_SUFFIX)
+        existing = {c.name for c in store.client.list_collections()}
+        if not set(names) <= existing and store.catalog.count_chunks(record.name):
+            # Opening would "repair" every document away: the vectors are elsewhere.
+            raise ConfigurationError(
+                f"collection {record.name!r} has documents in {store.catalog.path} but its "
+                f"vectors are not in {store.location}; use the Chroma this folder was built "
+                "with (check CITEQA_CHROMA_URL and CITEQA_CHROMA_DATABASE)",
+                code="vectors_not_found",
+            )
         owner = {"citeqa_model": record.model, "citeqa_catalog": store.catalog.id}
         self.chroma, self.sentence_vectors = (
             store.client.get_or_create_collection(
                 name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}},
                 metadata=owner)
-            for name in (record.name, record.name + SENTENCES_SUFFIX))
+            for name in names)
         for chroma_collection in (self.chroma, self.sentence_vectors):
             _check_owner(chroma_collection, store.catalog.id, record.name)
         self.lexical = LexicalIndex(store.catalog, record.name,

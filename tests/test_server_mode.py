@@ -105,6 +105,18 @@ def test_a_collection_of_another_data_folder_is_refused_and_left_alone(
     assert _server_collection(server_settings, "articles").count() == before
 
 
+def test_a_folder_opened_without_its_chroma_server_is_refused_not_emptied(
+        server_settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+    _ingest_samples(server_settings, embedder)
+    embedded = server_settings.model_copy(update={"chroma_url": None})
+    with pytest.raises(ConfigurationError) as refused:
+        Store.from_settings(embedded).collection("articles")
+    assert refused.value.code == "vectors_not_found"
+    assert "CITEQA_CHROMA_URL" in str(refused.value)
+    # Nothing was "repaired" away: with its server, the folder answers as before.
+    assert Store.from_settings(server_settings).collection("articles").count_documents() == 10
+
+
 def test_an_unreachable_chroma_server_is_a_clear_cli_error(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{_free_port()}"
     result = CliRunner().invoke(app, ["--data-dir", str(tmp_path / "data"), "ask", "Who?"],
