@@ -43,6 +43,8 @@ test: $(STAMP) $(CHROMIUM)  ## Set up and run the test suite (browser tests incl
 	$(BIN)/ruff check index qa server tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
+	# The store and API tests once more, with the vectors on a real `chroma run` server.
+	$(BIN)/pytest tests/test_index.py tests/test_api.py --chroma-server -q
 	@echo "Screenshots of the chat page: test-artifacts/screenshots/ ($$(ls test-artifacts/screenshots 2>/dev/null | wc -l) files)"
 
 # A real LLM for the LLM-mode tests: SmolLM2-135M-Instruct (Apache-2.0), shipped on PyPI as a

@@ -40,16 +40,31 @@ def embedder() -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`--chroma-server`: the same tests with the vectors on a real `chroma run` server."""
+    parser.addoption("--chroma-server", action="store_true",
+                     help="keep the vectors on a real Chroma server (chroma run) instead of "
+                          "the embedded store, for every test using the settings fixtures")
+
+
+def _server_mode(config: pytest.Config) -> bool:
+    return bool(config.getoption("--chroma-server"))
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings pointing at a fresh, empty data folder."""
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings pointing at a fresh, empty data folder (and database, in server mode)."""
+    if _server_mode(request.config):
+        url = request.getfixturevalue("chroma_server")
+        return Settings(data_dir=tmp_path / "data", chroma_url=url,
+                        chroma_database=new_chroma_database(url))
     return Settings(data_dir=tmp_path / "data")
 
 
 @pytest.fixture
 def store(settings: Settings) -> Store:
-    """A real store (embedded Chroma, catalog, BM25) in the test's data folder."""
-    return Store(settings.data_dir)
+    """A real store (Chroma, catalog, BM25) in the test's data folder."""
+    return Store.from_settings(settings)
 
 
 @pytest.fixture
@@ -59,21 +74,67 @@ def services(settings: Settings, store: Store, embedder: SentenceTransformerEmbe
 
 
 @pytest.fixture(scope="session")
-def _sample_data_template(tmp_path_factory: pytest.TempPathFactory,
-                          embedder: SentenceTransformerEmbedder) -> Path:
-    data_dir = tmp_path_factory.mktemp("samples") / "data"
-    settings = Settings(data_dir=data_dir)
-    ingest_paths([SAMPLES], store=Store(data_dir), collection="articles", embedder=embedder,
-                 settings=settings)
-    return data_dir
+def _sample_template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                     embedder: SentenceTransformerEmbedder) -> Settings:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("samples") / "data")
+    if _server_mode(request.config):
+        url = request.getfixturevalue("chroma_server")
+        settings = settings.model_copy(update={
+            "chroma_url": url, "chroma_database": new_chroma_database(url)})
+    ingest_paths([SAMPLES], store=Store.from_settings(settings), collection="articles",
+                 embedder=embedder, settings=settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def _sample_data_template(_sample_template: Settings) -> Path:
+    return _sample_template.data_dir
 
 
 @pytest.fixture
-def sample_settings(tmp_path: Path, _sample_data_template: Path) -> Iterator[Settings]:
+def sample_settings(tmp_path: Path, _sample_template: Settings) -> Iterator[Settings]:
     """Settings over a private copy of a data folder holding the ingested sample articles."""
     data_dir = tmp_path / "data"
-    shutil.copytree(_sample_data_template, data_dir)
-    yield Settings(data_dir=data_dir)
+    shutil.copytree(_sample_template.data_dir, data_dir)
+    if _sample_template.chroma_url is None:
+        yield Settings(data_dir=data_dir)
+        return
+    database = new_chroma_database(_sample_template.chroma_url)
+    copy_chroma_database(_sample_template.chroma_url, _sample_template.chroma_database,
+                         database)
+    yield Settings(data_dir=data_dir, chroma_url=_sample_template.chroma_url,
+                   chroma_database=database)
+
+
+def new_chroma_database(url: str) -> str:
+    """A new, empty database on the Chroma server at `url`; its name."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    parsed = httpx.URL(url)
+    database = f"test-{uuid.uuid4().hex[:12]}"
+    chromadb.AdminClient(ChromaSettings(
+        chroma_api_impl="chromadb.api.fastapi.FastAPI", chroma_server_host=parsed.host,
+        chroma_server_http_port=parsed.port, anonymized_telemetry=False,
+    )).create_database(database)
+    return database
+
+
+def copy_chroma_database(url: str, source: str, target: str) -> None:
+    """Copy every collection (ids, vectors, metadata, documents) between two databases."""
+    import chromadb
+
+    parsed = httpx.URL(url)
+    reader, writer = (chromadb.HttpClient(host=parsed.host, port=parsed.port, database=name)
+                      for name in (source, target))
+    for collection in reader.list_collections():
+        copy = writer.create_collection(collection.name, metadata=collection.metadata,
+                                        configuration={"hnsw": {"space": "cosine"}},
+                                        embedding_function=None)
+        rows = collection.get(include=["embeddings", "metadatas", "documents"])
+        if rows["ids"]:
+            copy.add(ids=rows["ids"], embeddings=rows["embeddings"],
+                     metadatas=rows["metadatas"], documents=rows["documents"])
 
 
 @pytest.fixture
@@ -185,17 +246,8 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def server_settings(tmp_path: Path, chroma_server: str) -> Settings:
     """Settings for server mode: a fresh data folder and a fresh database on the server."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    url = httpx.URL(chroma_server)
-    database = f"test-{uuid.uuid4().hex[:12]}"
-    chromadb.AdminClient(ChromaSettings(
-        chroma_api_impl="chromadb.api.fastapi.FastAPI", chroma_server_host=url.host,
-        chroma_server_http_port=url.port, anonymized_telemetry=False,
-    )).create_database(database)
     return Settings(data_dir=tmp_path / "data", chroma_url=chroma_server,
-                    chroma_database=database)
+                    chroma_database=new_chroma_database(chroma_server))
 
 
 @pytest.fixture(scope="module")

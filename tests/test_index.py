@@ -172,7 +172,7 @@ def test_deleted_document_is_gone_from_dense_and_lexical_search(
     assert not any(h.chunk_id.startswith("lh::")
                    for h in collection.lexical_search(search_tokens(query), everything))
     # A fresh process sees the same: the persisted lexical index was rebuilt, not stale.
-    reopened = Store(settings.data_dir).collection("articles")
+    reopened = Store.from_settings(settings).collection("articles")
     assert not any(h.chunk_id.startswith("lh::")
                    for h in reopened.lexical_search(search_tokens(query), everything))
     with pytest.raises(NotFound):
@@ -232,7 +232,7 @@ def test_orphaned_vectors_of_an_interrupted_write_are_removed(
     # Simulate a run killed after writing vectors but before the catalog committed.
     collection.chroma.upsert(ids=["ghost::0000::0"], embeddings=[[0.1] * 384],
                              documents=["ghost"], metadatas=[{"doc_id": "ghost"}])
-    reopened = Store(settings.data_dir).collection("articles")
+    reopened = Store.from_settings(settings).collection("articles")
     assert reopened.chroma.count() == reopened.count_chunks()
     hits = reopened.dense_search(embedder.embed_query("ghost"), 10)
     assert all(not h.chunk_id.startswith("ghost") for h in hits)
@@ -246,10 +246,10 @@ def test_a_document_whose_sentence_vectors_were_lost_is_dropped_for_reingestion(
     some = collection.sentence_vectors.get(where={"doc_id": "lh"}, limit=1, include=[])
     collection.sentence_vectors.delete(ids=some["ids"])
 
-    reopened = Store(settings.data_dir).collection("articles")
+    reopened = Store.from_settings(settings).collection("articles")
     assert [d.document.id for d in reopened.documents()] == ["other"]
     assert reopened.sentence_vectors.count() == 2
-    report = _ingest(Store(settings.data_dir), embedder, settings,
+    report = _ingest(Store.from_settings(settings), embedder, settings,
                      [Document(id="lh", text=LIGHTHOUSE, title="LH")])
     assert report.added == ["lh"]
 
