@@ -136,7 +136,13 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(default=300, ge=16, le=32_000,
                                 description="Most tokens the LLM may write per answer.")
     llm_passages: int = Field(default=5, ge=1, le=20,
-                              description="Numbered passages the LLM is given.")
+                              description="Retrieved passages the LLM's evidence comes from.")
+    llm_evidence: Literal["sentences", "passages"] = Field(
+        default="sentences",
+        description="What the LLM is given, numbered: the sentences of those passages closest "
+        "to the question (each [n] is then one exact sentence), or the whole passages.")
+    llm_sentences: int = Field(default=5, ge=1, le=50,
+                               description="Numbered sentences, with llm_evidence=sentences.")
     llm_fallback: Literal["extractive", "error"] = Field(
         default="extractive",
         description="When the LLM is down: answer extractively, or fail with 503 "

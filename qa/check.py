@@ -121,7 +121,7 @@ def _best_support(text: str, vector: np.ndarray, cited: tuple[int, ...],
         passage_words = set(search_tokens(f"{record.document.title} {record.text}"))
         coverage = len(words & passage_words) / len(words) if words else 0.0
         score = 0.5 * float(similarities[index]) + 0.5 * coverage
-        missing = missing_facts(text, record.text)
+        missing = missing_facts(text, f"{record.document.title} {record.text}")
         supported = score >= threshold and not missing
         reason = "" if supported else (
             f"states {', '.join(missing)}, which passage [{n}] does not" if missing

@@ -8,9 +8,10 @@ The extractive answerer stays the default and the fallback; this one is used whe
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
@@ -20,10 +21,21 @@ from qa.followup import Turn
 from qa.retrieve import Candidate
 
 SYSTEM_PROMPT = """\
-Answer the question using only the numbered passages below, in one or two short sentences.
-Put the number of the passage you used in square brackets at the end of each sentence.
-Example answer: The bridge was designed by Ana Ruiz [2].
-If the passages do not contain the answer, reply exactly: The articles do not say."""
+Answer the question from the numbered passages, in one or two short sentences. Copy the words \
+of the passage. End each sentence with the number of the passage it comes from, in square \
+brackets, like [1]. If the passages do not answer the question, reply: The articles do not say.\
+"""
+# A worked example: small models follow a shown answer far better than a described one.
+EXAMPLE_QUESTION = """Passages:
+
+[1] The Ember Bridge was finished in 1931 after four years of work.
+
+[2] It was designed by the engineer Ana Ruiz, who later built two dams.
+
+[3] The town council voted to repaint the bridge in 2024.
+
+Question: Who designed the bridge?"""
+EXAMPLE_ANSWER = "The Ember Bridge was designed by the engineer Ana Ruiz [2]."
 
 
 class LLMUnavailable(CiteqaError):
@@ -79,17 +91,43 @@ class Prompt:
 
 
 def build_prompt(question: str, candidates: Sequence[Candidate], *, passages: int,
-                 history: Sequence[Turn] = ()) -> Prompt:
-    """System instructions with the numbered passages, the conversation, then the question."""
+                 history: Sequence[Turn] = (), query_vector: np.ndarray | None = None,
+                 sentences: int | None = None) -> Prompt:
+    """System instructions, a worked example, the conversation, then the numbered evidence.
+
+    With `query_vector` and `sentences`, the evidence is the `sentences` sentences of the top
+    `passages` passages closest to the question, each numbered on its own; otherwise it is
+    the passages themselves.
+    """
     chosen = list(candidates[:passages])
-    numbered = "\n\n".join(
-        f"[{n}] {c.record.document.title}\n{c.record.text}" for n, c in enumerate(chosen, 1))
-    messages: list[BaseMessage] = [SystemMessage(f"{SYSTEM_PROMPT}\n\nPassages:\n\n{numbered}")]
+    if query_vector is not None and sentences:
+        chosen = closest_sentences(chosen, query_vector, sentences)
+        numbered = "\n\n".join(
+            f"[{n}] {c.record.document.text[c.record.sentences[0].start:c.record.sentences[0].end]}"
+            for n, c in enumerate(chosen, 1))
+    else:
+        numbered = "\n\n".join(f"[{n}] {c.record.document.title}\n{c.record.text}"
+                                 for n, c in enumerate(chosen, 1))
+    messages: list[BaseMessage] = [SystemMessage(SYSTEM_PROMPT),
+                                   HumanMessage(EXAMPLE_QUESTION), AIMessage(EXAMPLE_ANSWER)]
     for turn in history[-6:]:
         messages.append(HumanMessage(turn.content) if turn.role == "user"
                         else AIMessage(turn.content))
-    messages.append(HumanMessage(question))
+    messages.append(HumanMessage(f"Passages:\n\n{numbered}\n\nQuestion: {question}"))
     return Prompt(messages, chosen)
+
+
+def closest_sentences(candidates: Sequence[Candidate], query_vector: np.ndarray,
+                      count: int) -> list[Candidate]:
+    """The `count` sentences of the candidates closest to the question, best first, each as
+    its chunk with only that sentence: the check compares a generated sentence with it, and
+    looks for the names and numbers it states in the whole chunk."""
+    scored = [(float(np.dot(sentence.vector, query_vector)), n, candidate, sentence)
+              for n, candidate in enumerate(candidates)
+              for sentence in candidate.record.sentences]
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    return [replace(candidate, record=replace(candidate.record, sentences=(sentence,)))
+            for _, _, candidate, sentence in scored[:count]]
 
 
 def generate(model: BaseChatModel, prompt: Prompt,

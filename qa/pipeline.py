@@ -82,7 +82,8 @@ class Assistant:
         mode = "extractive"
         unsupported: list[UnsupportedSentence] = []
         if self.chat_model is not None:
-            generated = self._generate(prepared.text, candidates, history, timings, on_token)
+            generated = self._generate(prepared.text, candidates, query_vector, history,
+                                       timings, on_token)
             if generated is None:
                 mode = "llm-fallback"
             else:
@@ -105,13 +106,16 @@ class Assistant:
                             abstained, draft.support, citations, candidates, top_k, timings,
                             started, mode, unsupported)
 
-    def _generate(self, question: str, candidates: list[Candidate], history: Sequence[Turn],
+    def _generate(self, question: str, candidates: list[Candidate], query_vector: np.ndarray,
+                  history: Sequence[Turn],
                   timings: dict[str, float], on_token: Callable[[str], None] | None = None
                   ) -> tuple[str, list[Citation], list[UnsupportedSentence], float] | None:
         """LLM mode: the checked answer, or None when the LLM is down and fallback is on."""
         assert self.chat_model is not None
+        by_sentence = self.settings.llm_evidence == "sentences"
         prompt = build_prompt(question, candidates, passages=self.settings.llm_passages,
-                              history=history)
+                              history=history, query_vector=query_vector if by_sentence else None,
+                              sentences=self.settings.llm_sentences if by_sentence else None)
         try:
             with _timed(timings, "generate"):
                 generated = generate(self.chat_model, prompt, on_token)

@@ -49,11 +49,13 @@ def _text(services: Services, doc_id: str) -> str:
     return services.store.collection("articles").document(doc_id).document.text
 
 
+@pytest.mark.parametrize("evidence", ["sentences", "passages"])
 def test_supported_sentences_are_kept_with_exact_spans(
-        sample_settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+        sample_settings: Settings, embedder: SentenceTransformerEmbedder, evidence: str) -> None:
     services = _services(sample_settings, embedder,
                          "The lab is co-led by Miriam Okafor and Tomas Verhoeven [1]. "
-                         "Verhoeven is the chief scientist of Corvalis Systems [1].")
+                         "Verhoeven is the chief scientist of Corvalis Systems [1].",
+                         llm_evidence=evidence)
     answer = services.assistant.ask(QUESTION)
     assert answer.mode == "llm" and not answer.abstained
     assert answer.answer == ("The lab is co-led by Miriam Okafor and Tomas Verhoeven. [1] "

@@ -56,15 +56,27 @@ def _llm_services(settings: Settings, embedder: SentenceTransformerEmbedder, url
 
 def test_a_real_llm_answers_with_checked_exact_citations(
         sample_settings: Settings, embedder: SentenceTransformerEmbedder, llm_url: str) -> None:
-    services = _llm_services(sample_settings, embedder, llm_url)
+    # SmolLM2-135M often cites the wrong number, or none: attribution lets the check find
+    # the sentence that supports what it wrote (the check itself is unchanged).
+    services = _llm_services(sample_settings, embedder, llm_url, llm_citations="attribute")
     answer = services.assistant.ask("Who co-leads the lab?")
-    assert answer.mode in ("llm", "llm-extractive"), answer.mode
-    assert answer.citations, answer
+    assert answer.mode == "llm", answer
+    assert "Okafor" in answer.answer or "Verhoeven" in answer.answer
+    assert answer.citations and answer.citations[0].doc_id == LAB_DOC
     collection = services.store.collection("articles")
     for citation in answer.citations:
         text = collection.document(citation.doc_id).document.text
         assert text[citation.start:citation.end] == citation.quote
-    assert answer.citations[0].doc_id == LAB_DOC
+        assert "co-led by" in citation.quote
+
+
+def test_a_real_llm_answer_the_articles_do_not_support_is_not_passed_off(
+        sample_settings: Settings, embedder: SentenceTransformerEmbedder, llm_url: str) -> None:
+    services = _llm_services(sample_settings, embedder, llm_url, llm_citations="attribute")
+    answer = services.assistant.ask("What is the capital of France?")
+    # Whatever the model wrote, nothing in the articles supports it: no citation survives.
+    assert answer.abstained and answer.citations == []
+    assert answer.mode == "llm-extractive"
 
 
 def test_llm_down_falls_back_or_is_a_503(
