@@ -91,7 +91,7 @@ class PeakRss:
         return round(self.last / 2**20, 1)
 
 
-def stop(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+def stop(process: subprocess.Popen[bytes], timeout: float = 45.0) -> None:
     """Stop a server we started: SIGTERM to its process group, SIGKILL if it lingers."""
     if process.poll() is not None:
         return
@@ -131,9 +131,20 @@ def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: fl
     raise TimeoutError(f"{url} not ready after {timeout:.0f} s (log: {log})")
 
 
+# Settings the benchmarks choose themselves: never inherited from the caller's environment.
+OWN_SETTINGS = ("DATA_DIR", "COLLECTION", "CHROMA_URL", "API_KEYS", "API_KEYS_FILE", "LLM")
+
+
+def clear_own_settings() -> None:
+    """Remove the settings the benchmarks choose (`OWN_SETTINGS`) from this environment."""
+    for name in OWN_SETTINGS:
+        os.environ.pop(f"CITEQA_{name}", None)
+
+
 def bench_env(**citeqa: str) -> dict[str, str]:
     """This process's environment, offline, with `CITEQA_*` variables set as given."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEQA_")}
+    own = {f"CITEQA_{name}" for name in OWN_SETTINGS}
+    env = {k: v for k, v in os.environ.items() if k not in own}
     env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
                HF_HUB_DISABLE_PROGRESS_BARS="1")
     env.update({f"CITEQA_{key.upper()}": value for key, value in citeqa.items()})
@@ -150,11 +161,17 @@ class Server:
 
 
 @contextmanager
-def citeqa_server(env: Mapping[str, str], log: Path, timeout: float = 300.0
-                  ) -> Iterator[Server]:
-    """A real `citeqa serve` on a free loopback port, ready (GET /readyz) when yielded."""
+def citeqa_server(env: Mapping[str, str], log: Path, *, workers: int = 1,
+                  timeout: float = 300.0) -> Iterator[Server]:
+    """A real `citeqa serve` on a free loopback port, ready (GET /readyz) when yielded.
+
+    With several workers, each answers /readyz for itself: one ready answer is taken as the
+    start of readiness, and the warm-up that follows reaches the others.
+    """
     port = free_port()
     command = [str(BIN / "citeqa"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     process = spawn(command, env=env, log=log)
     url = f"http://127.0.0.1:{port}"
     try:

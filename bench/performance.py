@@ -18,7 +18,10 @@ Indexes for the serving benchmarks are built once (bench.perf_build, as a subpro
 `bench/.data/perf/` and reused by later runs (`--rebuild` builds them again). With
 `--server-mode` the query and load benchmarks also run against a real `chroma run` server (our
 own, on a free port) through `CITEQA_CHROMA_URL`; `--chroma-url` names an existing one instead.
-Results: `bench/results/performance.json` (`performance-quick.json` with `--quick`).
+The benchmarks choose the data folder, collection, Chroma URL, API keys and LLM themselves;
+other `CITEQA_*` settings (model, chunk size...) apply. The cached indexes are not rebuilt when
+those change: use `--rebuild`. Results: `bench/results/performance.json`
+(`performance-quick.json` with `--quick`); `--report FILE` prints an earlier file's tables.
 """
 
 from __future__ import annotations
@@ -47,7 +50,14 @@ from bench import perf_load
 from bench.perf_build import BUILD_INFO, COLLECTION, cache_path
 from bench.perf_corpus import SETS, questions
 from bench.perf_ingest import IngestCorpus, ingest_vs_raw, langchain_vs_citeqa
-from bench.perf_procs import PeakRss, Server, bench_env, chroma_server, citeqa_server
+from bench.perf_procs import (
+    PeakRss,
+    Server,
+    bench_env,
+    chroma_server,
+    citeqa_server,
+    clear_own_settings,
+)
 from index.embedding import resolve_model_location
 from index.settings import Settings
 
@@ -105,7 +115,8 @@ def ensure_index(size: int, data_dir: Path, env: dict[str, str], *, rebuild: boo
                   "(cached for later runs)")
     log = log_dir / f"build-{data_dir.name}.log"
     command = [sys.executable, "-m", "bench.perf_build", "--chunks", str(size),
-               "--data-dir", str(data_dir), "--cache", str(cache_path(DATA, "default"))]
+               "--data-dir", str(data_dir),
+               "--cache", str(cache_path(DATA, Settings().embedding_model))]
     with log.open("ab") as err:
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=err,
                                    cwd=HERE.parent)
@@ -160,7 +171,8 @@ def serve_benchmarks(mode: str, size: int, args: argparse.Namespace, asked: list
         result.update(index=built["build"], index_cached=built["cached"],
                       build_memory=built["memory"])
         started = time.perf_counter()
-        with citeqa_server(env, log_dir / f"serve-{mode}-{size}.log") as server:
+        with citeqa_server(env, log_dir / f"serve-{mode}-{size}.log",
+                           workers=args.workers) as server:
             result["startup_s"] = round(time.perf_counter() - started, 1)
             with PeakRss(server.process.pid) as rss:
                 perf_load.warm_up(server.url, warmup)
@@ -195,73 +207,113 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def _table(title: str, heads: list[str], rows: list[tuple[str, list[str]]]) -> Table:
+    """A table with metrics down and runs across (fits a terminal however many metrics)."""
+    table = Table("", *heads, title=title, title_justify="left")
+    for label, cells in rows:
+        table.add_row(label, *cells)
+    return table
+
+
+def _pair(a: Any, b: Any) -> str:
+    return f"{_fmt(a)} / {_fmt(b)}"
+
+
 def print_tables(results: dict[str, Any]) -> None:
     """The results as tables on stdout."""
     out = Console()
     if results.get("ingest"):
-        table = Table("set", "docs", "chunks", "citeqa texts", "citeqa chunks/s",
-                      "of which model s", "raw same texts chunks/s", "ours/raw",
-                      "raw chunk texts chunks/s", "ours/raw chunks",
-                      title="Ingestion (citeqa vs raw SentenceTransformer.encode, same run)")
-        for row in results["ingest"]:
-            ours = row["citeqa"]
-            table.add_row(row["set"], _fmt(row["documents"]), _fmt(row["chunks"]),
-                          _fmt(ours["texts"]), _fmt(ours["chunks_per_s"]),
-                          f"{_fmt(ours['model_seconds'])} of {_fmt(ours['seconds'])}",
-                          _fmt(row["raw_same_texts"]["chunks_per_s"]),
-                          _fmt(row["ratio_vs_raw_same_texts"], 3),
-                          _fmt(row["raw_chunk_texts"]["chunks_per_s"]),
-                          _fmt(row["ratio_vs_raw_chunk_texts"], 3))
-        out.print(table)
+        runs = results["ingest"]
+        out.print(_table(
+            "Ingestion: citeqa vs raw SentenceTransformer.encode in the same run",
+            [run["set"] for run in runs], [
+                ("documents / chunks", [_pair(r["documents"], r["chunks"]) for r in runs]),
+                ("texts citeqa encodes (sentences+titles)",
+                 [_fmt(r["citeqa"]["texts"]) for r in runs]),
+                ("citeqa ingest s (model s)", [
+                    f"{_fmt(r['citeqa']['seconds'])} ({_fmt(r['citeqa']['model_seconds'])})"
+                    for r in runs]),
+                ("citeqa chunks/s", [_fmt(r["citeqa"]["chunks_per_s"]) for r in runs]),
+                ("raw encode, same texts: chunks/s",
+                 [_fmt(r["raw_same_texts"]["chunks_per_s"]) for r in runs]),
+                ("  ratio ours / raw", [_fmt(r["ratio_vs_raw_same_texts"], 3) for r in runs]),
+                ("raw encode, chunk texts: chunks/s",
+                 [_fmt(r["raw_chunk_texts"]["chunks_per_s"]) for r in runs]),
+                ("  ratio ours / raw chunks",
+                 [_fmt(r["ratio_vs_raw_chunk_texts"], 3) for r in runs]),
+                ("CPU s: citeqa / raw same / raw chunks", [
+                    f"{_fmt(r['citeqa']['cpu_seconds'])} / "
+                    f"{_fmt(r['raw_same_texts']['cpu_seconds'])} / "
+                    f"{_fmt(r['raw_chunk_texts']['cpu_seconds'])}" for r in runs]),
+            ]))
     if results.get("langchain"):
-        table = Table("set", "chunks", "LC ingest chunks/s", "citeqa chunks/s", "citeqa/LC",
-                      "LC search p50/p95", "citeqa ask p50/p95", "citeqa search p50/p95",
-                      "ask/LC p50", title="LangChain tutorial vs citeqa (in-process, ms)")
-        for row in results["langchain"]:
-            lc, ours, ratios = row["langchain"], row["citeqa"], row["ratios"]
-            table.add_row(
-                row["set"], _fmt(row["chunks"]), _fmt(lc["chunks_per_s"]),
-                _fmt(ours["chunks_per_s"]),
-                _fmt(ratios["ingest_chunks_per_s_citeqa_over_langchain"], 3),
-                f"{_fmt(lc['query']['p50_ms'])} / {_fmt(lc['query']['p95_ms'])}",
-                f"{_fmt(ours['ask']['p50_ms'])} / {_fmt(ours['ask']['p95_ms'])}",
-                f"{_fmt(ours['search_top5']['p50_ms'])} / {_fmt(ours['search_top5']['p95_ms'])}",
-                _fmt(ratios["ask_p50_citeqa_over_langchain"], 2))
-        out.print(table)
+        runs = results["langchain"]
+        out.print(_table(
+            "LangChain tutorial vs citeqa, same chunks, in-process (latency in ms)",
+            [run["set"] for run in runs], [
+                ("chunks", [_fmt(r["chunks"]) for r in runs]),
+                ("LangChain ingest chunks/s", [_fmt(r["langchain"]["chunks_per_s"]) for r in runs]),
+                ("citeqa ingest chunks/s", [_fmt(r["citeqa"]["chunks_per_s"]) for r in runs]),
+                ("  ratio citeqa / LangChain", [
+                    _fmt(r["ratios"]["ingest_chunks_per_s_citeqa_over_langchain"], 3)
+                    for r in runs]),
+                ("LangChain similarity_search p50 / p95", [
+                    _pair(r["langchain"]["query"]["p50_ms"], r["langchain"]["query"]["p95_ms"])
+                    for r in runs]),
+                ("citeqa ask p50 / p95", [
+                    _pair(r["citeqa"]["ask"]["p50_ms"], r["citeqa"]["ask"]["p95_ms"])
+                    for r in runs]),
+                ("citeqa search (top 5) p50 / p95", [
+                    _pair(r["citeqa"]["search_top5"]["p50_ms"],
+                          r["citeqa"]["search_top5"]["p95_ms"]) for r in runs]),
+                ("  ratio ask / LangChain p50",
+                 [_fmt(r["ratios"]["ask_p50_citeqa_over_langchain"], 2) for r in runs]),
+                ("  ratio search / LangChain p50",
+                 [_fmt(r["ratios"]["search_p50_citeqa_over_langchain"], 2) for r in runs]),
+            ]))
     served = [row for row in results.get("serving", []) if "query" in row]
     if served:
-        table = Table("mode", "chunks", "n", "p50", "p95", "p99", "errors", "server total p50",
-                      "embed", "retrieve", "answer",
-                      title="POST /v1/ask over HTTP, one at a time (ms)")
-        for row in served:
-            query, stages = row["query"], row["query"]["server_stage_p50_ms"]
-            table.add_row(row["mode"], _fmt(row["index"]["stored_chunks"]), _fmt(query["n"]),
-                          _fmt(query["p50_ms"]), _fmt(query["p95_ms"]), _fmt(query["p99_ms"]),
-                          _fmt(query["errors"]), _fmt(stages["total"]), _fmt(stages["embed"]),
-                          _fmt(stages["retrieve"]), _fmt(stages["answer"]))
-        out.print(table)
+        out.print(_table(
+            "POST /v1/ask over HTTP against citeqa serve, one at a time (ms)",
+            [f"{r['mode']} {r['index']['stored_chunks']:,}" for r in served], [
+                ("questions / errors", [_pair(r["query"]["n"], r["query"]["errors"])
+                                        for r in served]),
+                ("p50 / p95", [_pair(r["query"]["p50_ms"], r["query"]["p95_ms"])
+                               for r in served]),
+                ("p99 / max", [_pair(r["query"]["p99_ms"], r["query"]["max_ms"])
+                               for r in served]),
+                *[(f"server {stage} p50", [_fmt(r["query"]["server_stage_p50_ms"][stage])
+                                           for r in served])
+                  for stage in ("total", "embed", "retrieve", "answer")],
+            ]))
     loaded = [row for row in results.get("serving", []) if "concurrency" in row]
     if loaded:
-        table = Table("mode", "chunks", "clients", "seconds", "requests", "req/s", "p50 ms",
-                      "p95 ms", "errors", "serve RSS idle→peak MB",
-                      title="Concurrent clients against citeqa serve")
-        for row in loaded:
-            load = row["concurrency"]
-            table.add_row(row["mode"], _fmt(row["index"]["stored_chunks"]), _fmt(load["clients"]),
-                          _fmt(load["elapsed_s"]), _fmt(load["requests"]),
-                          _fmt(load["throughput_rps"], 2), _fmt(load["p50_ms"]),
-                          _fmt(load["p95_ms"]), _fmt(load["errors"]),
-                          f"{_fmt(row['serve_rss_after_warmup_mb'])} → "
-                          f"{_fmt(row['serve_peak_rss_under_load_mb'])}")
-        out.print(table)
+        out.print(_table(
+            "Concurrent clients against citeqa serve",
+            [f"{r['mode']} {r['index']['stored_chunks']:,}" for r in loaded], [
+                ("clients / seconds", [_pair(r["concurrency"]["clients"],
+                                             r["concurrency"]["elapsed_s"]) for r in loaded]),
+                ("requests / errors", [_pair(r["concurrency"]["requests"],
+                                             r["concurrency"]["errors"]) for r in loaded]),
+                ("throughput req/s", [_fmt(r["concurrency"]["throughput_rps"], 2)
+                                      for r in loaded]),
+                ("p50 / p95 ms", [_pair(r["concurrency"]["p50_ms"], r["concurrency"]["p95_ms"])
+                                  for r in loaded]),
+            ]))
     if results.get("memory"):
-        table = Table("what", "chunks", "peak RSS MB", "note", title="Peak memory (with children)")
+        table = Table("what", "chunks", "peak RSS MB", "note",
+                      title="Peak memory (RSS with children)", title_justify="left")
         for row in results["memory"]:
             table.add_row(row["what"], _fmt(row["chunks"]), _fmt(row["peak_rss_mb"]),
                           row.get("note", ""))
         out.print(table)
     for note in results.get("notes", []):
         out.print(f"[yellow]note:[/] {note}")
+    machine_info = results["machine"]
+    out.print(f"[dim]{results['date']}, {machine_info['cpu_count']} CPUs, load average "
+              f"{machine_info['loadavg_at_start'][0]} at start, "
+              f"{machine_info.get('loadavg_at_end', ['?'])[0]} at end; "
+              f"{results.get('seconds', 0):.0f} s in all[/]")
 
 
 def memory_rows(serving: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -315,6 +367,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=50, help="Concurrent clients [50].")
     parser.add_argument("--duration", type=float, default=None,
                         help="Seconds of concurrent load [60; quick 10].")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="`citeqa serve --workers` (several need a Chroma server) [1].")
     parser.add_argument("--server-mode", action="store_true",
                         help="Also run query and load against our own `chroma run` server.")
     parser.add_argument("--chroma-url", default=None,
@@ -326,6 +380,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None,
                         help="Results file [bench/results/performance.json; quick: "
                              "performance-quick.json].")
+    parser.add_argument("--report", type=Path, default=None,
+                        help="Only print the tables of an earlier results file.")
     args = parser.parse_args(argv)
     quick = args.quick
     args.sizes = ([int(s) for s in args.sizes.split(",")] if args.sizes
@@ -349,8 +405,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Run the chosen benchmarks, print the tables, write the JSON."""
     args = parse_args(argv)
+    if args.report:
+        print_tables(json.loads(args.report.read_text(encoding="utf-8")))
+        return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    clear_own_settings()
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
@@ -370,6 +430,7 @@ def main(argv: list[str] | None = None) -> None:
                     "load_size": args.load_size, "ingest_docs_per_set": args.ingest_docs,
                     "questions": args.questions, "warmup": args.warmup,
                     "clients": args.clients, "duration_s": args.duration,
+                    "workers": args.workers,
                     "server_mode": bool(args.server_mode or args.chroma_url)},
         "notes": [],
     }
