@@ -385,6 +385,17 @@ class Catalog:
             records[chunk_id] = ChunkRecord(chunk_id, idx, start, end, documents[doc_id], inside)
         return records
 
+    def sentence_vectors_by_text(self, collection: str, doc_ids: Sequence[str]
+                                 ) -> dict[str, dict[str, np.ndarray]]:
+        """For each stored document among `doc_ids`: its sentences' text -> stored vector."""
+        texts = {}
+        for doc_id in doc_ids:
+            stored = self.document(collection, doc_id)
+            if stored is not None:
+                texts[doc_id] = stored.document.text
+        return {doc_id: {texts[doc_id][s.start:s.end]: s.vector for s in sentences}
+                for doc_id, sentences in self._sentences(collection, list(texts)).items()}
+
     def _sentences(self, collection: str, doc_ids: list[str]) -> dict[str, list[Sentence]]:
         if not doc_ids:
             return {}

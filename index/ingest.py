@@ -151,16 +151,28 @@ def _embed_and_write(
 ) -> None:
     # Every sentence goes through the model once, and titles once per document; chunk vectors
     # are built from them. Embedding chunks as well would double the cost of ingestion for a
-    # small gain in retrieval (measured in bench/README.md).
+    # small gain in retrieval (measured in bench/README.md). A changed document keeps the
+    # stored vectors of its unchanged sentences: an edit re-embeds only what it touched.
+    known = target.catalog.sentence_vectors_by_text(target.name, [d.id for d, _ in batch])
     texts: list[str] = []
     spans_of: list[list[tuple[int, int]]] = []
     for document, _ in batch:
         spans = sentence_spans(document.text)
         spans_of.append(spans)
-        texts.extend(document.text[start:end] for start, end in spans)
+        reusable = known.get(document.id, {})
+        texts.extend(text for start, end in spans
+                     if (text := document.text[start:end]) not in reusable)
         if settings.embed_title and document.title:
             texts.append(document.title)
-    vectors = embedder.embed_documents(texts)
+    fresh = iter(embedder.embed_documents(texts) if texts else [])
+    vectors = []
+    for document, spans in zip((d for d, _ in batch), spans_of, strict=True):
+        reusable = known.get(document.id, {})
+        for start, end in spans:
+            text = document.text[start:end]
+            vectors.append(reusable[text] if text in reusable else next(fresh))
+        if settings.embed_title and document.title:
+            vectors.append(next(fresh))
     items = []
     offset = 0
     for (document, chunks), spans in zip(batch, spans_of, strict=True):

@@ -151,6 +151,39 @@ def test_changed_document_replaces_all_its_chunks(store: Store, embedder, settin
     assert len(hits) == 1
 
 
+class CountingEmbedder:
+    """The real model, counting the texts it is asked to embed."""
+
+    def __init__(self, real) -> None:
+        self.real, self.name, self.dimension = real, real.name, real.dimension
+        self.embedded: list[str] = []
+
+    def embed_documents(self, texts):
+        self.embedded.extend(texts)
+        return self.real.embed_documents(texts)
+
+    def embed_query(self, text):
+        return self.real.embed_query(text)
+
+
+def test_an_edit_re_embeds_only_the_sentences_it_changed(store: Store, embedder,
+                                                          settings: Settings) -> None:
+    counting = CountingEmbedder(embedder)
+    _ingest(store, counting, settings, [Document(id="lh", text=LIGHTHOUSE, title="LH")])
+    assert len(counting.embedded) == len(sentence_spans(LIGHTHOUSE)) + 1  # and the title
+    counting.embedded.clear()
+    changed = LIGHTHOUSE.replace("34 kilometres", "41 kilometres")
+    report = _ingest(store, counting, settings, [Document(id="lh", text=changed, title="LH")])
+    assert report.updated == ["lh"]
+    assert counting.embedded == ["The lamp can be seen from 41 kilometres away on a clear night.",
+                                 "LH"]
+    # The kept vectors are the same as a fresh ingest of the edited text would give.
+    fresh = embedder.embed_documents(["Its new keeper, Halvard Brekke, trained as a marine "
+                                      "engineer in Bergen."])[0]
+    hits = store.collection("articles").sentence_search(fresh, 1)
+    assert hits[0].score > 0.999
+
+
 def test_deleted_document_is_gone_from_dense_and_lexical_search(
         store: Store, embedder, settings: Settings) -> None:
     ingest_paths([SAMPLES], store=store, collection="articles", embedder=embedder,
