@@ -56,9 +56,11 @@ def _llm_services(settings: Settings, embedder: SentenceTransformerEmbedder, url
 
 def test_a_real_llm_answers_with_checked_exact_citations(
         sample_settings: Settings, embedder: SentenceTransformerEmbedder, llm_url: str) -> None:
-    # SmolLM2-135M often cites the wrong number, or none: attribution lets the check find
-    # the sentence that supports what it wrote (the check itself is unchanged).
-    services = _llm_services(sample_settings, embedder, llm_url, llm_citations="attribute")
+    # The settings the README gives for small models. SmolLM2-135M often cites the wrong
+    # number, or none: attribution lets the check find the sentence that supports what it
+    # wrote (the check itself is unchanged).
+    services = _llm_services(sample_settings, embedder, llm_url, llm_citations="attribute",
+                             llm_evidence="sentences")
     answer = services.assistant.ask("Who co-leads the lab?")
     assert answer.mode == "llm", answer
     assert "Okafor" in answer.answer or "Verhoeven" in answer.answer
@@ -72,7 +74,8 @@ def test_a_real_llm_answers_with_checked_exact_citations(
 
 def test_a_real_llm_answer_the_articles_do_not_support_is_not_passed_off(
         sample_settings: Settings, embedder: SentenceTransformerEmbedder, llm_url: str) -> None:
-    services = _llm_services(sample_settings, embedder, llm_url, llm_citations="attribute")
+    services = _llm_services(sample_settings, embedder, llm_url, llm_citations="attribute",
+                             llm_evidence="sentences")
     answer = services.assistant.ask("What is the capital of France?")
     # Whatever the model wrote, nothing in the articles supports it: no citation survives.
     assert answer.abstained and answer.citations == []
