@@ -18,7 +18,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from index.errors import CiteqaError, InvalidInput
-from index.models import Filters
+from index.models import Document, Filters, SkippedSource
 from index.settings import Settings
 from qa.models import Answer
 from server.schemas import DocumentFull, DocumentSummary
@@ -117,6 +117,14 @@ def ingest(
     with errors.status("Reading files and pages…"):
         loaded = list(load_locations(paths, max_bytes=settings.max_upload_bytes,
                                      timeout=settings.fetch_timeout))
+    if not any(isinstance(item, Document) for item in loaded):
+        # Nothing readable (a typo in a path, say): refuse, rather than create an empty
+        # collection, or with --prune empty the existing one.
+        for item in loaded:
+            if isinstance(item, SkippedSource):
+                errors.print(f"[yellow]skipped[/] {escape(item.name)}: {escape(item.reason)}")
+        raise InvalidInput(f"nothing to ingest: no readable document in {', '.join(paths)}",
+                           code="nothing_readable")
     progress = Progress(
         TextColumn("[bold]Ingesting"), BarColumn(), MofNCompleteColumn(), TextColumn("documents"),
         TimeElapsedColumn(), console=errors, transient=True, disable=not loaded,

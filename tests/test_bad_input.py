@@ -772,9 +772,6 @@ def test_cli_refuses_bad_arguments_with_a_message_and_exit_1(
     assert result.stdout == ""
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server/cli.py ingest exits 0 when nothing could be ingested (every file unreadable, or "
-    "the path does not exist); the API refuses the same input with 422"))
 @pytest.mark.parametrize("what", ["unreadable-file", "missing-path"])
 def test_cli_ingest_of_nothing_readable_exits_non_zero(
         cli: Callable[..., Result], tmp_path: Path, what: str) -> None:
