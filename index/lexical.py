@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 import tempfile
 import threading
@@ -29,6 +30,28 @@ class LexicalHit:
 
     chunk_id: str
     score: float
+
+
+_STAGING = ".lexical-"
+
+
+def _remove_stale_staging(parent: Path) -> None:
+    """Remove staging folders (named after their process) of processes that died mid-save."""
+    for path in parent.glob(f"{_STAGING}*"):
+        owner = path.name[len(_STAGING):].split("-", 1)[0]
+        if owner.isdigit() and _alive(int(owner)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class LexicalIndex:
@@ -120,7 +143,9 @@ class LexicalIndex:
               doc_ids: list[str]) -> None:
         # Written to a temporary folder and swapped in, so readers never see half an index.
         self.folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".lexical-", dir=self.folder.parent))
+        _remove_stale_staging(self.folder.parent)
+        staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-",
+                                        dir=self.folder.parent))
         try:
             if bm25 is not None:
                 bm25.save(str(staging / "bm25"), show_progress=False)

@@ -410,10 +410,6 @@ def test_ingest_killed_at_each_step_of_a_write_loses_nothing_and_resumes(
         answers_from(data_dir, embedder, doc_id)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "index/lexical.py LexicalIndex._save: a run killed while swapping in a new BM25 index "
-    "leaves its staging folder (data/lexical/.lexical-XXXX, a full copy of the index) behind "
-    "for good; nothing removes it, so every such crash leaks one index's worth of disk"))
 def test_a_kill_while_saving_the_lexical_index_leaves_no_stray_copies(
         tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
     data_dir = tmp_path / "data"
