@@ -81,6 +81,22 @@ def chunk_of_sentence(sentence_vector_id: str) -> str:
     return sentence_vector_id.rsplit("::", 1)[0]
 
 
+def _persistent_client(path: Path, *, fresh: bool = False) -> Any:
+    """Embedded Chroma in `path`; with `fresh`, a new instance that reads the folder anew.
+
+    chromadb keeps one instance per folder per process and never sees what other processes
+    write to its in-memory index; dropping it from that cache (a private table) is the only
+    way to reload. Handles still in use keep working on the old instance until released.
+    """
+    if fresh:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient._identifier_to_system.pop(str(path), None)
+        SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+    return chromadb.PersistentClient(
+        path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False))
+
+
 def chroma_client(settings: Settings) -> Any:
     """A client of the Chroma server `CITEQA_CHROMA_URL` names; `ConfigurationError` if down."""
     assert settings.chroma_url is not None
@@ -110,10 +126,8 @@ class Store:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.catalog = Catalog(self.data_dir / "catalog.sqlite3")
-        self.client = client or chromadb.PersistentClient(
-            path=str(self.data_dir / "chroma"),
-            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
-        )
+        self.embedded = client is None
+        self.client = client or _persistent_client(self.data_dir / "chroma")
         self._lock_path = self.data_dir / "write.lock"
         self.location = location or f"the embedded Chroma in {self.data_dir / 'chroma'}"
         self._open: dict[str, CollectionStore] = {}
@@ -158,8 +172,6 @@ class Store:
         """An existing collection; `NotFound` if there is none of that name."""
         validate_collection_name(name)
         with self._lock:
-            if name in self._open and self.catalog.collection(name) is not None:
-                return self._open[name]
             record = self.catalog.collection(name)
             if record is None:
                 self._open.pop(name, None)
@@ -168,9 +180,18 @@ class Store:
                     f"(citeqa ingest PATH --collection {name})",
                     code="collection_not_found",
                 )
-            store = CollectionStore(self, record)
-            store.reconcile()
-            self._open[name] = store
+            store = self._open.get(name)
+            if store is not None and self.embedded and record.version != store.seen_version:
+                # Another process wrote to the folder: embedded Chroma keeps its index in
+                # memory and would not search what that process added. Read it anew.
+                log.info("collection %s changed in another process; reloading vectors", name)
+                self.client = _persistent_client(self.data_dir / "chroma", fresh=True)
+                self._open.clear()
+                store = None
+            if store is None:
+                store = CollectionStore(self, record)
+                store.reconcile()
+                self._open[name] = store
             return store
 
     def create_collection(self, name: str, *, model: str, dimension: int) -> CollectionStore:
@@ -231,6 +252,8 @@ class CollectionStore:
             _check_owner(chroma_collection, store.catalog.id, record.name)
         self.lexical = LexicalIndex(store.catalog, record.name,
                                     store.data_dir / "lexical" / record.name)
+        # The catalog version this process's view of the vectors is known to match.
+        self.seen_version = record.version
         self._max_batch = int(store.client.get_max_batch_size())
 
     def check_model(self, model: str, dimension: int) -> None:
@@ -282,6 +305,7 @@ class CollectionStore:
                          sentence_metadatas)
             stale = self.catalog.write_documents(self.name, catalog_items)
             self._delete_vectors(stale)
+            self.seen_version = self.catalog.version(self.name)
 
     def _upsert(self, target: Any, ids: list[str], vectors: list[np.ndarray],
                 metadatas: list[dict[str, str | int | float | bool]],
@@ -307,6 +331,7 @@ class CollectionStore:
         with self.write_lock():
             removed = self.catalog.delete_documents(self.name, doc_ids)
             self._delete_vectors(removed)
+            self.seen_version = self.catalog.version(self.name)
         self.lexical.refresh()
 
     def _delete_vectors(self, chunk_ids: Sequence[str]) -> None:
@@ -326,6 +351,7 @@ class CollectionStore:
         with self.write_lock():
             if not self._counts_agree():
                 self._repair()
+                self.seen_version = self.catalog.version(self.name)
 
     def _counts_agree(self) -> bool:
         return bool(self.chroma.count() == self.catalog.count_chunks(self.name)
@@ -388,7 +414,7 @@ class CollectionStore:
             return []
         where = _chroma_where(filters) if filters else None
         result = self.chroma.query(
-            query_embeddings=[np.asarray(vector, dtype=np.float32)],  # type: ignore[arg-type]
+            query_embeddings=[np.asarray(vector, dtype=np.float32)],
             n_results=min(k, count),
             where=where,
             include=["distances"],
@@ -404,7 +430,7 @@ class CollectionStore:
         if count == 0 or k <= 0:
             return []
         result = self.sentence_vectors.query(
-            query_embeddings=[np.asarray(vector, dtype=np.float32)],  # type: ignore[arg-type]
+            query_embeddings=[np.asarray(vector, dtype=np.float32)],
             # Several of the closest sentences often share a chunk.
             n_results=min(2 * k, count),
             where=_chroma_where(filters) if filters else None,
