@@ -67,7 +67,12 @@ eval: $(STAMP)  ## Benchmark answer quality on ../shared/eval and the seed set (
 
 # Not part of `make test`: builds 10k- and 100k-chunk indexes once (kept in bench/.data/perf),
 # then measures. `make bench BENCH_ARGS=--quick` is a check of a few minutes.
-bench: $(STAMP)  ## Performance benchmarks: ingest, query latency, LangChain, load, memory
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)  ## Performance benchmarks: ingest, query latency, LangChain, load, memory
 	$(BIN)/python -m bench.performance $(BENCH_ARGS)
 
 lint: $(STAMP)
