@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import socket
@@ -13,7 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -198,29 +199,68 @@ def wait_until_up(process: subprocess.Popen[bytes], url: str, *, what: str, log:
 
 
 @contextmanager
-def serving(data_dir: Path, *, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run a real `citeqa serve` on a free loopback port until the block ends; its base URL."""
-    port = _free_port()
-    log_path = data_dir.parent / f"serve-{port}.log"
+def background_process(command: list[str], *, ready_url: str, what: str, log_path: Path,
+                       env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a server process, wait until `ready_url` answers, stop it when the block ends."""
     with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-c", "from server.cli import main; main()", "--data-dir",
-             str(data_dir), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
-        )
-        base = f"http://127.0.0.1:{port}"
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, **(env or {})})
         try:
-            wait_until_up(process, f"{base}/healthz", what="citeqa serve", log=log_path)
-            # The first question of a fresh process loads the lexical index; pay for it here,
-            # so tests measure behaviour, not start-up.
-            key = (env or {}).get("CITEQA_API_KEYS", "").split(",")[0].strip()
-            httpx.post(f"{base}/v1/ask", json={"question": "warm up"}, timeout=120,
-                       headers={"Authorization": f"Bearer {key}"} if key else {})
-            yield base
+            wait_until_up(process, ready_url, what=what, log=log_path)
+            yield process
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+@contextmanager
+def serving(data_dir: Path, *, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run a real `citeqa serve` on a free loopback port until the block ends; its base URL."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with background_process(
+            [sys.executable, "-c", "from server.cli import main; main()", "--data-dir",
+             str(data_dir), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            ready_url=f"{base}/healthz", what="citeqa serve",
+            log_path=data_dir.parent / f"serve-{port}.log",
+            env={"HF_HUB_OFFLINE": "1", **(env or {})}):
+        # The first question of a fresh process loads the lexical index; pay for it here,
+        # so tests measure behaviour, not start-up.
+        key = (env or {}).get("CITEQA_API_KEYS", "").split(",")[0].strip()
+        httpx.post(f"{base}/v1/ask", json={"question": "warm up"}, timeout=120,
+                   headers={"Authorization": f"Bearer {key}"} if key else {})
+        yield base
+
+
+@contextmanager
+def canned_json_server(status: int, body: dict[str, object]
+                       ) -> Iterator[tuple[str, list[tuple[dict[str, str], object]]]]:
+    """A loopback HTTP server answering every POST with `body`; its base URL, and the
+    (headers, JSON body) of every request it received."""
+    received: list[tuple[dict[str, str], object]] = []
+    payload = json.dumps(body).encode()
+
+    class Canned(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            received.append((dict(self.headers), json.loads(raw) if raw else None))
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Canned)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(scope="session")
@@ -228,19 +268,13 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Chroma server (`chroma run`) on a free loopback port; its URL."""
     folder = tmp_path_factory.mktemp("chroma-server")
     port = _free_port()
-    log_path = folder / "chroma.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
+    url = f"http://127.0.0.1:{port}"
+    with background_process(
             [str(Path(sys.executable).parent / "chroma"), "run", "--host", "127.0.0.1",
              "--port", str(port), "--path", str(folder / "db")],
-            stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_up(process, f"{url}/api/v2/heartbeat", what="chroma run", log=log_path)
-            yield url
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+            ready_url=f"{url}/api/v2/heartbeat", what="chroma run",
+            log_path=folder / "chroma.log"):
+        yield url
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ it cites. (A real local LLM is exercised by `make test-llm`.)"""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -20,7 +18,7 @@ from index.embedding import SentenceTransformerEmbedder
 from index.settings import Settings
 from server.app import create_app
 from server.services import Services
-from tests.conftest import LAB_DOC
+from tests.conftest import LAB_DOC, canned_json_server
 
 QUESTION = "Who co-leads the lab?"
 
@@ -135,40 +133,20 @@ def test_attribution_still_drops_what_no_passage_supports(
 
 def test_generation_is_bounded_on_openai_compatible_servers(
         sample_settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
-    # A loopback OpenAI-compatible server that records what the real client sends.
-    received: list[dict[str, Any]] = []
-
-    class Completions(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            body = json.dumps({
-                "id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                "choices": [{"index": 0, "finish_reason": "length", "message": {
-                    "role": "assistant",
-                    "content": "The lab is co-led by Miriam Okafor and Tomas Verhoeven [1]."}}],
-            }).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Completions)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    # A loopback OpenAI-compatible server: what the real client sends is recorded.
+    completion = {
+        "id": "x", "object": "chat.completion", "created": 0, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "length", "message": {
+            "role": "assistant",
+            "content": "The lab is co-led by Miriam Okafor and Tomas Verhoeven [1]."}}]}
+    with canned_json_server(200, completion) as (base, received):
         settings = sample_settings.model_copy(update={
             "llm": "openai:m", "llm_max_tokens": 40, "llm_retries": 0,
-            "llm_base_url": f"http://127.0.0.1:{server.server_address[1]}/v1"})
+            "llm_base_url": f"{base}/v1"})
         answer = Services.build(settings, embedder=embedder).assistant.ask(QUESTION)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert answer.mode == "llm"
     # `max_tokens`, the name self-hosted servers read (llama.cpp ignores the newer one).
-    assert received[0]["max_tokens"] == 40
+    assert received[0][1]["max_tokens"] == 40  # type: ignore[index]
 
 
 def test_llm_down_falls_back_to_the_extractive_answer(

@@ -4,7 +4,6 @@ OpenAI-compatible server on loopback (`make test-llm` installs and builds both).
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from index.embedding import SentenceTransformerEmbedder
 from index.settings import Settings
 from server.app import create_app
 from server.services import Services
-from tests.conftest import LAB_DOC, _free_port, wait_until_up
+from tests.conftest import LAB_DOC, _free_port, background_process
 
 pytestmark = pytest.mark.llm
 
@@ -32,19 +31,13 @@ def _gguf() -> Path:
 def llm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A llama.cpp server with SmolLM2 on a free loopback port; its OpenAI base URL."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("llm") / "llama.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
+    base = f"http://127.0.0.1:{port}/v1"
+    with background_process(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(_gguf()), "--host",
              "127.0.0.1", "--port", str(port), "--n_ctx", "4096"],
-            stdout=out, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}/v1"
-        try:
-            wait_until_up(process, f"{base}/models", what="the llama.cpp server", log=log)
-            yield base
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+            ready_url=f"{base}/models", what="the llama.cpp server",
+            log_path=tmp_path_factory.mktemp("llm") / "llama.log"):
+        yield base
 
 
 def _llm_services(settings: Settings, embedder: SentenceTransformerEmbedder, url: str,

@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from conftest import LAB_DOC
+from conftest import LAB_DOC, canned_json_server
 from fastapi.testclient import TestClient
 from langchain_core.documents import Document
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
@@ -213,34 +211,14 @@ def test_remote_retriever_reports_the_servers_detail(live_server: str) -> None:
 
 
 def test_remote_retriever_sends_the_api_key_and_reports_refusals() -> None:
-    seen: list[str | None] = []
-
-    class Refusing(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            seen.append(self.headers.get("Authorization"))
-            body = json.dumps({"error": "invalid_api_key", "detail": "wrong API key"}).encode()
-            self.send_response(401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        base = f"http://127.0.0.1:{server.server_address[1]}"
+    refusal = {"error": "invalid_api_key", "detail": "wrong API key"}
+    with canned_json_server(401, refusal) as (base, received):
         with pytest.raises(RemoteSearchError, match="wrong API key") as raised:
             CiteqaRetriever(base_url=base, api_key="s3cret").invoke(LAB_QUESTION)
         assert (raised.value.status, raised.value.code) == (401, "invalid_api_key")
         with pytest.raises(RemoteSearchError):
             CiteqaRetriever(base_url=base).invoke(LAB_QUESTION)
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert seen == ["Bearer s3cret", None]
+    assert [headers.get("Authorization") for headers, _ in received] == ["Bearer s3cret", None]
 
 
 def test_remote_retriever_that_cannot_connect_says_where() -> None:
