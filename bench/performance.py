@@ -17,7 +17,8 @@
 Indexes for the serving benchmarks are built once (bench.perf_build, as a subprocess) into
 `bench/.data/perf/` and reused by later runs (`--rebuild` builds them again). With
 `--server-mode` the query and load benchmarks also run against a real `chroma run` server (our
-own, on a free port) through `CITEQA_CHROMA_URL`; `--chroma-url` names an existing one instead.
+own, on a free port) through `CITEQA_CHROMA_URL`; `--chroma-url` names an existing one instead
+(its index is only ever topped up, never rebuilt).
 The benchmarks choose the data folder, collection, Chroma URL, API keys and LLM themselves;
 other `CITEQA_*` settings (model, chunk size...) apply. The cached indexes are not rebuilt when
 those change: use `--rebuild`. Results: `bench/results/performance.json`
@@ -103,7 +104,7 @@ def ensure_index(size: int, data_dir: Path, env: dict[str, str], *, rebuild: boo
     quick when nothing is missing, e.g. for a Chroma server whose contents may have changed).
     """
     info_file, memory_file = data_dir / BUILD_INFO, data_dir / BUILD_MEMORY
-    if rebuild and data_dir.exists() and chroma is None:
+    if rebuild and data_dir.exists():
         shutil.rmtree(data_dir)
     if info_file.exists() and not verify:
         info = json.loads(info_file.read_text())
@@ -166,8 +167,10 @@ def serve_benchmarks(mode: str, size: int, args: argparse.Namespace, asked: list
     with chroma_for(mode, size, args, log_dir) as (chroma, url, data_dir):
         extra = {"chroma_url": url} if url else {}
         env = bench_env(data_dir=str(data_dir), collection=COLLECTION, **extra)
-        built = ensure_index(size, data_dir, env, rebuild=args.rebuild, verify=mode != "local",
-                             log_dir=log_dir, chroma=chroma)
+        # Our own Chroma server's folder was emptied by chroma_for; an external server's
+        # collection belongs to its data folder, so that one is only ever topped up.
+        built = ensure_index(size, data_dir, env, rebuild=args.rebuild and mode == "local",
+                             verify=mode != "local", log_dir=log_dir, chroma=chroma)
         result.update(index=built["build"], index_cached=built["cached"],
                       build_memory=built["memory"])
         started = time.perf_counter()
