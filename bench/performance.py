@@ -67,6 +67,8 @@ DATA = HERE / ".data" / "perf"
 RESULTS = HERE / "results"
 BENCHMARKS = ("ingest", "query", "langchain", "concurrency", "memory")
 BUILD_MEMORY = "build-memory.json"
+# Questions timed in the in-process LangChain comparison (three calls each).
+LANGCHAIN_QUESTIONS = 100
 
 console = Console(stderr=True)
 
@@ -130,6 +132,7 @@ def ensure_index(size: int, data_dir: Path, env: dict[str, str], *, rebuild: boo
     memory = json.loads(memory_file.read_text()) if memory_file.exists() else {}
     if info["added_chunks"]:
         memory = {"ingest_peak_rss_mb": peak.peak_mb, "added_chunks": info["added_chunks"],
+                  "texts_embedded_by_model": info["texts_embedded_by_model"],
                   "vector_cache_mb": info["vector_cache_mb"], "date": info["date"]}
         if isinstance(chroma_peak, PeakRss):
             memory["chroma_server_peak_rss_mb"] = chroma_peak.peak_mb
@@ -330,8 +333,9 @@ def memory_rows(serving: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "what": f"ingest ({row['mode']})", "chunks": build["added_chunks"],
                 "peak_rss_mb": build["ingest_peak_rss_mb"],
                 "note": f"measured {build['date'][:10]}"
-                        f"{' (cached build)' if row['index_cached'] else ''}; includes "
-                        f"{build['vector_cache_mb']} MB of vector cache"})
+                        f"{' (cached build)' if row['index_cached'] else ''}; "
+                        f"{_fmt(build.get('texts_embedded_by_model'))} texts through the "
+                        f"model, {build['vector_cache_mb']} MB of vector cache"})
             if "chroma_server_peak_rss_mb" in build:
                 rows.append({"what": "chroma server during ingest", "chunks": chunks,
                              "peak_rss_mb": build["chroma_server_peak_rss_mb"]})
@@ -432,6 +436,7 @@ def main(argv: list[str] | None = None) -> None:
         "options": {"benchmarks": args.only, "quick": args.quick, "sizes": args.sizes,
                     "load_size": args.load_size, "ingest_docs_per_set": args.ingest_docs,
                     "questions": args.questions, "warmup": args.warmup,
+                    "langchain_questions": min(args.questions, LANGCHAIN_QUESTIONS),
                     "clients": args.clients, "duration_s": args.duration,
                     "workers": args.workers,
                     "server_mode": bool(args.server_mode or args.chroma_url)},
@@ -456,7 +461,8 @@ def main(argv: list[str] | None = None) -> None:
             results["langchain"] = []
             for corpus in corpora:
                 console.print(f"[bold]langchain[/] {corpus.name}")
-                row = langchain_vs_citeqa(corpus, work, min(args.questions, 100), args.warmup)
+                row = langchain_vs_citeqa(corpus, work, min(args.questions, LANGCHAIN_QUESTIONS),
+                                          args.warmup)
                 row["loadavg_after"] = _loadavg()
                 results["langchain"].append(row)
 
