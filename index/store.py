@@ -409,13 +409,14 @@ class CollectionStore:
     def dense_search(self, vector: np.ndarray, k: int, filters: Filters | None = None
                      ) -> list[DenseHit]:
         """The `k` chunks closest to the vector that pass the filters."""
-        count = self.chroma.count()
-        if count == 0 or k <= 0:
+        if k <= 0:
             return []
         where = _chroma_where(filters) if filters else None
+        # No count() first: Chroma returns what it has, and count() costs more than the query
+        # at 100k chunks (and holds the GIL in embedded mode).
         result = self.chroma.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32)],
-            n_results=min(k, count),
+            n_results=k,
             where=where,
             include=["distances"],
         )
@@ -426,13 +427,12 @@ class CollectionStore:
     def sentence_search(self, vector: np.ndarray, k: int, filters: Filters | None = None
                         ) -> list[DenseHit]:
         """Chunks holding the sentences closest to the vector, scored by their best sentence."""
-        count = self.sentence_vectors.count()
-        if count == 0 or k <= 0:
+        if k <= 0:
             return []
         result = self.sentence_vectors.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32)],
             # Several of the closest sentences often share a chunk.
-            n_results=min(2 * k, count),
+            n_results=2 * k,
             where=_chroma_where(filters) if filters else None,
             include=["distances"],
         )
