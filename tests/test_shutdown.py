@@ -23,7 +23,7 @@ def _long_article() -> bytes:
         f"# Harbour Survey Notes\n\nThe survey team logged mooring number {n} on pier "
         f"{n % 17}. Its chain was measured at {n * 3 % 97} metres and painted in colour "
         f"code {n % 11}. Inspectors recorded the weather as calm on day {n % 28 + 1}."
-        for n in range(150)
+        for n in range(1200)
     ]
     return "\n\n".join(paragraphs).encode()
 
@@ -45,7 +45,7 @@ def test_sigterm_lets_an_upload_in_flight_finish(settings: Settings, tmp_path: P
                 f"{base}/v1/documents", timeout=300,
                 files={"file": ("harbour-survey.md", _long_article(), "text/markdown")})))
             upload.start()
-            # Embedding 150 paragraphs takes seconds; stop the server while it works.
+            # Embedding 1,200 paragraphs takes seconds; stop the server while it works.
             time.sleep(1.0)
             process.send_signal(signal.SIGTERM)
             upload.join(timeout=300)
