@@ -466,11 +466,13 @@ def test_ingest_killed_at_delays_loses_nothing_and_resumes(
 # Ingesting while serving -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, _sample_data_template: Path
-           ) -> Iterator[tuple[Path, str]]:
-    """A real `citeqa serve` over a copy of the sample articles: (data folder, base URL)."""
-    data_dir = tmp_path_factory.mktemp("served") / "data"
+@pytest.fixture
+def served(tmp_path: Path, _sample_data_template: Path) -> Iterator[tuple[Path, str]]:
+    """A real `citeqa serve` over a copy of the sample articles: (data folder, base URL).
+
+    One per test: what another test left in the folder would change what this one finds.
+    """
+    data_dir = tmp_path / "served" / "data"
     shutil.copytree(_sample_data_template, data_dir)
     with serving(data_dir) as base:
         yield data_dir, base
@@ -582,4 +584,5 @@ def test_a_running_server_finds_by_meaning_what_a_cli_ingest_added(
 
     assert filtered.status_code == 200, filtered.text
     assert [p["doc_id"] for p in filtered.json()["passages"]][:1] == ["glassworks.md"]
-    assert "glassworks.md" in {p["doc_id"] for p in unfiltered.json()["passages"]}
+    assert "glassworks.md" in {p["doc_id"] for p in unfiltered.json()["passages"]}, \
+        unfiltered.json()
