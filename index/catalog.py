@@ -405,9 +405,14 @@ class Catalog:
             f"WHERE collection = ? AND doc_id IN ({marks}) ORDER BY doc_id, start",
             (collection, *doc_ids),
         )
+        found = rows.fetchall()
         out: dict[str, list[Sentence]] = {}
-        for doc_id, start, end, blob in rows:
-            vector = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+        if not found:
+            return out
+        # One conversion for all the rows: per-row numpy calls cost more than the query.
+        vectors = np.frombuffer(b"".join(row[3] for row in found), dtype=np.float16)
+        vectors = vectors.reshape(len(found), -1).astype(np.float32)
+        for (doc_id, start, end, _), vector in zip(found, vectors, strict=True):
             out.setdefault(doc_id, []).append(Sentence(start, end, vector))
         return out
 

@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(
         default=64, ge=1, description="Texts per forward pass of the embedding model."
     )
+    query_encoder: Literal["onnx", "torch"] = Field(
+        default="onnx",
+        description="How questions are embedded: `onnx` runs an export of the embedding model "
+        "(made once, cached in the data folder, checked to give the same vectors; about three "
+        "times faster for one question), `torch` runs the model itself. A model that does not "
+        "export stays on torch.",
+    )
     chunk_size: int = Field(
         default=800, ge=100, le=20_000, description="Largest chunk, in characters."
     )

@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from index.embedding import Embedder
+from index.embedding import Embedder, SentenceTransformerEmbedder
 from index.settings import Settings
 from index.store import Store
 from server.errors import install_error_handlers
@@ -42,6 +42,9 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         # Tests may hand the app ready-made services; otherwise build them once, here.
         if getattr(app.state, "services", None) is None:
             app.state.services = Services.build(settings, embedder=embedder, store=store)
+        if isinstance(app.state.services.embedder, SentenceTransformerEmbedder):
+            # Before the first request, not during it: /readyz then means fast answers.
+            app.state.services.embedder.prepare_queries()
         yield
 
     app = FastAPI(

