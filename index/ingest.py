@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -65,36 +66,55 @@ def ingest_documents(
     pending: list[tuple[Document, list[Chunk]]] = []
     pending_chunks = 0
 
+    # One batch is written (Chroma, catalog) on another thread while the next is embedded:
+    # the model releases the GIL, so the writes cost little wall time. Batches still commit
+    # in order, each whole or not at all.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeqa-write")
+    writing: Future[int] | None = None
+
+    def write(prepared: list[PreparedDocument], chunks: int) -> int:
+        target.write(prepared)
+        return chunks
+
     def flush() -> None:
-        nonlocal pending, pending_chunks
+        nonlocal pending, pending_chunks, writing
         if pending:
-            _embed_and_write(pending, target=target, embedder=embedder, settings=settings)
-            report.chunks += pending_chunks
+            prepared = _embed(pending, target=target, embedder=embedder, settings=settings)
+            if writing is not None:
+                report.chunks += writing.result()
+            writing = writer.submit(write, prepared, pending_chunks)
         pending, pending_chunks = [], 0
 
-    for done, item in enumerate(items, start=1):
-        if isinstance(item, SkippedSource):
-            report.skipped.append(item)
-            if item.doc_id:
-                seen.add(item.doc_id)
-        elif item.id in seen:
-            report.skipped.append(SkippedSource(item.id, "duplicate document id in this run; "
-                                                "the first one was kept", item.id))
-        else:
-            seen.add(item.id)
-            old_hash = stored_hashes.get(item.id)
-            if old_hash == item.content_hash:
-                report.unchanged.append(item.id)
+    try:
+        for done, item in enumerate(items, start=1):
+            if isinstance(item, SkippedSource):
+                report.skipped.append(item)
+                if item.doc_id:
+                    seen.add(item.doc_id)
+            elif item.id in seen:
+                report.skipped.append(SkippedSource(
+                    item.id, "duplicate document id in this run; the first one was kept",
+                    item.id))
             else:
-                (report.updated if old_hash else report.added).append(item.id)
-                chunks = chunker.split(item)
-                pending.append((item, chunks))
-                pending_chunks += len(chunks)
-                if pending_chunks >= BATCH_CHUNKS:
-                    flush()
-        if progress:
-            progress(done, len(items))
-    flush()
+                seen.add(item.id)
+                old_hash = stored_hashes.get(item.id)
+                if old_hash == item.content_hash:
+                    report.unchanged.append(item.id)
+                else:
+                    (report.updated if old_hash else report.added).append(item.id)
+                    chunks = chunker.split(item)
+                    pending.append((item, chunks))
+                    pending_chunks += len(chunks)
+                    if pending_chunks >= BATCH_CHUNKS:
+                        flush()
+            if progress:
+                progress(done, len(items))
+        flush()
+        if writing is not None:
+            report.chunks += writing.result()
+    finally:
+        # On an error the batch in flight still commits (or fails) whole before we return.
+        writer.shutdown(wait=True)
     if prune:
         report.pruned = sorted(set(stored_hashes) - seen)
         if report.pruned:
@@ -142,13 +162,14 @@ def chunk_vectors(
     return vectors
 
 
-def _embed_and_write(
+def _embed(
     batch: list[tuple[Document, list[Chunk]]],
     *,
     target: CollectionStore,
     embedder: Embedder,
     settings: Settings,
-) -> None:
+) -> list[PreparedDocument]:
+    """The batch's documents with their chunk and sentence vectors, ready to write."""
     # Every sentence goes through the model once, and titles once per document; chunk vectors
     # are built from them. Embedding chunks as well would double the cost of ingestion for a
     # small gain in retrieval (measured in bench/README.md). A changed document keeps the
@@ -190,4 +211,4 @@ def _embed_and_write(
             sentences=spans,
             sentence_vectors=sentence_vectors,
         ))
-    target.write(items)
+    return items

@@ -276,7 +276,6 @@ class CollectionStore:
         """Store documents with their chunks, vectors and tokens; all of a batch or nothing."""
         ids: list[str] = []
         vectors: list[np.ndarray] = []
-        texts: list[str] = []
         metadatas: list[dict[str, str | int | float | bool]] = []
         sentence_ids: list[str] = []
         sentence_vectors: list[np.ndarray] = []
@@ -290,17 +289,19 @@ class CollectionStore:
             chunk_metadatas = [_chunk_metadata(document, chunk) for chunk in prepared.chunks]
             ids.extend(chunk_ids)
             vectors.extend(prepared.chunk_vectors)
-            texts.extend(chunk.text for chunk in prepared.chunks)
             metadatas.extend(chunk_metadatas)
             homes = sentence_chunks(prepared.chunks, prepared.sentences)
             for position, (home, vector) in enumerate(
                     zip(homes, prepared.sentence_vectors, strict=True)):
                 sentence_ids.append(sentence_id(chunk_ids[home], position))
                 sentence_vectors.append(vector)
-                sentence_metadatas.append(chunk_metadatas[home] | {"chunk_id": chunk_ids[home]})
+                sentence_metadatas.append(_filterable(chunk_metadatas[home])
+                                          | {"chunk_id": chunk_ids[home]})
         # Vectors first, catalog second: the catalog commit is what makes documents visible.
         with self.write_lock():
-            self._upsert(self.chroma, ids, vectors, metadatas, texts)
+            # No chunk text: it lives in the catalog, and Chroma's full-text index of it
+            # doubled the cost of this write (measured) for something nothing reads.
+            self._upsert(self.chroma, ids, vectors, metadatas)
             self._upsert(self.sentence_vectors, sentence_ids, sentence_vectors,
                          sentence_metadatas)
             stale = self.catalog.write_documents(self.name, catalog_items)
@@ -308,14 +309,12 @@ class CollectionStore:
             self.seen_version = self.catalog.version(self.name)
 
     def _upsert(self, target: Any, ids: list[str], vectors: list[np.ndarray],
-                metadatas: list[dict[str, str | int | float | bool]],
-                texts: list[str] | None = None) -> None:
+                metadatas: list[dict[str, str | int | float | bool]]) -> None:
         for offset in range(0, len(ids), self._max_batch):
             window = slice(offset, offset + self._max_batch)
             target.upsert(
                 ids=ids[window],
                 embeddings=np.asarray(vectors[window], dtype=np.float32),
-                documents=texts[window] if texts is not None else None,
                 metadatas=metadatas[window],
             )
 
@@ -508,6 +507,16 @@ def _chunk_metadata(document: Document, chunk: Chunk) -> dict[str, str | int | f
         metadata["date"] = document.date or ""
         metadata["date_num"] = date_num
     return metadata
+
+
+# What a search filter or a delete can ask of a vector (see `_chroma_where`). Sentence vectors
+# carry only these: every metadata field is a row Chroma indexes, ten or more per chunk.
+_FILTERABLE = ("doc_id", "source", "date_num")
+
+
+def _filterable(metadata: dict[str, str | int | float | bool]
+                ) -> dict[str, str | int | float | bool]:
+    return {key: value for key, value in metadata.items() if key in _FILTERABLE}
 
 
 def _chroma_where(filters: Filters) -> dict[str, Any] | None:

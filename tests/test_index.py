@@ -13,9 +13,9 @@ from index.chunking import Chunker
 from index.errors import ConfigurationError, InvalidInput, NotFound
 from index.ingest import chunk_vectors, ingest_documents, ingest_paths
 from index.loaders import load_bytes, load_sources
-from index.models import Chunk, Document, Filters, SkippedSource
+from index.models import Chunk, Document, Filters, PreparedDocument, SkippedSource
 from index.settings import Settings
-from index.store import Store
+from index.store import CollectionStore, Store
 from index.text import search_tokens, sentence_spans
 from tests.conftest import SAMPLES
 
@@ -269,6 +269,34 @@ def test_orphaned_vectors_of_an_interrupted_write_are_removed(
     assert reopened.chroma.count() == reopened.count_chunks()
     hits = reopened.dense_search(embedder.embed_query("ghost"), 10)
     assert all(not h.chunk_id.startswith("ghost") for h in hits)
+
+
+def test_a_failed_batch_write_stops_ingestion_and_keeps_earlier_batches_whole(
+        store: Store, embedder, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Batches are written on another thread while the next is embedded; a failure there must
+    # still stop the run, with every batch before it committed and nothing after it.
+    monkeypatch.setattr("index.ingest.BATCH_CHUNKS", 2)
+    writes = 0
+    real_write = CollectionStore.write
+
+    def failing_second_write(self: CollectionStore, items: list[PreparedDocument]) -> None:
+        nonlocal writes
+        writes += 1
+        if writes == 2:
+            raise OSError("disk full")
+        real_write(self, items)
+
+    monkeypatch.setattr(CollectionStore, "write", failing_second_write)
+    notes = [Document(id=f"note-{n}", title=f"Note {n}",
+                      text=f"Harbour log entry {n}. The tide stood {n * 7} cm above the mark.")
+             for n in range(8)]
+    with pytest.raises(OSError, match="disk full"):
+        _ingest(store, embedder, settings, notes)
+
+    assert writes == 2
+    reopened = Store.from_settings(settings).collection("articles")
+    assert sorted(d.document.id for d in reopened.documents()) == ["note-0", "note-1"]
+    assert reopened.chroma.count() == reopened.count_chunks() == 2
 
 
 def test_a_document_whose_sentence_vectors_were_lost_is_dropped_for_reingestion(
