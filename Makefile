@@ -66,7 +66,9 @@ eval: $(STAMP)  ## Benchmark answer quality on ../shared/eval and the seed set (
 	$(BIN)/python -m bench.evaluate
 
 # Not part of `make test`: builds 10k- and 100k-chunk indexes once (kept in bench/.data/perf),
-# then measures. `make bench BENCH_ARGS=--quick` is a check of a few minutes.
+# then measures, embedded and against a `chroma run` server it starts. `make bench
+# BENCH_ARGS=--quick` is a check of a few minutes.
+BENCH_ARGS ?= --server-mode
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

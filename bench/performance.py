@@ -243,6 +243,12 @@ def print_tables(results: dict[str, Any]) -> None:
                 ("raw encode, same texts: chunks/s",
                  [_fmt(r["raw_same_texts"]["chunks_per_s"]) for r in runs]),
                 ("  ratio ours / raw", [_fmt(r["ratio_vs_raw_same_texts"], 3) for r in runs]),
+                ("citeqa's encoder alone, same texts: chunks/s", [
+                    f"{_fmt(r['encoder_same_texts']['chunks_per_s'])} "
+                    f"({r['citeqa']['encoder']})" if "encoder_same_texts" in r else "—"
+                    for r in runs]),
+                ("  ratio ours / encoder alone",
+                 [_fmt(r.get("ratio_vs_encoder_same_texts"), 3) for r in runs]),
                 ("raw encode, chunk texts: chunks/s",
                  [_fmt(r["raw_chunk_texts"]["chunks_per_s"]) for r in runs]),
                 ("  ratio ours / raw chunks",

@@ -12,7 +12,7 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 
 from index.errors import ConfigurationError
-from index.onnx_query import ExportFailed, OnnxQueryEncoder
+from index.onnx_encoder import ExportFailed, OnnxEncoder
 from index.settings import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
@@ -38,14 +38,14 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model, on the CPU unless told otherwise."""
 
     def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 64,
-                 device: str = "cpu", query_encoder: Literal["torch", "onnx"] = "torch",
+                 device: str = "cpu", encoder: Literal["torch", "onnx"] = "torch",
                  cache_dir: Path | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if query_encoder not in ("torch", "onnx"):
-            raise ValueError(f"query_encoder must be 'torch' or 'onnx', got {query_encoder!r}")
-        if query_encoder == "onnx" and cache_dir is None:
-            raise ValueError("query_encoder='onnx' needs a cache_dir for the exported model")
+        if encoder not in ("torch", "onnx"):
+            raise ValueError(f"encoder must be 'torch' or 'onnx', got {encoder!r}")
+        if encoder == "onnx" and cache_dir is None:
+            raise ValueError("encoder='onnx' needs a cache_dir for the exported model")
         # Never reach a model hub at run time unless the user explicitly allows it.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -72,15 +72,20 @@ class SentenceTransformerEmbedder:
         if dimension is None:
             raise ConfigurationError(f"model {model!r} does not report an embedding dimension")
         self.dimension = int(dimension)
-        # The ONNX export is prepared by the first question, not here: ingesting needs none.
-        self._onnx_cache = cache_dir if query_encoder == "onnx" and device == "cpu" else None
-        self._onnx: OnnxQueryEncoder | None = None
+        # The ONNX export is prepared at first use, not here: commands that embed nothing
+        # (listing, deleting) should not pay for it.
+        self._onnx_cache = cache_dir if encoder == "onnx" and device == "cpu" else None
+        self._onnx: OnnxEncoder | None = None
         self._onnx_lock = threading.Lock()
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors for passages, one row per text."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self._onnx_cache is not None:
+            self.prepare()
+        if self._onnx is not None:
+            return self._onnx.encode_batch(texts, self.batch_size)
         vectors = self._model.encode(
             list(texts),
             batch_size=self.batch_size,
@@ -91,27 +96,27 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
     @property
-    def query_encoder(self) -> Literal["torch", "onnx"]:
-        """What embeds questions: the ONNX export once it is prepared, else PyTorch."""
+    def encoder(self) -> Literal["torch", "onnx"]:
+        """What runs the model: the ONNX export once it is prepared, else PyTorch."""
         return "onnx" if self._onnx is not None else "torch"
 
-    def prepare_queries(self) -> None:
-        """Make the ONNX export ready now (export it once if needed) rather than at the first
-        question; without it, or if it fails its check, questions use PyTorch."""
+    def prepare(self) -> None:
+        """Make the ONNX export ready now (export it once if needed) rather than at first use;
+        without it, or if it fails its check, texts are embedded by PyTorch."""
         with self._onnx_lock:
             if self._onnx_cache is None:
                 return
             cache, self._onnx_cache = self._onnx_cache, None
             try:
-                self._onnx = OnnxQueryEncoder.for_model(self._model, cache)
+                self._onnx = OnnxEncoder.for_model(self._model, cache)
             except ExportFailed as exc:
-                log.warning("questions are embedded with PyTorch: the ONNX export of %r is "
-                            "not usable (%s)", self.name, exc)
+                log.warning("texts are embedded with PyTorch: the ONNX export of %r is not "
+                            "usable (%s)", self.name, exc)
 
     def embed_query(self, text: str) -> np.ndarray:
         """Vector for one question."""
         if self._onnx_cache is not None:
-            self.prepare_queries()
+            self.prepare()
         if self._onnx is not None:
             return self._onnx.encode(text)
         return self.embed_documents([text])[0]

@@ -18,10 +18,6 @@ from index.settings import Settings
 from index.store import CollectionStore, Store
 from index.text import search_tokens, sentence_spans
 
-# Chunks written per batch: large enough to keep the model busy, small enough
-# that an interrupted run loses little work.
-BATCH_CHUNKS = 256
-
 ProgressCallback = Callable[[int, int], None]
 """Called with (documents done, documents in total) as ingestion goes on."""
 
@@ -105,7 +101,7 @@ def ingest_documents(
                     chunks = chunker.split(item)
                     pending.append((item, chunks))
                     pending_chunks += len(chunks)
-                    if pending_chunks >= BATCH_CHUNKS:
+                    if pending_chunks >= settings.ingest_batch_chunks:
                         flush()
             if progress:
                 progress(done, len(items))

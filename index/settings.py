@@ -51,12 +51,18 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(
         default=64, ge=1, description="Texts per forward pass of the embedding model."
     )
-    query_encoder: Literal["onnx", "torch"] = Field(
+    ingest_batch_chunks: int = Field(
+        default=1024, ge=1,
+        description="Chunks embedded and written together during ingestion. Larger batches "
+        "pad less (texts are sorted by length within one): 1024 ingested SciFact about 6% "
+        "faster than 256. A killed run loses at most one batch (about 20 s of work on 2 cores).",
+    )
+    encoder: Literal["onnx", "torch"] = Field(
         default="onnx",
-        description="How questions are embedded: `onnx` runs an export of the embedding model "
-        "(made once, cached in the data folder, checked to give the same vectors; about three "
-        "times faster for one question), `torch` runs the model itself. A model that does not "
-        "export stays on torch.",
+        description="What runs the embedding model: `onnx` runs an export of it (made once, "
+        "cached in <data_dir>/models, checked on every start to give the same vectors; about "
+        "3x faster per question and 1.3x per ingestion batch on a CPU), `torch` runs the model "
+        "itself. A model that does not export stays on torch, with a warning.",
     )
     chunk_size: int = Field(
         default=800, ge=100, le=20_000, description="Largest chunk, in characters."

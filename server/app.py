@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             app.state.services = Services.build(settings, embedder=embedder, store=store)
         if isinstance(app.state.services.embedder, SentenceTransformerEmbedder):
             # Before the first request, not during it: /readyz then means fast answers.
-            app.state.services.embedder.prepare_queries()
+            app.state.services.embedder.prepare()
         yield
 
     app = FastAPI(

@@ -30,7 +30,7 @@ class Services:
         """Load the model and open the store (the slow part of starting up)."""
         embedder = embedder or SentenceTransformerEmbedder(
             settings.embedding_model, batch_size=settings.embedding_batch_size,
-            query_encoder=settings.query_encoder, cache_dir=settings.data_dir / "models",
+            encoder=settings.encoder, cache_dir=settings.data_dir / "models",
         )
         store = store or Store.from_settings(settings)
         return cls(settings, store, embedder,

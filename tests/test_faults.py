@@ -46,7 +46,9 @@ pytestmark = pytest.mark.slow
 
 COLLECTION = "articles"
 # Small chunks (and no overlap), for CLI runs and `ingest_in_process` alike.
-SMALL_CHUNKS = {"CITEQA_CHUNK_SIZE": "100", "CITEQA_CHUNK_OVERLAP": "0"}
+# Small chunks in batches of 256: 30 depots make 300 chunks, two batches to kill between.
+SMALL_CHUNKS = {"CITEQA_CHUNK_SIZE": "100", "CITEQA_CHUNK_OVERLAP": "0",
+                "CITEQA_INGEST_BATCH_CHUNKS": "256"}
 _SYLLABLES = ["bar", "dok", "fen", "gul", "hom", "jat", "kip", "lun", "mor", "nad", "pik", "rul",
               "sot", "tam", "vek", "zor"]
 _GOODS = ["amber", "rope", "salt", "tin", "flax", "cork", "slate", "wool", "resin", "clay"]

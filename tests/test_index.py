@@ -275,7 +275,6 @@ def test_a_failed_batch_write_stops_ingestion_and_keeps_earlier_batches_whole(
         store: Store, embedder, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     # Batches are written on another thread while the next is embedded; a failure there must
     # still stop the run, with every batch before it committed and nothing after it.
-    monkeypatch.setattr("index.ingest.BATCH_CHUNKS", 2)
     writes = 0
     real_write = CollectionStore.write
 
@@ -291,7 +290,7 @@ def test_a_failed_batch_write_stops_ingestion_and_keeps_earlier_batches_whole(
                       text=f"Harbour log entry {n}. The tide stood {n * 7} cm above the mark.")
              for n in range(8)]
     with pytest.raises(OSError, match="disk full"):
-        _ingest(store, embedder, settings, notes)
+        _ingest(store, embedder, settings.model_copy(update={"ingest_batch_chunks": 2}), notes)
 
     assert writes == 2
     reopened = Store.from_settings(settings).collection("articles")

@@ -1,9 +1,10 @@
-"""The embedding model exported to ONNX for questions: the same vectors, about 3x faster.
+"""The embedding model exported to ONNX: the same vectors, 3x faster per question, 1.3x per batch.
 
-A question is one short text, and for one short text PyTorch spends most of its time in Python
-and dispatch, not arithmetic. The exported graph, run by onnxruntime (which chromadb already
-installs), gives the same vectors: every load is checked against PyTorch on probe texts, and a
-model that does not export, or exports to different vectors, stays on PyTorch.
+For one short text PyTorch spends most of its time in Python and dispatch, not arithmetic; for
+batches onnxruntime's fused kernels still win. The exported graph, run by onnxruntime (which
+chromadb already installs), gives the same vectors: every load is checked against PyTorch on
+probe texts, one at a time and as a padded batch, and a model that does not export, or
+exports to different vectors, stays on PyTorch.
 
 The export is cached in the data folder, keyed by a fingerprint of the model's weights, so it
 happens once per model (a few seconds), not once per process.
@@ -16,6 +17,7 @@ import hashlib
 import logging
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +36,7 @@ PROBES = (
     "Who co-leads the lab?",
     "When did the northern tram line open, and what did it cost?",
     "Ünïcödé, numbers 1,234.5 and a word that is not in any vocabulary: qzxvbnmfrotl.",
+    "",
     # Longer than the model reads: truncation must match too.
     " ".join(["The ferry crossing was delayed by fog for most of the morning."] * 60),
 )
@@ -44,8 +47,8 @@ class ExportFailed(Exception):
     """The model could not be exported, or the export does not reproduce its vectors."""
 
 
-class OnnxQueryEncoder:
-    """Encodes one text at a time with an exported copy of a sentence-transformers model."""
+class OnnxEncoder:
+    """Encodes texts with an exported copy of a sentence-transformers model."""
 
     def __init__(self, session: Any, tokenizer: Any, input_names: tuple[str, ...]) -> None:
         self._session = session
@@ -53,7 +56,7 @@ class OnnxQueryEncoder:
         self._input_names = input_names
 
     @classmethod
-    def for_model(cls, model: SentenceTransformer, cache_dir: Path) -> OnnxQueryEncoder:
+    def for_model(cls, model: SentenceTransformer, cache_dir: Path) -> OnnxEncoder:
         """The cached export of `model` (exported first if missing), checked against it.
 
         Raises ExportFailed when the model cannot be served this way; the caller keeps
@@ -74,17 +77,17 @@ class OnnxQueryEncoder:
             tokenizer.enable_truncation(max_length=int(model.max_seq_length))
         accepted = set(model.tokenizer("probe").keys())
         input_names = tuple(name for name in _INPUTS if name in accepted)
-        path = cache_dir / f"query-{_fingerprint(model)}.onnx"
+        path = cache_dir / f"model-{_fingerprint(model)}.onnx"
         if not path.exists():
             _export(model, input_names, path)
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             session = onnxruntime.InferenceSession(str(path), options,
                                                    providers=["CPUExecutionProvider"])
         except Exception as exc:  # a damaged cache file: export again
-            log.warning("cached ONNX query model %s is unreadable (%s); exporting again",
-                        path, exc)
+            log.warning("cached ONNX model %s is unreadable (%s); exporting again", path, exc)
             path.unlink(missing_ok=True)
             _export(model, input_names, path)
             session = onnxruntime.InferenceSession(str(path), options,
@@ -95,18 +98,38 @@ class OnnxQueryEncoder:
 
     def encode(self, text: str) -> np.ndarray:
         """Unit-length float32 vector for one text."""
-        encoding = self._tokenizer.encode(text)
-        columns = {"input_ids": encoding.ids, "attention_mask": encoding.attention_mask,
-                   "token_type_ids": encoding.type_ids}
-        feed = {name: np.asarray([columns[name]], dtype=np.int64) for name in self._input_names}
-        vector = self._session.run(None, feed)[0][0]
-        return np.asarray(vector, dtype=np.float32)
+        return self.encode_batch([text])[0]
+
+    def encode_batch(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        encodings = self._tokenizer.encode_batch(list(texts))
+        out = np.zeros((len(encodings), 0), dtype=np.float32)
+        # Similar lengths together, as sentence-transformers does: less padding to compute.
+        order = np.argsort([len(e.ids) for e in encodings], kind="stable")
+        for offset in range(0, len(order), batch_size):
+            rows = order[offset:offset + batch_size]
+            width = max(len(encodings[i].ids) for i in rows)
+            columns = {name: np.zeros((len(rows), width), dtype=np.int64)
+                       for name in ("input_ids", "attention_mask", "token_type_ids")}
+            for row, i in enumerate(rows):
+                encoding, n = encodings[i], len(encodings[i].ids)
+                columns["input_ids"][row, :n] = encoding.ids
+                columns["attention_mask"][row, :n] = 1
+                columns["token_type_ids"][row, :n] = encoding.type_ids
+            vectors = self._session.run(None, {name: columns[name]
+                                               for name in self._input_names})[0]
+            if out.shape[1] == 0:
+                out = np.zeros((len(encodings), vectors.shape[1]), dtype=np.float32)
+            out[rows] = vectors
+        return out
 
     def _check_against(self, model: SentenceTransformer) -> None:
         expected = model.encode(list(PROBES), normalize_embeddings=True, convert_to_numpy=True,
                                 show_progress_bar=False)
-        got = np.stack([self.encode(text) for text in PROBES])
-        agreement = float(np.min(np.sum(got * expected, axis=1)))
+        one_by_one = np.stack([self.encode(text) for text in PROBES])
+        batched = self.encode_batch(PROBES)
+        agreement = float(min(np.min(np.sum(got * expected, axis=1))
+                              for got in (one_by_one, batched)))
         if agreement < MIN_AGREEMENT:
             raise ExportFailed(f"exported vectors differ from the model's (lowest cosine "
                                f"{agreement:.5f} < {MIN_AGREEMENT})")
@@ -143,7 +166,7 @@ def _export(model: SentenceTransformer, input_names: tuple[str, ...], path: Path
                               return_tensors="pt")
     # Written beside the target and renamed: a killed export never leaves half a file.
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    log.info("exporting the embedding model to ONNX for fast questions (once): %s", path)
+    log.info("exporting the embedding model to ONNX (once): %s", path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():

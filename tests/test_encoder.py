@@ -1,0 +1,114 @@
+"""Texts embedded by the ONNX export of the model: the same vectors as PyTorch, exported once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.embedding import SentenceTransformerEmbedder
+
+TEXTS = [
+    "Who co-leads the lab?",
+    "how many PEOPLE work at the glassworks in 2024??",
+    "Qu'a dit la maire à propos du tramway ?",
+    "",
+    "word " * 400,  # past the model's 256 tokens: both truncate the same way
+    "The harbour authority said on Tuesday that the new breakwater, begun in 2021, will be "
+    "finished a year late because the quarry that supplies its granite flooded in March.",
+]
+
+
+@pytest.fixture(scope="module")
+def torch_embedder() -> SentenceTransformerEmbedder:
+    """The same model run by PyTorch: the reference."""
+    return SentenceTransformerEmbedder(encoder="torch")
+
+
+def test_questions_and_passages_get_the_vectors_pytorch_gives(
+        embedder: SentenceTransformerEmbedder, torch_embedder: SentenceTransformerEmbedder
+        ) -> None:
+    questions = np.stack([embedder.embed_query(text) for text in TEXTS])
+    # 120 texts of mixed lengths: several padded batches, each sorted by length and put back.
+    passages = embedder.embed_documents(TEXTS * 20)
+    reference = torch_embedder.embed_documents(TEXTS)
+
+    assert embedder.encoder == "onnx" and torch_embedder.encoder == "torch"
+    assert questions.dtype == passages.dtype == np.float32
+    assert passages.shape == (len(TEXTS) * 20, embedder.dimension)
+    assert np.min(np.sum(questions * reference, axis=1)) > 0.9999
+    assert np.min(np.sum(passages * np.tile(reference, (20, 1)), axis=1)) > 0.9999
+
+
+LoadIn = Callable[[Path], SentenceTransformerEmbedder]
+
+
+@pytest.fixture
+def onnx_embedder_in() -> LoadIn:
+    """A way to load the model with its ONNX export cached in a given folder."""
+    def load(cache: Path) -> SentenceTransformerEmbedder:
+        return SentenceTransformerEmbedder(encoder="onnx", cache_dir=cache)
+    return load
+
+
+def test_the_export_is_made_once_and_reused(onnx_embedder_in: LoadIn, tmp_path: Path,
+                                            torch_embedder: SentenceTransformerEmbedder
+                                            ) -> None:
+    cache = tmp_path / "models"
+    onnx_embedder_in(cache).prepare()
+    [exported] = cache.glob("*.onnx")
+    made = exported.stat().st_mtime_ns
+
+    second = onnx_embedder_in(cache)
+    vector = second.embed_query("Who co-leads the lab?")
+
+    assert second.encoder == "onnx"
+    assert list(cache.iterdir()) == [exported] and exported.stat().st_mtime_ns == made
+    assert float(vector @ torch_embedder.embed_query("Who co-leads the lab?")) > 0.9999
+
+
+def test_a_damaged_export_is_made_again(onnx_embedder_in: LoadIn, tmp_path: Path,
+                                        torch_embedder: SentenceTransformerEmbedder) -> None:
+    cache = tmp_path / "models"
+    onnx_embedder_in(cache).prepare()
+    [exported] = cache.glob("*.onnx")
+    exported.write_bytes(b"half a file" * 10)
+
+    embedder = onnx_embedder_in(cache)
+    vectors = embedder.embed_documents(["When did the tram line open?"])
+
+    assert embedder.encoder == "onnx"
+    assert exported.stat().st_size > 1_000_000
+    reference = torch_embedder.embed_documents(["When did the tram line open?"])
+    assert float(vectors[0] @ reference[0]) > 0.9999
+
+
+def test_without_a_usable_export_texts_are_still_embedded_by_pytorch(
+        onnx_embedder_in: LoadIn, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        torch_embedder: SentenceTransformerEmbedder) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be", encoding="utf-8")
+
+    embedder = onnx_embedder_in(blocked)
+    with caplog.at_level(logging.WARNING):
+        vector = embedder.embed_query("Who co-leads the lab?")
+
+    assert embedder.encoder == "torch"
+    assert "PyTorch" in caplog.text and "not usable" in caplog.text
+    assert np.allclose(vector, torch_embedder.embed_query("Who co-leads the lab?"), atol=1e-5)
+
+
+def test_the_torch_setting_never_exports(tmp_path: Path) -> None:
+    embedder = SentenceTransformerEmbedder(encoder="torch", cache_dir=tmp_path / "models")
+    embedder.embed_query("Who co-leads the lab?")
+    embedder.embed_documents(["A passage."])
+    assert embedder.encoder == "torch"
+    assert not (tmp_path / "models").exists()
+
+
+def test_an_unknown_encoder_is_refused() -> None:
+    with pytest.raises(ValueError, match="'tensorflow'"):
+        SentenceTransformerEmbedder(encoder="tensorflow")  # type: ignore[arg-type]
