@@ -82,7 +82,6 @@ class OnnxEncoder:
             _export(model, input_names, path)
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             session = onnxruntime.InferenceSession(str(path), options,
                                                    providers=["CPUExecutionProvider"])
