@@ -115,10 +115,6 @@ class SentenceTransformerEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """Vector for one question."""
-        if self._onnx_cache is not None:
-            self.prepare()
-        if self._onnx is not None:
-            return self._onnx.encode(text)
         return self.embed_documents([text])[0]
 
 

@@ -72,12 +72,18 @@ def ingest_documents(
         target.write(prepared)
         return chunks
 
+    def wait_for_write() -> None:
+        """Let the batch in flight commit (or raise its error) and count its chunks."""
+        nonlocal writing
+        if writing is not None:
+            report.chunks += writing.result()
+            writing = None
+
     def flush() -> None:
         nonlocal pending, pending_chunks, writing
         if pending:
             prepared = _embed(pending, target=target, embedder=embedder, settings=settings)
-            if writing is not None:
-                report.chunks += writing.result()
+            wait_for_write()
             writing = writer.submit(write, prepared, pending_chunks)
         pending, pending_chunks = [], 0
 
@@ -106,8 +112,7 @@ def ingest_documents(
             if progress:
                 progress(done, len(items))
         flush()
-        if writing is not None:
-            report.chunks += writing.result()
+        wait_for_write()
     finally:
         # On an error the batch in flight still commits (or fails) whole before we return.
         writer.shutdown(wait=True)

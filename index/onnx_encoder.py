@@ -82,15 +82,18 @@ class OnnxEncoder:
             _export(model, input_names, path)
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+
+        def open_session() -> Any:
+            return onnxruntime.InferenceSession(str(path), options,
+                                                providers=["CPUExecutionProvider"])
+
         try:
-            session = onnxruntime.InferenceSession(str(path), options,
-                                                   providers=["CPUExecutionProvider"])
+            session = open_session()
         except Exception as exc:  # a damaged cache file: export again
             log.warning("cached ONNX model %s is unreadable (%s); exporting again", path, exc)
             path.unlink(missing_ok=True)
             _export(model, input_names, path)
-            session = onnxruntime.InferenceSession(str(path), options,
-                                                   providers=["CPUExecutionProvider"])
+            session = open_session()
         encoder = cls(session, tokenizer, input_names)
         encoder._check_against(model)
         return encoder
@@ -100,27 +103,26 @@ class OnnxEncoder:
         return self.encode_batch([text])[0]
 
     def encode_batch(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text."""
+        """Unit-length float32 vectors, one row per text (at least one text)."""
         encodings = self._tokenizer.encode_batch(list(texts))
-        out = np.zeros((len(encodings), 0), dtype=np.float32)
         # Similar lengths together, as sentence-transformers does: less padding to compute.
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")
+        batches = []
         for offset in range(0, len(order), batch_size):
             rows = order[offset:offset + batch_size]
             width = max(len(encodings[i].ids) for i in rows)
-            columns = {name: np.zeros((len(rows), width), dtype=np.int64)
-                       for name in ("input_ids", "attention_mask", "token_type_ids")}
+            columns = {name: np.zeros((len(rows), width), dtype=np.int64) for name in _INPUTS}
             for row, i in enumerate(rows):
                 encoding, n = encodings[i], len(encodings[i].ids)
                 columns["input_ids"][row, :n] = encoding.ids
                 columns["attention_mask"][row, :n] = 1
                 columns["token_type_ids"][row, :n] = encoding.type_ids
-            vectors = self._session.run(None, {name: columns[name]
-                                               for name in self._input_names})[0]
-            if out.shape[1] == 0:
-                out = np.zeros((len(encodings), vectors.shape[1]), dtype=np.float32)
-            out[rows] = vectors
-        return out
+            feed = {name: columns[name] for name in self._input_names}
+            batches.append(self._session.run(None, feed)[0])
+        sorted_vectors = np.concatenate(batches).astype(np.float32, copy=False)
+        vectors = np.empty_like(sorted_vectors)
+        vectors[order] = sorted_vectors
+        return vectors
 
     def _check_against(self, model: SentenceTransformer) -> None:
         expected = model.encode(list(PROBES), normalize_embeddings=True, convert_to_numpy=True,

@@ -45,8 +45,8 @@ from server.services import Services
 pytestmark = pytest.mark.slow
 
 COLLECTION = "articles"
-# Small chunks (and no overlap), for CLI runs and `ingest_in_process` alike.
-# Small chunks in batches of 256: 30 depots make 300 chunks, two batches to kill between.
+# Small chunks (and no overlap), for CLI runs and `ingest_in_process` alike, in batches of 256:
+# 30 depots make 300 chunks, two batches to kill between.
 SMALL_CHUNKS = {"CITEQA_CHUNK_SIZE": "100", "CITEQA_CHUNK_OVERLAP": "0",
                 "CITEQA_INGEST_BATCH_CHUNKS": "256"}
 _SYLLABLES = ["bar", "dok", "fen", "gul", "hom", "jat", "kip", "lun", "mor", "nad", "pik", "rul",
