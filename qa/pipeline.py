@@ -11,14 +11,16 @@ import numpy as np
 from langchain_core.language_models import BaseChatModel
 
 from index.embedding import Embedder
+from index.errors import CiteqaError
 from index.models import Filters
 from index.settings import Settings
 from index.store import Store
+from index.text import search_tokens
 from qa.abstain import ABSTAIN_MESSAGE, should_abstain
 from qa.check import check_answer
 from qa.cite import cite, passages
 from qa.extract import Answerer, ExtractiveAnswerer
-from qa.followup import Turn, standalone_question
+from qa.followup import Rewrite, Turn, previous_quotes, standalone_question
 from qa.generate import LLMUnavailable, build_prompt, generate
 from qa.models import Answer, Citation, Passage, UnsupportedSentence
 from qa.question import Question, prepare_question
@@ -74,7 +76,7 @@ class Assistant:
         started = time.perf_counter()
         # Validate what the user typed before rewriting it.
         prepare_question(question, max_chars=self.settings.max_question_chars)
-        rewrite = standalone_question(question, history)
+        rewrite = self.standalone(question, history, collection=collection)
         prepared = prepare_question(rewrite.text, max_chars=self.settings.max_question_chars)
         top_k = top_k or self.settings.top_k
         prepared, query_vector, candidates = self._retrieve(prepared, collection, top_k,
@@ -105,6 +107,38 @@ class Assistant:
         return self._answer(question, prepared.text if rewrite.changed else None, text,
                             abstained, draft.support, citations, candidates, top_k, timings,
                             started, mode, unsupported)
+
+    def standalone(self, question: str, history: Sequence[Turn], *,
+                   collection: str | None = None) -> Rewrite:
+        """The question made standalone from the conversation (`qa.followup`), with the
+        previous answer's article at hand for "the other lab" or "the latter" (looked up only
+        when the question has such a reference)."""
+        return standalone_question(
+            question, history, article=lambda: self.previous_article(history, collection))
+
+    def previous_article(self, history: Sequence[Turn], collection: str | None = None
+                         ) -> str | None:
+        """The text of the document the previous answer quoted, or None.
+
+        An extractive answer's quotes are exact sentences of a document: the lexical index
+        finds the chunks sharing a quote's words, and the first whose document holds the quote
+        (whitespace aside) is it. A generated (LLM) answer quotes nothing exactly: None.
+        """
+        quotes = previous_quotes(history)
+        try:
+            target = self.store.collection(collection or self.settings.collection)
+            for quote in quotes[:2]:
+                wanted = " ".join(quote.split())
+                hits = target.lexical_search(search_tokens(quote), 3)
+                records = target.chunks([hit.chunk_id for hit in hits])
+                for hit in hits:
+                    record = records.get(hit.chunk_id)
+                    if record is not None and wanted in " ".join(record.document.text.split()):
+                        return record.document.text
+        except CiteqaError:
+            # An unknown collection is reported by the question's own search.
+            return None
+        return None
 
     def _generate(self, question: str, candidates: list[Candidate], query_vector: np.ndarray,
                   history: Sequence[Turn],

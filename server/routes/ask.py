@@ -13,7 +13,6 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from index.errors import CiteqaError
-from qa.followup import standalone_question
 from qa.models import Answer
 from qa.question import prepare_question
 from server.deps import ServicesDep
@@ -100,7 +99,8 @@ def _generated_events(request: AskRequest, services: Services) -> Iterator[str]:
             tokens.put(None)
 
     threading.Thread(target=run, daemon=True).start()
-    rewrite = standalone_question(request.question, request.turns())
+    rewrite = services.assistant.standalone(request.question, request.turns(),
+                                            collection=request.collection)
     yield _event("question", {"question": " ".join(request.question.split()),
                               "rewritten_question": rewrite.text if rewrite.changed else None})
     while (token := tokens.get()) is not None:
