@@ -16,6 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from qa.followup import garbled
 from tests.conftest import LAB_DOC, serving
 
 pytestmark = pytest.mark.browser
@@ -147,6 +148,19 @@ def test_follow_up_is_rewritten_and_answered_from_the_right_article(page: Any) -
     follow_up.get_by_test_id("citation-chip").first.click()
     page.get_by_test_id("source-highlight").wait_for(state="visible")
     assert "Joint AI Lab" in page.get_by_test_id("source-title").inner_text()
+
+
+def test_follow_up_about_the_other_one_shows_a_well_formed_searched_as(page: Any) -> None:
+    _ask(page, "Where does Lucía Ferrer work?")
+    other = _ask(page, "And which author is from the other institute?")
+    searched = other.get_by_test_id("rewritten-question").inner_text()
+    assert searched == "Searched as: Which author is from the Hardanger Marine Institute?"
+    assert "Saltvik" in other.get_by_test_id("answer-text").inner_text()
+    _ask(page, "When will the lab open?")
+    own = _ask(page, "And who will lead it?")
+    searched = own.get_by_test_id("rewritten-question").inner_text()
+    assert searched == "Searched as: Who will lead the lab?"
+    assert garbled(searched.removeprefix("Searched as: ")) == set()
 
 
 def test_conversation_survives_a_reload_and_can_be_cleared(page: Any) -> None:
