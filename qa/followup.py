@@ -234,7 +234,9 @@ def _swap_question_word(word: str, context: _Context) -> str | None:
     lab open?" -> "Where will the lab open?", but not "Who co-leads ...?" -> "Where co-leads"."""
     previous = context.previous_question.strip()
     match = _LEADING_WH.match(previous)
-    if match is None:
+    # Only adverbs swap with the verb kept: "How much will the lab open?" does not read.
+    adverbs = {"when", "where", "why", "how"}
+    if match is None or word.lower() not in adverbs or match.group(1).lower() not in adverbs:
         return None
     word = word[:1].upper() + word[1:].lower()
     return word + previous[match.end(1):]

@@ -197,9 +197,12 @@ def test_an_ellipsis_of_a_noun_phrase_still_swaps_the_topic() -> None:
 def test_a_bare_question_word_asks_the_previous_question_again() -> None:
     assert _after("When will the lab open?", "x [1]", "And where?").text == (
         "Where will the lab open?")
-    # "Where co-leads the lab?" would not be a question: the topic is added instead.
+    # "Where co-leads the lab?" or "How much will the lab open?" would not be questions: the
+    # topic is added instead.
     rewrite = _after("Who co-leads the lab?", CO_LEADS, "And when?")
     assert rewrite == Rewrite("When? (the lab)", True, fallback=True)
+    assert _after("When will the lab open?", "x [1]", "How much?") == Rewrite(
+        "How much? (the lab)", True, fallback=True)
 
 
 # Pronouns keep working -------------------------------------------------------------------------
