@@ -432,10 +432,28 @@ class Catalog:
         if filters.date_to:
             clauses.append("date_num <= ?")
             params.append(date_number(filters.date_to))
+        if filters.as_of:
+            # Undated documents stay: only a date after as_of leaves a document out.
+            clauses.append("(date_num IS NULL OR date_num <= ?)")
+            params.append(date_number(filters.as_of))
         rows = self._connect().execute(
             f"SELECT doc_id FROM documents WHERE {' AND '.join(clauses)}", params
         )
         return {row[0] for row in rows}
+
+    def dated_after(self, collection: str, date_num: int) -> list[str]:
+        """Ids of the documents dated after `date_num` (as 20260131)."""
+        rows = self._connect().execute(
+            "SELECT doc_id FROM documents WHERE collection = ? AND date_num > ?",
+            (collection, date_num))
+        return [row[0] for row in rows]
+
+    def undated(self, collection: str) -> list[str]:
+        """Ids of the documents without a date."""
+        rows = self._connect().execute(
+            "SELECT doc_id FROM documents WHERE collection = ? AND date_num IS NULL",
+            (collection,))
+        return [row[0] for row in rows]
 
     def _bump(self, db: sqlite3.Connection, collection: str) -> None:
         db.execute("UPDATE collections SET version = version + 1 WHERE name = ?", (collection,))

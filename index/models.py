@@ -114,9 +114,11 @@ class Filters:
     doc_ids: tuple[str, ...] = ()
     date_from: str | None = None
     date_to: str | None = None
+    # Documents dated after this are left out; unlike date_to, undated documents stay.
+    as_of: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("date_from", "date_to"):
+        for name in ("date_from", "date_to", "as_of"):
             value = getattr(self, name)
             if value is not None and date_number(value) is None:
                 raise ValueError(f"{name} must be a date like 2026-01-31, got {value!r}")
@@ -124,7 +126,8 @@ class Filters:
     @property
     def empty(self) -> bool:
         """True when nothing is filtered."""
-        return not (self.sources or self.doc_ids or self.date_from or self.date_to)
+        return not (self.sources or self.doc_ids or self.date_from or self.date_to
+                    or self.as_of)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import shutil
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -410,7 +410,7 @@ class CollectionStore:
         """The `k` chunks closest to the vector that pass the filters."""
         if k <= 0:
             return []
-        where = _chroma_where(filters) if filters else None
+        where = self._where(filters)
         # No count() first: Chroma returns what it has, and count() costs more than the query
         # at 100k chunks (and holds the GIL in embedded mode).
         result = self.chroma.query(
@@ -432,7 +432,7 @@ class CollectionStore:
             query_embeddings=[np.asarray(vector, dtype=np.float32)],
             # Several of the closest sentences often share a chunk.
             n_results=2 * k,
-            where=_chroma_where(filters) if filters else None,
+            where=self._where(filters),
             include=["distances"],
         )
         best: dict[str, float] = {}
@@ -441,10 +441,47 @@ class CollectionStore:
             best.setdefault(chunk_of_sentence(sid), 1.0 - float(distance))
         return [DenseHit(chunk_id, score) for chunk_id, score in list(best.items())[:k]]
 
+    def _where(self, filters: Filters | None) -> dict[str, Any] | None:
+        """The Chroma `where` of the filters, `as_of` included."""
+        filters, after = self._as_of(filters)
+        if filters is None:
+            return None
+        where = _chroma_where(filters)
+        if not filters.as_of:
+            return where
+        # Chroma cannot match a missing key and an undated document's vectors carry no
+        # date_num, so the catalog names the documents to leave out (or keep): nothing new is
+        # stored on the vectors, and data folders made before as_of existed work as they are.
+        number = date_number(filters.as_of)
+        undated = self.catalog.undated(self.name)
+        clause: dict[str, Any]
+        if not undated:
+            clause = {"date_num": {"$lte": number}}
+        elif len(after) <= len(undated):
+            clause = {"doc_id": {"$nin": after}}
+        else:
+            clause = {"$or": [{"date_num": {"$lte": number}}, {"doc_id": {"$in": undated}}]}
+        if where is None:
+            return clause
+        return {"$and": [*where.get("$and", [where]), clause]}
+
+    def _as_of(self, filters: Filters | None) -> tuple[Filters | None, list[str]]:
+        """The filters without `as_of` when no document is dated after it; the ids that are."""
+        if filters is None or not filters.as_of:
+            return filters, []
+        number = date_number(filters.as_of)
+        assert number is not None
+        after = self.catalog.dated_after(self.name, number)
+        if after:
+            return filters, after
+        rest = replace(filters, as_of=None)
+        return (None if rest.empty else rest), []
+
     def lexical_search(self, tokens: list[str], k: int, filters: Filters | None = None
                        ) -> list[LexicalHit]:
         """The `k` best BM25 chunks for the tokens that pass the filters."""
         allowed = None
+        filters, _ = self._as_of(filters)
         if filters and not filters.empty:
             allowed = self.catalog.matching_doc_ids(self.name, filters)
             if not allowed:
