@@ -98,6 +98,14 @@ class Settings(BaseSettings):
     weight_lexical: float = Field(
         default=0.7, ge=0.0, description="Weight of BM25 ranks in the fusion."
     )
+    time_boost: float = Field(
+        default=3.0, ge=1.0, le=100.0,
+        description="Factor on the fused score of passages dated inside the time window a "
+        "question names (\"this week\", \"in March\"...: from the first day it names up to "
+        "the question's as_of date); when such a passage then ranks first, passages dated "
+        "outside the window are dropped. 1 turns both off. Documents dated after as_of are "
+        "never used, whatever this is.",
+    )
     answer_sentences: int = Field(
         default=2, ge=1, le=10, description="Most sentences an extractive answer is made of."
     )

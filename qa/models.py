@@ -44,6 +44,16 @@ class UnsupportedSentence(BaseModel):
     reason: str
 
 
+class TimeWindowInfo(BaseModel):
+    """The span of document dates favoured for a question's time phrase, as applied."""
+
+    phrase: str = Field(description="The words of the question it was read from.",
+                        examples=["this week"])
+    start: str = Field(description="The first day the phrase names (YYYY-MM-DD).")
+    end: str = Field(description="The last date favoured (YYYY-MM-DD): as_of, since a report "
+                     "is dated on or after what it reports.")
+
+
 class Answer(BaseModel):
     """What citeqa says about a question, with the evidence for it."""
 
@@ -81,3 +91,16 @@ class Answer(BaseModel):
     timings_ms: dict[str, float] = Field(
         default_factory=dict, description="Milliseconds spent in each stage, and in total."
     )
+    as_of: str | None = Field(
+        default=None,
+        description="The date the question was asked as of (YYYY-MM-DD; default today, UTC): "
+        "documents dated after it were not used, and relative time phrases were read against "
+        "it.")
+    time_window: TimeWindowInfo | None = Field(
+        default=None,
+        description="What a relative time phrase of the question (\"this week\", "
+        "\"yesterday\", \"in March\"...) did, read against as_of: passages of documents "
+        "dated from the first day it names up to as_of ranked higher and, when one of them "
+        "ranked first, passages of documents dated outside it were left out (undated "
+        "documents are neither favoured nor left out). Null when the question names no such "
+        "span.")

@@ -6,6 +6,8 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
+from datetime import date
 
 import numpy as np
 from langchain_core.language_models import BaseChatModel
@@ -22,16 +24,26 @@ from qa.cite import cite, passages
 from qa.extract import Answerer, ExtractiveAnswerer
 from qa.followup import Rewrite, Turn, previous_quotes, standalone_question
 from qa.generate import LLMUnavailable, build_prompt, generate
-from qa.models import Answer, Citation, Passage, UnsupportedSentence
+from qa.models import Answer, Citation, Passage, TimeWindowInfo, UnsupportedSentence
 from qa.question import Question, prepare_question
 from qa.rerank import FusionOrder, Reranker
 from qa.retrieve import Candidate, FusionWeights, hybrid_search
+from qa.timeframe import TimeWindow, time_window, today, without_phrase
 
 log = logging.getLogger(__name__)
 
 
 class Assistant:
     """Answers questions over a store's collections; built once, used for every question."""
+
+    # How a question's time window acts, as measured in bench/time_sweep.py: it runs from
+    # the phrase's first day up to as_of (a report is dated on or after what it reports); when
+    # a passage dated inside it leads the (boosted) ranking, passages dated outside it are
+    # dropped; the phrase itself ("this week") is still searched for (leaving it out changed
+    # nothing).
+    window_until_as_of = True
+    narrow_to_window = True
+    drop_time_phrase = False
 
     def __init__(
         self,
@@ -65,12 +77,16 @@ class Assistant:
         filters: Filters | None = None,
         history: Sequence[Turn] = (),
         on_token: Callable[[str], None] | None = None,
+        as_of: date | None = None,
+        time_phrases: bool = True,
     ) -> Answer:
         """Answer one question from the collection, citing the exact spans used.
 
         With `history` (earlier turns, oldest first), a follow-up question is first made
         standalone; the answer reports the rewritten question. In LLM mode, `on_token`
-        receives the model's text as it is generated, before the check.
+        receives the model's text as it is generated, before the check. The question is asked
+        as of `as_of` (None: today, UTC): documents dated after it are not used, and with
+        `time_phrases` "this week", "in March"... favour documents dated in that span.
         """
         timings: dict[str, float] = {}
         started = time.perf_counter()
@@ -79,8 +95,10 @@ class Assistant:
         rewrite = self.standalone(question, history, collection=collection)
         prepared = prepare_question(rewrite.text, max_chars=self.settings.max_question_chars)
         top_k = top_k or self.settings.top_k
-        prepared, query_vector, candidates = self._retrieve(prepared, collection, top_k,
-                                                            filters, timings)
+        as_of = as_of or today()
+        prepared, query_vector, candidates, window = self._retrieve(
+            prepared, collection, top_k, filters, timings, as_of=as_of,
+            time_phrases=time_phrases)
         mode = "extractive"
         unsupported: list[UnsupportedSentence] = []
         if self.chat_model is not None:
@@ -95,7 +113,8 @@ class Assistant:
                 if citations:
                     return self._answer(question, prepared.text if rewrite.changed else None,
                                         text, False, support, citations, candidates, top_k,
-                                        timings, started, "llm", unsupported)
+                                        timings, started, "llm", unsupported,
+                                        as_of=as_of, window=window)
         with _timed(timings, "answer"):
             draft = self.answerer.answer(prepared, candidates, query_vector)
         abstained = should_abstain(draft, threshold=self.settings.abstain_threshold)
@@ -106,7 +125,7 @@ class Assistant:
             text, citations = cite(draft.sentences)
         return self._answer(question, prepared.text if rewrite.changed else None, text,
                             abstained, draft.support, citations, candidates, top_k, timings,
-                            started, mode, unsupported)
+                            started, mode, unsupported, as_of=as_of, window=window)
 
     def standalone(self, question: str, history: Sequence[Turn], *,
                    collection: str | None = None) -> Rewrite:
@@ -186,7 +205,8 @@ class Assistant:
     def _answer(self, question: str, rewritten: str | None, text: str, abstained: bool,
                 support: float, citations: list[Citation], candidates: list[Candidate],
                 top_k: int, timings: dict[str, float], started: float, mode: str,
-                unsupported: list[UnsupportedSentence]) -> Answer:
+                unsupported: list[UnsupportedSentence], *, as_of: date | None = None,
+                window: TimeWindow | None = None) -> Answer:
         timings["total"] = (time.perf_counter() - started) * 1000
         return Answer(
             question=" ".join(question.split()),
@@ -199,6 +219,8 @@ class Assistant:
             mode=mode,
             unsupported=unsupported,
             timings_ms={k: round(v, 2) for k, v in timings.items()},
+            as_of=as_of.isoformat() if as_of else None,
+            time_window=TimeWindowInfo(**window.to_dict()) if window else None,
         )
 
     def search(
@@ -208,37 +230,58 @@ class Assistant:
         collection: str | None = None,
         top_k: int | None = None,
         filters: Filters | None = None,
+        as_of: date | None = None,
+        time_phrases: bool = True,
     ) -> list[Passage]:
         """The passages `ask` would answer from, best first: retrieval only, no answer.
 
         The query is prepared, weighted, embedded, retrieved (hybrid) and reranked exactly as
-        a question is; each passage's offsets are character offsets into its document.
+        a question is, as of `as_of` (None: today, UTC); each passage's offsets are character
+        offsets into its document.
         """
         prepared = prepare_question(query, max_chars=self.settings.max_question_chars)
         top_k = top_k or self.settings.top_k
-        _, _, candidates = self._retrieve(prepared, collection, top_k, filters, {})
+        _, _, candidates, _ = self._retrieve(prepared, collection, top_k, filters, {},
+                                             as_of=as_of or today(), time_phrases=time_phrases)
         return passages(candidates, top_k)
 
     def _retrieve(self, prepared: Question, collection: str | None, top_k: int,
-                  filters: Filters | None, timings: dict[str, float]
-                  ) -> tuple[Question, np.ndarray, list[Candidate]]:
-        """Weight, embed, retrieve and rerank: the part `ask` and `search` share."""
+                  filters: Filters | None, timings: dict[str, float], *, as_of: date,
+                  time_phrases: bool = True
+                  ) -> tuple[Question, np.ndarray, list[Candidate], TimeWindow | None]:
+        """Weight, embed, retrieve and rerank: the part `ask` and `search` share.
+
+        Documents dated after `as_of` are left out; with `time_phrases`, the time window the
+        question names (if any) favours the documents dated in it, and is returned.
+        """
         target = self.store.collection(collection or self.settings.collection)
         prepared = prepared.weighted(target.lexical.idf(prepared.tokens))
+        window = (time_window(prepared.text, as_of)
+                  if time_phrases and self.settings.time_boost > 1.0 else None)
+        if window is not None and self.window_until_as_of:
+            window = replace(window, end=as_of)
+        searched = prepared
+        if window is not None and self.drop_time_phrase:
+            searched = prepare_question(without_phrase(prepared.text, window),
+                                        max_chars=self.settings.max_question_chars)
+        filters = replace(filters or Filters(), as_of=as_of.isoformat())
         with _timed(timings, "embed"):
-            query_vector = self.embedder.embed_query(prepared.text)
+            query_vector = self.embedder.embed_query(searched.text)
         with _timed(timings, "retrieve"):
             candidates = hybrid_search(
                 target,
                 query_vector=query_vector,
-                query_tokens=prepared.tokens,
+                query_tokens=searched.tokens,
                 depth=max(self.settings.candidates, top_k),
                 weights=self.fusion,
                 filters=filters,
+                window=window,
+                time_boost=self.settings.time_boost,
+                narrow=self.narrow_to_window,
             )
         with _timed(timings, "rerank"):
             candidates = self.reranker.rerank(prepared, candidates)
-        return prepared, query_vector, candidates
+        return prepared, query_vector, candidates, window
 
 
 @contextmanager

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 
-from index.models import ChunkRecord, Filters
+from index.models import ChunkRecord, Filters, date_number
 from index.store import CollectionStore
+from qa.timeframe import TimeWindow, parse_day
 
 
 @dataclass
@@ -47,12 +49,19 @@ def hybrid_search(
     depth: int,
     weights: FusionWeights,
     filters: Filters | None = None,
+    window: TimeWindow | None = None,
+    time_boost: float = 1.0,
+    narrow: bool = False,
 ) -> list[Candidate]:
     """Chunks found by any retriever, best first by weighted reciprocal rank fusion.
 
     Three rankings are fused: chunk vectors (the passage as a whole), sentence vectors (a
     chunk ranked by its single closest sentence, which finds one precise statement inside a
-    long passage) and BM25 (rare names and numbers the model blurs).
+    long passage) and BM25 (rare names and numbers the model blurs). With a time `window`
+    (the question said "this week", "in March"...), the fused score of a chunk whose document
+    is dated inside it is multiplied by `time_boost`, and with `narrow`, when such a chunk then
+    ranks first, chunks of documents dated outside the window are dropped. Undated documents
+    are neither boosted nor dropped.
     """
     dense_hits = collection.dense_search(query_vector, depth, filters) if weights.dense else []
     sentence_hits = (collection.sentence_search(query_vector, depth, filters)
@@ -73,6 +82,11 @@ def hybrid_search(
         fused[lexical_hit.chunk_id] = (
             fused.get(lexical_hit.chunk_id, 0.0) + weights.lexical / (weights.k + rank + 1))
     records = collection.chunks(list(fused))
+    latest = date_number(filters.as_of) if filters and filters.as_of else None
+    if window is not None and time_boost != 1.0:
+        for chunk_id, record in records.items():
+            if chunk_id in fused and window.holds(_day(record)):
+                fused[chunk_id] *= time_boost
     candidates = [
         Candidate(
             record=records[chunk_id],
@@ -83,7 +97,26 @@ def hybrid_search(
         )
         # Chunks the catalog does not know are orphans of an interrupted write: never shown.
         for chunk_id, score in fused.items()
-        if chunk_id in records
+        if chunk_id in records and not _after(records[chunk_id], latest)
     ]
     candidates.sort(key=lambda c: c.fused, reverse=True)
+    if (narrow and window is not None and time_boost > 1.0 and candidates
+            and window.holds(_day(candidates[0].record))):
+        # The window leads: passages dated outside it are about another time.
+        candidates = [c for c in candidates if _day(c.record) is None
+                      or window.holds(_day(c.record))]
     return candidates
+
+
+def _day(record: ChunkRecord) -> date | None:
+    """The date of a chunk's document, when it has one."""
+    number = date_number(record.document.date)
+    if number is None:
+        return None
+    return parse_day(f"{number // 10000:04d}-{number // 100 % 100:02d}-{number % 100:02d}")
+
+
+def _after(record: ChunkRecord, latest: int | None) -> bool:
+    # A document written after the vectors were searched is checked here too.
+    number = date_number(record.document.date)
+    return latest is not None and number is not None and number > latest
