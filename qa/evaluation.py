@@ -24,6 +24,7 @@ from index.ingest import ingest_documents
 from index.loaders import load_sources
 from index.models import IngestReport
 from qa.models import Answer
+from qa.timeframe import parse_day
 
 if TYPE_CHECKING:
     # Only for the annotation: qa must not import the server layer at run time.
@@ -57,6 +58,8 @@ class EvalQuestion:
     answers: list[str] = field(default_factory=list)
     answerable: bool | None = None
     answer_in_evidence: bool | None = None
+    # When the question was asked (YYYY-MM-DD): its as_of with --as-of-question-date.
+    date: str | None = None
 
     @property
     def is_answerable(self) -> bool:
@@ -175,7 +178,19 @@ def _parse_question(line: str, *, where: str) -> EvalQuestion:
         answers=_string_list(record.get("answers", []), "answers", where),
         answerable=answerable,
         answer_in_evidence=_optional_bool(record, "answer_in_evidence", where),
+        date=_optional_date(record, where),
     )
+
+
+def _optional_date(record: dict[str, Any], where: str) -> str | None:
+    value = record.get("date")
+    if value is None:
+        return None
+    # RealTimeQA writes 2023/01/05; a timestamp's day is its date.
+    day = parse_day(value.strip()[:10].replace("/", "-")) if isinstance(value, str) else None
+    if day is None:
+        raise InvalidInput(f"{where}: 'date' must be a date like 2024-05-02, got {value!r}")
+    return day.isoformat()
 
 
 def _string_list(value: Any, name: str, where: str) -> list[str]:
@@ -416,8 +431,13 @@ def run_evaluation(
     limit: int | None = None,
     progress: ProgressCallback | None = None,
     ingest_progress: ProgressCallback | None = None,
+    as_of_question_date: bool = False,
 ) -> EvalReport:
-    """Ingest the corpus (reusing what is already indexed), ask every question, score them."""
+    """Ingest the corpus (reusing what is already indexed), ask every question, score them.
+
+    By default no time window applies. With `as_of_question_date`, a question with a `date`
+    is asked as of that date (later documents unused, "this week"... read against it).
+    """
     # Read the questions first: a bad line should fail before minutes of embedding.
     to_ask = read_questions(questions, limit)
     if not corpus.exists():
@@ -432,8 +452,9 @@ def run_evaluation(
     results: list[QuestionResult] = []
     for done, question in enumerate(to_ask, start=1):
         try:
-            answer = services.assistant.ask(question.question, collection=collection,
-                                            top_k=TOP_K)
+            answer = services.assistant.ask(
+                question.question, collection=collection, top_k=TOP_K,
+                **_when(question, as_of_question_date))
         except CiteqaError as exc:
             results.append(failed_result(question, exc))
         else:
@@ -448,5 +469,14 @@ def run_evaluation(
         "top_k": TOP_K,
         "embedding_model": services.embedder.name,
         "abstain_threshold": settings.abstain_threshold,
+        "as_of_question_date": as_of_question_date,
     }
     return EvalReport(summary=summarize(results), results=results, ingest=ingest, setup=setup)
+
+
+def _when(question: EvalQuestion, as_of_question_date: bool) -> dict[str, Any]:
+    """How a question is asked in time: as of its own date, or (plain) with no time window."""
+    if as_of_question_date and question.date is not None:
+        return {"as_of": parse_day(question.date), "time_phrases": True}
+    # A dev set's passages may be dated by when they were quizzed, not written: no windows.
+    return {"time_phrases": False}
