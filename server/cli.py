@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import tempfile
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from index.errors import CiteqaError, InvalidInput
 from index.models import Document, Filters, SkippedSource
 from index.settings import Settings
 from qa.models import Answer
+from qa.timeframe import as_of_date
 from server.schemas import DocumentFull, DocumentSummary
 
 console = Console()
@@ -151,8 +153,8 @@ def ask(
                                               help="Passages to retrieve and show.")] = None,
     as_json: JsonOpt = False,
     batch: Annotated[Path | None, typer.Option("--batch", help="JSONL file of "
-                                               '{"id", "question"} lines; writes one JSON '
-                                               "answer per line.")] = None,
+                                               '{"id", "question", "as_of"?} lines; writes '
+                                               "one JSON answer per line.")] = None,
     source: Annotated[list[str] | None, typer.Option("--source", help="Only documents from "
                                                      "this source (repeatable).")] = None,
     date_from: Annotated[str | None, typer.Option("--date-from", help="Earliest document "
@@ -161,8 +163,15 @@ def ask(
                        ] = None,
     doc_id: Annotated[list[str] | None, typer.Option("--doc-id", help="Only this document "
                                                      "(repeatable).")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", metavar="YYYY-MM-DD",
+        help="Ask as of this date \\[default: today, UTC]: documents dated after it are not "
+        "used (undated ones are), and 'this week', 'yesterday', 'on Wednesday', 'last month', "
+        "'in March'... favour documents dated then. A batch line's \"as_of\" overrides it.",
+    )] = None,
 ) -> None:
     """Answer a question from the articles, citing the exact passages."""
+    day = as_of_date(as_of, name="--as-of") if as_of is not None else None
     if (question is None) == (batch is None):
         raise InvalidInput("give either a QUESTION or --batch FILE.jsonl",
                            code="invalid_arguments")
@@ -174,11 +183,12 @@ def ask(
     _with_llm(ctx, llm)
     services = _services(ctx)
     if batch is not None:
-        _ask_batch(services, batch, collection=collection, top_k=top_k, filters=filters)
+        _ask_batch(services, batch, collection=collection, top_k=top_k, filters=filters,
+                   as_of=day)
         return
     assert question is not None
     answer = services.assistant.ask(question, collection=collection, top_k=top_k,
-                                    filters=filters)
+                                    filters=filters, as_of=day)
     if as_json:
         typer.echo(answer.model_dump_json(indent=2))
     else:
@@ -186,7 +196,7 @@ def ask(
 
 
 def _ask_batch(services: Any, batch: Path, *, collection: str | None, top_k: int | None,
-               filters: Filters) -> None:
+               filters: Filters, as_of: date | None = None) -> None:
     try:
         lines = batch.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -203,9 +213,11 @@ def _ask_batch(services: Any, batch: Path, *, collection: str | None, top_k: int
                                    "detail": f"line {number}: {exc}"}
         else:
             try:
+                line_as_of = record.get("as_of")
                 answer = services.assistant.ask(
                     str(record["question"]), collection=collection, top_k=top_k,
-                    filters=filters)
+                    filters=filters, as_of=as_of if line_as_of is None else as_of_date(
+                        str(line_as_of), name=f"line {number}: as_of"))
                 out = {"id": record.get("id"), **answer.model_dump()}
             except CiteqaError as exc:
                 if exc.code in ("collection_not_found",):
@@ -295,6 +307,10 @@ def evaluate(
     out: Annotated[Path | None, typer.Option("--out", help="Write the full report (summary "
                                              "and every question) as JSON.")] = None,
     llm: LlmOpt = None,
+    as_of_question_date: Annotated[bool, typer.Option(
+        "--as-of-question-date",
+        help="Ask each question that has a \"date\" as of that date (later documents unused, "
+        "'this week'... read against it). Without it, no time window is applied.")] = False,
 ) -> None:
     """Measure retrieval, answers, citations and abstention on a labelled set."""
     from qa.evaluation import run_evaluation
@@ -317,7 +333,8 @@ def evaluate(
             progress.update(asking, completed=done, total=total, visible=True)
 
         report = run_evaluation(services, corpus=corpus, questions=questions, collection=name,
-                                limit=limit, progress=on_ask, ingest_progress=on_ingest)
+                                limit=limit, progress=on_ask, ingest_progress=on_ingest,
+                                as_of_question_date=as_of_question_date)
     errors.print(f"[dim]corpus: {report.ingest.summary()}[/]")
     table = Table("metric", "value", title=f"citeqa eval: {questions.name} on {name}")
     for key, value in report.summary.items():

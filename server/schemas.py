@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import date
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from index.models import Filters, StoredDocument, date_number
 from qa.followup import Turn
 from qa.models import Passage
+from qa.timeframe import parse_day
+
+
+def _is_day(value: str | None) -> str | None:
+    if value is not None and parse_day(value) is None:
+        raise ValueError(f"expected a date like 2024-05-02 (YYYY-MM-DD), got {value!r}")
+    return value
+
+
+AsOf = Annotated[str | None, AfterValidator(_is_day), Field(
+    description="Ask as of this date (YYYY-MM-DD; default today, UTC): documents dated after "
+    "it are not used (undated ones are), and \"this week\", \"yesterday\", \"on Wednesday\", "
+    "\"last month\", \"in March\"... are read against it, favouring documents dated then.",
+    examples=["2024-05-02"], json_schema_extra={"format": "date"})]
+
+
+def as_of_date(value: str | None) -> date | None:
+    """A request's validated `as_of` as a date; None for today."""
+    return parse_day(value) if value is not None else None
 
 
 class FiltersIn(BaseModel):
@@ -65,6 +85,7 @@ class AskRequest(BaseModel):
     top_k: int | None = Field(default=None, ge=1, le=100, strict=True,
                               description="Passages to return.")
     filters: FiltersIn | None = None
+    as_of: AsOf = None
 
     def turns(self) -> list[Turn]:
         """The history as conversation turns."""
@@ -203,6 +224,7 @@ class SearchRequest(BaseModel):
     top_k: int | None = Field(default=None, ge=1, le=100, strict=True,
                               description="Passages to return.")
     filters: FiltersIn | None = None
+    as_of: AsOf = None
 
 
 class SearchPassage(Passage):

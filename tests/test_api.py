@@ -385,7 +385,7 @@ def test_upload_of_several_files_adds_them_all(client: TestClient) -> None:
 def test_json_documents_are_ingested(client: TestClient) -> None:
     response = client.post("/v1/documents", json={"documents": [
         {"id": "kestrel-1", "title": "Kestrel Point Lighthouse Restored", "text": LIGHTHOUSE_V1,
-         "source": "Varnholm Post", "date": "2026-12-01"},
+         "source": "Varnholm Post", "date": "2026-11-01"},
     ]})
 
     assert response.status_code == 200, response.text

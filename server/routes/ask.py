@@ -16,7 +16,7 @@ from index.errors import CiteqaError
 from qa.models import Answer
 from qa.question import prepare_question
 from server.deps import ServicesDep
-from server.schemas import AskRequest, ErrorBody
+from server.schemas import AskRequest, ErrorBody, as_of_date
 from server.services import Services
 
 router = APIRouter(prefix="/v1", tags=["ask"])
@@ -47,6 +47,7 @@ def _answer(request: AskRequest, services: ServicesDep) -> Answer:
         top_k=request.top_k,
         filters=request.filters.to_filters() if request.filters else None,
         history=request.turns(),
+        as_of=as_of_date(request.as_of),
     )
 
 
@@ -92,7 +93,8 @@ def _generated_events(request: AskRequest, services: Services) -> Iterator[str]:
             outcome["answer"] = services.assistant.ask(
                 request.question, collection=request.collection, top_k=request.top_k,
                 filters=request.filters.to_filters() if request.filters else None,
-                history=request.turns(), on_token=tokens.put)
+                history=request.turns(), on_token=tokens.put,
+                as_of=as_of_date(request.as_of))
         except CiteqaError as exc:
             outcome["error"] = exc
         finally:

@@ -21,9 +21,9 @@ from pydantic import BaseModel, Field
 
 from index.errors import InvalidInput, NotFound
 from qa.followup import Turn
-from qa.models import Answer, Citation
+from qa.models import Answer, Citation, TimeWindowInfo
 from server.deps import ServicesDep
-from server.schemas import OpenAIErrorBody
+from server.schemas import AsOf, OpenAIErrorBody, as_of_date
 from server.services import Services
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -70,6 +70,8 @@ class ChatRequest(BaseModel):
     temperature: float | None = Field(default=None, description="Accepted, ignored.")
     max_tokens: int | None = Field(default=None, description="Accepted, ignored.")
     n: int | None = Field(default=None, description="Only 1 is supported.")
+    # A citeqa extra (with the openai SDK: extra_body={"as_of": "2024-05-02"}).
+    as_of: AsOf = None
 
 
 class ChatResponseMessage(BaseModel):
@@ -103,6 +105,10 @@ class CiteqaExtras(BaseModel):
     rewritten_question: str | None = Field(
         description="The standalone question searched, when the conversation changed it.")
     collection: str
+    as_of: str | None = Field(default=None,
+                              description="The date the question was asked as of.")
+    time_window: TimeWindowInfo | None = Field(
+        default=None, description="The dates a time phrase of the question pointed at.")
 
 
 class ChatCompletion(BaseModel):
@@ -165,7 +171,8 @@ def chat_completions(request: ChatRequest, services: ServicesDep
     question = request.messages[-1].text()
     history = [Turn(m.role, m.text()) for m in request.messages[:-1]
                if m.role in ("user", "assistant")]
-    answer = services.assistant.ask(question, collection=collection, history=history)
+    answer = services.assistant.ask(question, collection=collection, history=history,
+                                    as_of=as_of_date(request.as_of))
     words_in = sum(len(m.text().split()) for m in request.messages)
     completion = _completion(answer, request.model, collection, words_in)
     if not request.stream:
@@ -210,7 +217,8 @@ def _completion(answer: Answer, model: str, collection: str, words_in: int) -> C
         citations=answer.citations,
         citeqa=CiteqaExtras(abstained=answer.abstained, support=answer.support,
                             rewritten_question=answer.rewritten_question,
-                            collection=collection),
+                            collection=collection, as_of=answer.as_of,
+                            time_window=answer.time_window),
     )
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from index.errors import NotFound
 from index.store import CollectionStore
 from server.deps import ServicesDep
-from server.schemas import ErrorBody, SearchPassage, SearchRequest, SearchResult
+from server.schemas import ErrorBody, SearchPassage, SearchRequest, SearchResult, as_of_date
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -31,6 +31,7 @@ def search(request: SearchRequest, services: ServicesDep) -> SearchResult:
         collection=name,
         top_k=request.top_k,
         filters=request.filters.to_filters() if request.filters else None,
+        as_of=as_of_date(request.as_of),
     )
     collection = services.store.collection(name)
     urls = {doc_id: _url(collection, doc_id) for doc_id in {p.doc_id for p in found}}
