@@ -43,10 +43,11 @@ _HOW_OLD = re.compile(r"\bhow old\b|\bwhat age\b|\bat what age\b", re.I)
 # An age: "24-year-old", "24 years old", "aged 24", "Raman, 24, finished", "(24)".
 _AGE = re.compile(r"\b\d{1,3}(?:-year-old|\s+years?\s+old)\b|\baged\s+\d{1,3}\b|"
                   r"[A-Z][\w'’\-]+,\s+\d{1,3},|\(\d{1,3}\)")
-# A run of capitalised words (allowing particles such as "de" or "van"), e.g. "Tomas Verhoeven".
+# A run of capitalised words (allowing particles: "Jan de Vries", "Bank of Esterland").
 _PROPER = re.compile(
     r"\b(?:Dr|Prof|Mr|Mrs|Ms|Sir|Dame)?\.?\s?"
-    r"[A-Z][\w'’\-]+(?:\s+(?:(?:de|van|der|den|von|da|di|le|la|al|bin|el)\s+)?[A-Z][\w'’\-]+)+"
+    r"[A-Z][\w'’\-]+(?:\s+(?:(?:de|van|der|den|von|da|di|du|del|le|la|al|bin|el|of(?: the)?)\s+)?"
+    r"[A-Z][\w'’\-]+)+"
 )
 _SINGLE_PROPER = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z][\w'’\-]+")
 # "in Rotterdam", "from New Delhi", "the capital of Anhui"; a bare "of" introduces too many
@@ -85,7 +86,9 @@ _TITLE = re.compile(r"[\"“‘']([^\"”’']{2,80})[\"”’']|\b[a-z]+[A-Z][\
 
 def proper_names(text: str) -> list[str]:
     """Runs of two or more capitalised words: people, places and organisations."""
-    return [m.group().strip() for m in _PROPER.finditer(text)]
+    names = (m.group().strip() for m in _PROPER.finditer(text))
+    # "The Bank of Esterland" is the Bank of Esterland; "The" alone is no name.
+    return [name.removeprefix("The ") for name in names if name != "The"]
 
 
 def has_answer_type(sentence: str, answer_type: AnswerType, question: str) -> bool:
@@ -112,7 +115,12 @@ def has_answer_type(sentence: str, answer_type: AnswerType, question: str) -> bo
         names += [m.group(1) or m.group() for m in _TITLE.finditer(sentence)]
         return any(new(name) for name in names)
     if answer_type is AnswerType.PERSON:
-        people = [n for n in proper_names(sentence) if new(n) and not is_organisation(n)]
+        names = [n for n in proper_names(sentence) if new(n)]
+        # "Who cut the rate?" is answered by the bank that opens the sentence doing it.
+        opening = sentence.lstrip("\"“ ").removeprefix("The ")
+        if names and is_organisation(names[0]) and opening.startswith(names[0]):
+            return True
+        people = [n for n in names if not is_organisation(n)]
         if not people:
             return False
         if _PERSON_CUES.search(sentence) or len(people) > 1:

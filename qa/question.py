@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from index.errors import InvalidInput, TooLarge
-from index.text import search_tokens
+from index.text import STOP_WORDS, search_tokens
+from qa.constraints import Constraints, constraints_of
 
 
 class AnswerType(StrEnum):
@@ -56,11 +57,16 @@ _TYPE_PATTERNS: list[tuple[AnswerType, re.Pattern[str]]] = [
 
 @dataclass(frozen=True)
 class Question:
-    """A question ready for retrieval: its text, search tokens and expected answer type."""
+    """A question ready for retrieval: its text, search tokens, answer type and constraints."""
 
     text: str
     tokens: list[str]
     answer_type: AnswerType
+    # The names and quantities an answer must agree with ("the 5.2-magnitude quake").
+    constraints: Constraints = field(default_factory=Constraints)
+    # Stemmed words of what is asked for, as opposed to what the question is about:
+    # "aftershock" in "How many aftershocks followed the quake?", "depth" in "How deep...?".
+    focus: tuple[str, ...] = ()
     # How specific each token is in the collection asked (BM25 idf); empty until known.
     weights: dict[str, float] = field(default_factory=dict)
 
@@ -82,7 +88,8 @@ def prepare_question(text: str, *, max_chars: int) -> Question:
             code="question_too_long",
         )
     return Question(text=cleaned, tokens=search_tokens(cleaned, question=True),
-                    answer_type=answer_type_of(cleaned))
+                    answer_type=answer_type_of(cleaned), constraints=constraints_of(cleaned),
+                    focus=tuple(question_focus(cleaned)))
 
 
 def answer_type_of(question: str) -> AnswerType:
@@ -91,3 +98,51 @@ def answer_type_of(question: str) -> AnswerType:
         if pattern.search(question):
             return answer_type
     return AnswerType.OTHER
+
+
+_WH_PHRASE = re.compile(r"\b(?:which|what|how many|how much|whose)\s+", re.I)
+_NOT_FOCUS = frozenset({"kind", "type", "sort", "name", "of", "more", "other"})
+# "How deep" asks for a depth: the noun a text states it with.
+_DIMENSIONS = {
+    "deep": "depth", "high": "height", "tall": "height", "long": "length", "far": "distance",
+    "old": "age", "big": "size", "large": "size", "heavy": "weight", "fast": "speed",
+    "wide": "width", "often": "frequency",
+}
+_LAST_WORD = re.compile(r"([\w\-’']+)(?:\s+(?:on|in|at|for|to|with|about|from|of|up|out))?"
+                        r"\s*\?*\s*$")
+_HOW_ADJECTIVE = re.compile(r"\bhow (" + "|".join(_DIMENSIONS) + r")\b", re.I)
+# "Who designed...?" asks for whoever did the verb; "Who is the president of...?" for the role.
+_WHO = re.compile(r"\bwho(?:m)?\s+(?:(?:is|was|are|were|will be|has been)\s+(?:the\s+|a\s+|an\s+)?"
+                  r"(?:new\s+|current\s+|former\s+)?)?([a-z][\w\-]*)", re.I)
+
+
+def question_focus(question: str) -> list[str]:
+    """The stemmed words of what the question asks for ("seismologist" in "Which
+    seismologist said...", "depth" in "How deep was the quake?"), not of its topic."""
+    dimension = _HOW_ADJECTIVE.search(question)
+    if dimension:
+        adjective = dimension.group(1).lower()
+        return search_tokens(f"{adjective} {_DIMENSIONS[adjective]}")
+    match = _WH_PHRASE.search(question)
+    if match and re.match(r"(?:is|was|are|were|will|would|does|do|did|has|have|can|could)\b",
+                          question[match.end():], re.I):
+        # "What will the lab study?", "What does the other lab focus on?": the verb at the end.
+        last = _LAST_WORD.search(question)
+        word = last.group(1) if last else ""
+        if word.isalpha() and not word[0].isupper() and word.lower() not in STOP_WORDS:
+            return search_tokens(word)
+        return []
+    if not match:
+        who = _WHO.search(question)
+        if who and who.group(1).lower() not in STOP_WORDS:
+            return search_tokens(who.group(1))
+        return []
+    focus: list[str] = []
+    for word in re.findall(r"[\w\-’']+", question[match.end():])[:4]:
+        lowered = word.lower()
+        # The phrase ends at the verb or preposition that starts the rest of the question.
+        if lowered in STOP_WORDS or (focus and lowered.endswith(("ed", "ing"))):
+            break
+        if lowered not in _NOT_FOCUS:
+            focus.extend(search_tokens(word))
+    return focus
