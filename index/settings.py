@@ -109,14 +109,16 @@ class Settings(BaseSettings):
     answer_sentences: int = Field(
         default=2, ge=1, le=10, description="Most sentences an extractive answer is made of."
     )
-    abstain_threshold: float = Field(
-        default=0.33,
-        ge=-1.0,
+    abstain_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
         le=1.0,
         description=(
-            "Below this support score (the best sentence's cosine similarity, blended with "
-            "how many and how rare of the question's words it holds) the answer abstains. "
-            "Chosen on ../shared/eval by bench/calibrate_abstention.py (README, Benchmarks)."
+            "Below this support (the probability that the answer is right, from the support "
+            "model in qa/fitted/support.json) the answer abstains. Unset: the threshold fitted "
+            "with that model by `make train` on the dev sets' tuning half (0.117, the highest "
+            "that still answers 95% of RealTimeQA's answerable questions; README, "
+            "Benchmarks). Raise it to abstain more, lower it to answer more."
         ),
     )
     max_question_chars: int = Field(

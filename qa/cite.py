@@ -15,7 +15,8 @@ def cite(sentences: list[AnswerSentence]) -> tuple[str, list[Citation]]:
         record = sentence.candidate.record
         document = record.document
         quote = document.text[sentence.start:sentence.end]
-        parts.append(f"{quote} [{n}]")
+        # Quotes from two articles are labelled, so a reader never takes them for one.
+        parts.append(f"{sentence.label} {quote} [{n}]" if sentence.label else f"{quote} [{n}]")
         citations.append(
             Citation(
                 n=n,

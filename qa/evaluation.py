@@ -302,6 +302,25 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
 
 
+def auroc(positives: Sequence[float], negatives: Sequence[float]) -> float:
+    """Area under the ROC curve: the chance a positive scores above a negative (ties half)."""
+    if not positives or not negatives:
+        raise ValueError("AUROC needs at least one positive and one negative score")
+    ranked = sorted([(score, 1) for score in positives] + [(score, 0) for score in negatives])
+    rank_sum = 0.0
+    i = 0
+    while i < len(ranked):
+        j = i
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            j += 1
+        # Tied scores share the mean of their ranks (1-based).
+        mean_rank = (i + 1 + j) / 2
+        rank_sum += mean_rank * sum(label for _, label in ranked[i:j])
+        i = j
+    n_pos, n_neg = len(positives), len(negatives)
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
 # --- scoring -------------------------------------------------------------------------------
 
 
@@ -468,7 +487,8 @@ def run_evaluation(
         "limit": limit,
         "top_k": TOP_K,
         "embedding_model": services.embedder.name,
-        "abstain_threshold": settings.abstain_threshold,
+        "abstain_threshold": (settings.abstain_threshold if settings.abstain_threshold
+                              is not None else services.assistant.support.threshold),
         "as_of_question_date": as_of_question_date,
     }
     return EvalReport(summary=summarize(results), results=results, ingest=ingest, setup=setup)

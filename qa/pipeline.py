@@ -18,7 +18,7 @@ from index.models import Filters
 from index.settings import Settings
 from index.store import Store
 from index.text import search_tokens
-from qa.abstain import ABSTAIN_MESSAGE, should_abstain
+from qa.abstain import ABSTAIN_MESSAGE, FittedSupport, SupportModel, should_abstain
 from qa.check import check_answer
 from qa.cite import cite, passages
 from qa.extract import Answerer, ExtractiveAnswerer
@@ -53,6 +53,7 @@ class Assistant:
         settings: Settings,
         reranker: Reranker | None = None,
         answerer: Answerer | None = None,
+        support: SupportModel | None = None,
         chat_model: BaseChatModel | None = None,
     ) -> None:
         self.store = store
@@ -66,6 +67,7 @@ class Assistant:
         self.answerer = answerer or ExtractiveAnswerer(
             embedder=embedder, max_sentences=settings.answer_sentences
         )
+        self.support = support or FittedSupport()
         self.chat_model = chat_model
 
     def ask(
@@ -117,14 +119,17 @@ class Assistant:
                                         as_of=as_of, window=window)
         with _timed(timings, "answer"):
             draft = self.answerer.answer(prepared, candidates, query_vector)
-        abstained = should_abstain(draft, threshold=self.settings.abstain_threshold)
+            support = self.support.support(draft)
+        threshold = self.settings.abstain_threshold
+        abstained = should_abstain(draft, support, threshold=self.support.threshold
+                                   if threshold is None else threshold)
         citations = []
         if abstained:
             text = ABSTAIN_MESSAGE
         else:
             text, citations = cite(draft.sentences)
         return self._answer(question, prepared.text if rewrite.changed else None, text,
-                            abstained, draft.support, citations, candidates, top_k, timings,
+                            abstained, support, citations, candidates, top_k, timings,
                             started, mode, unsupported, as_of=as_of, window=window)
 
     def standalone(self, question: str, history: Sequence[Turn], *,

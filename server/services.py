@@ -9,6 +9,8 @@ from langchain_core.language_models import BaseChatModel
 from index.embedding import Embedder, SentenceTransformerEmbedder
 from index.settings import Settings
 from index.store import Store
+from qa.abstain import SupportModel
+from qa.extract import Answerer
 from qa.generate import chat_model_from
 from qa.pipeline import Assistant
 
@@ -25,7 +27,8 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, *, embedder: Embedder | None = None,
-              store: Store | None = None, chat_model: BaseChatModel | None = None
+              store: Store | None = None, chat_model: BaseChatModel | None = None,
+              answerer: Answerer | None = None, support: SupportModel | None = None
               ) -> Services:
         """Load the model and open the store (the slow part of starting up)."""
         embedder = embedder or SentenceTransformerEmbedder(
@@ -35,6 +38,7 @@ class Services:
         store = store or Store.from_settings(settings)
         return cls(settings, store, embedder,
                    Assistant(store=store, embedder=embedder, settings=settings,
+                             answerer=answerer, support=support,
                              chat_model=chat_model if chat_model is not None
                              else chat_model_from(settings)),
                    api_keys=settings.allowed_api_keys())
