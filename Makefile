@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test test-llm eval bench lint typecheck install ingest-samples clean help
+.PHONY: run test test-llm eval train bench lint typecheck install ingest-samples clean help
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -64,6 +64,11 @@ test-llm: $(LLM_STAMP)  ## LLM-mode tests against a real local LLM (builds llama
 
 eval: $(STAMP)  ## Benchmark answer quality on ../shared/eval and the seed set (one table)
 	$(BIN)/python -m bench.evaluate
+
+# Refits qa/fitted/answer_selection.json and support.json (a few dozen weights each) on the
+# tuning halves of the dev sets; about two minutes once make eval has built the indexes.
+train: $(STAMP)  ## Refit answer selection and support (qa/fitted/) on the dev sets' tuning halves
+	$(BIN)/python -m bench.train_answerer
 
 # Not part of `make test`: builds 10k- and 100k-chunk indexes once (kept in bench/.data/perf),
 # then measures, embedded and against a `chroma run` server it starts. `make bench
