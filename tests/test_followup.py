@@ -302,9 +302,6 @@ def test_the_other_lab_is_searched_by_name_and_answered_from_its_article(
     assert "Grid Laboratory" not in answer.answer
 
 
-@pytest.mark.xfail(reason="answer stage: the sentence starting 'The latter will specialize' "
-                          "is not yet chosen with its antecedent (issue 12, context)",
-                   strict=False)
 def test_the_answer_about_the_other_lab_says_what_it_focuses_on(lab_services: Services) -> None:
     _, answer = _follow(lab_services, "What will the grid lab study?",
                         "And what does the other lab focus on?")
