@@ -25,7 +25,6 @@ half that was not fitted on.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from rich.table import Table
 
 from bench.near_miss import (
     entity_swaps,
+    half,
     kept_in_half_collection,
     number_swaps,
     passage_removed,
@@ -66,12 +66,6 @@ MIN_ANSWERED = 0.95
 # taking large opposite weights.
 SELECTION_L2 = 1e-2
 SETS = ("realtimeqa", "near-miss", "own", "unrelated")
-
-
-def half(question_id: str) -> str:
-    """'tune' or 'check', stable for an id; a near miss `<id>~<kind>` goes with `<id>`."""
-    base = question_id.split("~")[0]
-    return "tune" if hashlib.sha1(base.encode()).digest()[0] % 2 == 0 else "check"
 
 
 @dataclass

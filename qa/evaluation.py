@@ -16,6 +16,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +105,14 @@ class QuestionResult:
     generated_dropped: int = 0
     error: str | None = None
 
+    @property
+    def right(self) -> bool:
+        """Answered, and rightly: an answerable question, cited from a gold article (where
+        the set names one), with a gold answer in the text (where the set gives answers)."""
+        return (self.answerable and not self.abstained and self.error is None
+                and self.first_citation_correct is not False
+                and self.contains_answer is not False)
+
 
 @dataclass
 class EvalReport:
@@ -113,11 +122,13 @@ class EvalReport:
     results: list[QuestionResult]
     ingest: IngestReport = field(default_factory=IngestReport)
     setup: dict[str, Any] = field(default_factory=dict)
+    calibration: list[dict[str, float | int | None]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, written by `citeqa eval --out`."""
         return {
             "summary": self.summary,
+            "calibration": self.calibration,
             "setup": self.setup,
             "ingest": self.ingest.to_dict(),
             "results": [asdict(result) for result in self.results],
@@ -403,6 +414,7 @@ def summarize(results: Sequence[QuestionResult]) -> dict[str, float | int | None
         _round(sum(r.gold_citations for r in retrieval) / citations) if citations else None
     )
     summary.update(_abstention(scored))
+    summary.update(_support_auroc(scored))
     generated = sum(r.generated_kept + r.generated_dropped for r in scored)
     summary["generated_sentences"] = generated
     summary["generated_dropped_share"] = (
@@ -427,6 +439,44 @@ def _abstention(results: Sequence[QuestionResult]) -> dict[str, float | int | No
         "abstention_precision": _mean([not r.answerable for r in abstained]),
         "abstention_recall": _mean([r.abstained for r in unanswerable]),
     }
+
+
+def _support_auroc(results: Sequence[QuestionResult]) -> dict[str, float | None]:
+    """How well `support` ranks: answerable above unanswerable questions, and (where the
+    answers are scored) right answers above wrong ones. With abstention on, an abstained
+    answer counts as not right; run with CITEQA_ABSTAIN_THRESHOLD=0 to score every answer."""
+    answerable = [r.support for r in results if r.answerable]
+    unanswerable = [r.support for r in results if not r.answerable]
+    right = [r.support for r in results if r.right]
+    wrong = [r.support for r in results if not r.right]
+    return {
+        "support_auroc_answerable": (_round(auroc(answerable, unanswerable))
+                                     if answerable and unanswerable else None),
+        "support_auroc_right": _round(auroc(right, wrong)) if right and wrong else None,
+    }
+
+
+# Support bins of the calibration table.
+CALIBRATION_EDGES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
+
+
+def calibration(results: Sequence[QuestionResult],
+                edges: Sequence[float] = CALIBRATION_EDGES) -> list[dict[str, float | int | None]]:
+    """Per support bin: how many questions fell in it, their mean support and the share
+    answered rightly. A calibrated support has the two close."""
+    if len(edges) < 2 or any(b <= a for a, b in pairwise(edges)):
+        raise ValueError(f"calibration edges must rise and be at least two: {list(edges)}")
+    scored = [r for r in results if r.error is None]
+    table: list[dict[str, float | int | None]] = []
+    for low, high in pairwise(edges):
+        last = high == edges[-1]
+        inside = [r for r in scored if low <= r.support < high or (last and r.support == high)]
+        table.append({
+            "support_from": low, "support_to": high, "questions": len(inside),
+            "mean_support": _mean([r.support for r in inside]),
+            "right": _mean([r.right for r in inside]),
+        })
+    return table
 
 
 def _mean(values: Sequence[float | bool | None]) -> float | None:
@@ -491,7 +541,8 @@ def run_evaluation(
                               is not None else services.assistant.support.threshold),
         "as_of_question_date": as_of_question_date,
     }
-    return EvalReport(summary=summarize(results), results=results, ingest=ingest, setup=setup)
+    return EvalReport(summary=summarize(results), results=results, ingest=ingest, setup=setup,
+                      calibration=calibration(results))
 
 
 def _when(question: EvalQuestion, as_of_question_date: bool) -> dict[str, Any]:

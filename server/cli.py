@@ -340,6 +340,14 @@ def evaluate(
     for key, value in report.summary.items():
         table.add_row(key, "—" if value is None else f"{value:g}")
     console.print(table)
+    bins = Table("support", "questions", "mean support", "share right",
+                 title="calibration: is support the chance the answer is right?")
+    for row in report.calibration:
+        if row["questions"]:
+            bins.add_row(f"{row['support_from']:.2f}–{row['support_to']:.2f}",
+                         str(row["questions"]), f"{row['mean_support']:.3f}",
+                         f"{row['right']:.3f}")
+    console.print(bins)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=1),

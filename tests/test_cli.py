@@ -317,3 +317,33 @@ def test_ingest_takes_web_page_urls_and_reports_failures(
     shown = run(settings.data_dir, "docs", "show", f"{base}/ferry.html", "--json")
     assert json.loads(shown.stdout)["url"] == f"{base}/ferry.html"
     assert "Menu" not in json.loads(shown.stdout)["text"]
+
+
+def test_eval_prints_support_auroc_and_a_calibration_table(settings: Settings,
+                                                          tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps(d) for d in [
+        {"id": "ferry", "title": "Ferry returns",
+         "text": "The Glass Harbour ferry resumed sailing on Monday after a two-week strike."},
+        {"id": "orchard", "title": "Orchard prize",
+         "text": "The Wendle orchard won the regional cider prize for its dry perry."},
+    ]) + "\n", encoding="utf-8")
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("\n".join(json.dumps(q) for q in [
+        {"id": "q1", "question": "When did the Glass Harbour ferry resume sailing?",
+         "gold_doc_ids": ["ferry"], "answers": ["Monday"]},
+        {"id": "q2", "question": "Which orchard won the cider prize?",
+         "gold_doc_ids": ["orchard"], "answers": ["Wendle"]},
+        {"id": "q3", "question": "How deep is the Mariana Trench?", "gold_doc_ids": [],
+         "answerable": False},
+    ]) + "\n", encoding="utf-8")
+
+    result = run(settings.data_dir, "eval", "--corpus", str(corpus), "--questions",
+                 str(questions), "--out", str(tmp_path / "report.json"))
+
+    assert result.exit_code == 0, result.output
+    assert "support_auroc_answerable" in result.stdout
+    assert "calibration" in result.stdout and "share right" in result.stdout
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert sum(row["questions"] for row in report["calibration"]) == 3
+    assert report["summary"]["support_auroc_answerable"] is not None

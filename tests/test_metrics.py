@@ -13,6 +13,8 @@ from index.errors import InvalidInput
 from qa.evaluation import (
     EvalQuestion,
     QuestionResult,
+    auroc,
+    calibration,
     contains_answer,
     mrr_at,
     ndcg_at,
@@ -35,6 +37,7 @@ SUMMARY_KEYS = {
     "answer_containment", "answer_f1", "citation_accuracy", "citation_precision",
     "abstention_precision", "abstention_recall", "latency_p50_ms", "latency_p95_ms",
     "generated_sentences", "generated_dropped_share", "llm_fallbacks",
+    "support_auroc_answerable", "support_auroc_right",
 }
 
 
@@ -52,10 +55,10 @@ def _citation(n: int, doc_id: str, quote: str) -> Citation:
 
 
 def _answer(passage_docs: list[str], citations: list[Citation], *, abstained: bool = False,
-            ms: float = 100.0) -> Answer:
+            ms: float = 100.0, support: float = 0.5) -> Answer:
     text = ("The articles do not say." if abstained
             else " ".join(f"{c.quote} [{c.n}]" for c in citations))
-    return Answer(question="q?", answer=text, abstained=abstained, support=0.5,
+    return Answer(question="q?", answer=text, abstained=abstained, support=support,
                   citations=[] if abstained else citations,
                   passages=[_passage(d, i) for i, d in enumerate(passage_docs)],
                   timings_ms={"total": ms})
@@ -394,6 +397,54 @@ QUESTIONS = [
 ]
 
 
+# --- support: ranking and calibration ----------------------------------------------------------
+
+
+def test_auroc_is_the_chance_a_positive_outscores_a_negative() -> None:
+    assert auroc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert auroc([0.1, 0.2], [0.9, 0.8]) == 0.0
+    assert auroc([0.5, 0.5], [0.5]) == 0.5
+    assert auroc([0.9, 0.3], [0.5]) == 0.5
+    with pytest.raises(ValueError, match="at least one positive"):
+        auroc([], [0.1])
+
+
+def test_summary_reports_how_well_support_ranks_answers() -> None:
+    right = _citation(1, "d1", "Ada Brandt won.")
+    wrong = _citation(1, "d2", "Bo Lind lost.")
+    results = [
+        score_answer(_question(["d1"], ["Ada Brandt"]), _answer(["d1"], [right], support=0.9)),
+        score_answer(_question(["d1"], ["Ada Brandt"]), _answer(["d2"], [wrong], support=0.4)),
+        score_answer(_question([], answerable=False), _answer(["d2"], [wrong], support=0.3)),
+        score_answer(_question([], answerable=False), _answer(["d2"], [wrong], support=0.6)),
+    ]
+    summary = summarize(results)
+    # Answerable supports 0.9 and 0.4 against unanswerable 0.3 and 0.6: 3 of 4 pairs ordered.
+    assert summary["support_auroc_answerable"] == 0.75
+    # Right 0.9 against wrong 0.4, 0.3 and 0.6.
+    assert summary["support_auroc_right"] == 1.0
+    assert [r.right for r in results] == [True, False, False, False]
+
+
+def test_calibration_bins_questions_by_support_with_the_share_right() -> None:
+    right = _citation(1, "d1", "Ada Brandt won.")
+    wrong = _citation(1, "d2", "Bo Lind lost.")
+    results = [
+        score_answer(_question(["d1"], ["Ada Brandt"]), _answer(["d1"], [right], support=s))
+        for s in (0.92, 0.85, 1.0)
+    ] + [
+        score_answer(_question(["d1"], ["Ada Brandt"]), _answer(["d2"], [wrong], support=s))
+        for s in (0.81, 0.02)
+    ]
+    table = calibration(results, edges=(0.0, 0.5, 1.0))
+    assert [row["questions"] for row in table] == [1, 4]
+    assert table[0]["right"] == 0.0
+    assert table[1]["right"] == 0.75
+    assert table[1]["mean_support"] == pytest.approx((0.92 + 0.85 + 1.0 + 0.81) / 4, abs=1e-4)
+    with pytest.raises(ValueError, match="must rise"):
+        calibration(results, edges=(0.5, 0.5))
+
+
 @pytest.mark.slow
 def test_run_evaluation_end_to_end_and_reuses_the_index(services: Services,
                                                         tmp_path: Path) -> None:
@@ -424,7 +475,8 @@ def test_run_evaluation_end_to_end_and_reuses_the_index(services: Services,
     assert by_id["empty"].error is not None and by_id["empty"].error.startswith("empty_question")
     assert calls[-1] == (4, 4) and ingest_calls[-1] == (4, 4)
     written = json.loads(json.dumps(report.to_dict()))
-    assert set(written) >= {"summary", "ingest", "results", "setup"}
+    assert set(written) >= {"summary", "ingest", "results", "setup", "calibration"}
+    assert sum(row["questions"] for row in written["calibration"]) == 3
     assert written["setup"]["collection"] == "evalset"
 
     again = run_evaluation(services, corpus=corpus, questions=questions, collection="evalset",
