@@ -35,7 +35,8 @@ from qa.retrieve import Candidate
 # The features the selection model reads, computed for every candidate sentence.
 SENTENCE_FEATURES = (
     "similarity", "similarity_with_previous", "best_in_passage", "passage_rank",
-    "passage_fused", "passage_dense", "passage_lexical", "coverage", "context_rare_coverage",
+    "passage_fused", "passage_dense", "passage_lexical", "coverage", "rare_coverage",
+    "context_rare_coverage", "prior",
     "document_rare_coverage", "names_in_context", "names_in_document", "quantities_in_sentence",
     "quantities_in_context",
     "contradicted", "typed", "new_words", "opens_with_reference", "short", "long", "heading",
@@ -57,7 +58,9 @@ SUPPORT_FEATURES = (
 
 # A sentence opening with one of these leans on the one before it ("The latter will...").
 _REFERENCE = re.compile(
-    r"^[\"“‘']?(?:it|its|he|she|his|her|they|their|them|this|these|those|such|there|"
+    r"^[\"“‘']?(?:(?:in fact|indeed|moreover|meanwhile|also|on (?:the other hand|its part)|"
+    r"at the same time|for (?:its|his|her|their) part|in turn),?\s+)?"
+    r"(?:it|its|he|she|his|her|they|their|them|this|these|those|such|there|"
     r"the latter|the former|however|in addition|instead)\b", re.I)
 _COMPARE = re.compile(
     r"\b(?:compare[sd]?|comparison|differ(?:s|ence|ent)?|versus|vs\.?|both|each of|"
@@ -328,6 +331,10 @@ def sentence_features(question: Question, sentences: Sequence[CandidateSentence]
             "short": float(words < 6),
             "long": float(words > 60),
             "heading": float(is_heading(text)),
+            # The hand-weighted score citeqa used before the fitted model, as one feature: a
+            # prior the fit can lean on where its other features say little.
+            "prior": (0.55 * float(similarity) + 0.35 * rare_share(tokens) + 0.10 * float(typed)
+                      + 0.05 / (1 + sentence.rank)),
             "focus_in_sentence": _share(focus, tokens),
             "focus_in_context": _share(focus, context_tokens),
             "focus_in_document": _share(focus, document_tokens),
@@ -340,12 +347,13 @@ def _share(wanted: set[str], found: set[str]) -> float:
 
 
 def is_heading(sentence: str) -> bool:
-    """A title or section heading: short, and not ended like a sentence."""
+    """A title or section heading, or a short lead-in to what follows ("Zhou Jingren
+    explains:"): short, and not ended like a sentence that states something."""
     stripped = sentence.strip()
     if stripped.startswith("#"):
         return True
     words = len(stripped.split())
-    return words < 12 and not stripped.rstrip("\"'”’)] ").endswith((".", "!", "?", ":", ";"))
+    return words < 12 and not stripped.rstrip("\"'”’)] ").endswith((".", "!", "?", ";"))
 
 
 def _quotes(chosen: list[CandidateSentence], rows: Sequence[Mapping[str, float]],

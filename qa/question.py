@@ -110,6 +110,7 @@ _DIMENSIONS = {
 }
 _LAST_WORD = re.compile(r"([\w\-’']+)(?:\s+(?:on|in|at|for|to|with|about|from|of|up|out))?"
                         r"\s*\?*\s*$")
+_OWNED = re.compile(r"(?:['’]s|\bthe)\s+([a-z][\w\-]+)(?:\s+(?:of|at|in|for)\b|\s*\?|\s*$)")
 _HOW_ADJECTIVE = re.compile(r"\bhow (" + "|".join(_DIMENSIONS) + r")\b", re.I)
 # "Who designed...?" asks for whoever did the verb; "Who is the president of...?" for the role.
 _WHO = re.compile(r"\bwho(?:m)?\s+(?:(?:is|was|are|were|will be|has been)\s+(?:the\s+|a\s+|an\s+)?"
@@ -126,6 +127,11 @@ def question_focus(question: str) -> list[str]:
     match = _WH_PHRASE.search(question)
     if match and re.match(r"(?:is|was|are|were|will|would|does|do|did|has|have|can|could)\b",
                           question[match.end():], re.I):
+        # "What is Zhou Jingren's position...?", "What was the capital of...?": the noun
+        # that is owned.
+        owned = _OWNED.search(question, match.end())
+        if owned and owned.group(1).lower() not in STOP_WORDS | _NOT_FOCUS:
+            return search_tokens(owned.group(1))
         # "What will the lab study?", "What does the other lab focus on?": the verb at the end.
         last = _LAST_WORD.search(question)
         word = last.group(1) if last else ""
@@ -140,6 +146,8 @@ def question_focus(question: str) -> list[str]:
     focus: list[str] = []
     for word in re.findall(r"[\w\-’']+", question[match.end():])[:4]:
         lowered = word.lower()
+        if lowered == "of" and not focus:
+            continue  # "what kind of business": the business
         # The phrase ends at the verb or preposition that starts the rest of the question.
         if lowered in STOP_WORDS or (focus and lowered.endswith(("ed", "ing"))):
             break
