@@ -64,7 +64,7 @@ TOP_K = 10
 MIN_ANSWERED = 0.95
 # L2 penalty on the standardised selection weights: enough to keep correlated features from
 # taking large opposite weights.
-SELECTION_L2 = 1e-2
+SELECTION_L2 = 1e-1
 SETS = ("realtimeqa", "near-miss", "own", "unrelated")
 
 
