@@ -1,7 +1,7 @@
 """Retrieval ablation: each retriever alone and weighted RRF variants, on both eval sets.
 
 Document-level Recall@5 and nDCG@10 on the tuning and check halves (by id hash, as in
-calibrate_abstention.py), over the collections `make eval` builds:
+near_miss.py), over the collections `make eval` builds:
 
     make eval && python -m bench.fusion_sweep       # writes bench/results/fusion.json
 """
@@ -15,10 +15,13 @@ from pathlib import Path
 
 from rich.progress import track
 
-from bench.calibrate_abstention import HERE, SHARED, half, read_jsonl
+from bench.near_miss import half, read_jsonl
 from index.settings import Settings
 from qa.question import prepare_question
 from server.services import Services
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parent.parent / "shared" / "eval"
 
 Ranked = list[str]
 OUT = HERE / "results" / "fusion.json"

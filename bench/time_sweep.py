@@ -21,12 +21,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bench.calibrate_abstention import HERE, SHARED, half, read_jsonl
+from bench.near_miss import half, read_jsonl
 from index.settings import Settings
 from qa.evaluation import TOP_K, EvalQuestion, score_answer
 from qa.pipeline import Assistant
 from qa.timeframe import parse_day, time_window
 from server.services import Services
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parent.parent / "shared" / "eval"
 
 OUT = HERE / "results" / "time.json"
 COLLECTION = "eval-realtimeqa"
