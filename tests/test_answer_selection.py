@@ -20,12 +20,24 @@ from index.embedding import SentenceTransformerEmbedder
 from index.ingest import ingest_documents
 from index.models import Document
 from index.settings import Settings
+from qa.extract import is_heading
 from qa.models import Answer
 from server.services import Services
 
 COLLECTION = "quality"
 
 ARTICLES = [
+    Document(
+        id="harbour-foundation.md", title="Harbour Foundation widens its grants",
+        date="2026-02-02",
+        text=(
+            "The Harbour Foundation works with coastal schools to teach marine science.\n\n"
+            "In fact, it has set up the Tidewater Fellowship, which pays for teachers to spend "
+            "a summer on a research ship.\n\n"
+            "Its director, Mara Elwyn, explains:\n\n"
+            "“We want every child in the county to see a research ship at least once.”"
+        ),
+    ),
     Document(
         id="vane-caldwell.md", title="A life in crime fiction", date="2026-03-03",
         text=(
@@ -187,6 +199,19 @@ def test_a_sentence_opening_with_it_brings_the_sentence_it_refers_to(
     assert document.text[answer.citations[0].start:answer.citations[0].end] == quote
 
 
+def test_a_sentence_opening_in_fact_it_brings_what_it_refers_to(quality: Services) -> None:
+    answer = ask(quality, "Which fellowship did the Harbour Foundation set up?")
+    assert answer.citations[0].doc_id == "harbour-foundation.md"
+    quote = answer.citations[0].quote
+    assert "Tidewater Fellowship" in quote
+    assert quote.startswith("The Harbour Foundation works with coastal schools")
+
+
+def test_a_lead_in_ending_with_a_colon_is_not_a_heading_or_a_sentence() -> None:
+    assert is_heading("Its director, Mara Elwyn, explains:")
+    assert not is_heading("Its director, Mara Elwyn, explained the plan to the council.")
+
+
 def test_a_heading_is_never_the_answer(quality: Services) -> None:
     answer = ask(quality, "What is the security lab in Lisbrook called?")
     assert all(c.quote.strip() != "The Halvern-Lisbrook Security Lab"
@@ -218,7 +243,7 @@ def test_a_question_about_one_quake_quotes_one_article_unlabelled(quality: Servi
     strict=True,
     reason="issue 12 is blocked here: support cannot yet tell a passage on the asked topic "
     "that never states the asked detail from one that does (near-miss 'missing_detail' is "
-    "abstained on 6% of the time at the fitted threshold, see make train)")
+    "abstained on 7.5% of the time at the fitted threshold, see make train)")
 def test_a_detail_the_articles_never_state_is_abstained_on(quality: Services,
                                                            question: str) -> None:
     answer = ask(quality, question)
