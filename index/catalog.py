@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS documents (
     ingested_at TEXT NOT NULL,
     PRIMARY KEY (collection, doc_id)
 );
+-- Every question asks which documents are dated after its as_of (and which are undated):
+-- without this index that scan reads every document's text.
+CREATE INDEX IF NOT EXISTS documents_by_date ON documents (collection, date_num);
 CREATE TABLE IF NOT EXISTS chunks (
     collection TEXT NOT NULL,
     chunk_id TEXT NOT NULL,

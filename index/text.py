@@ -94,6 +94,13 @@ def _stemmer() -> Stemmer.Stemmer:
 
 def words(text: str) -> list[str]:
     """The words of `text`, lower-cased, hyphenated words kept whole and also split."""
+    return list(_words(text))
+
+
+# Answering a question reads each sentence several times (alone, beside its neighbours, for
+# its names and its numbers): the same texts, split once.
+@lru_cache(maxsize=4096)
+def _words(text: str) -> tuple[str, ...]:
     out: list[str] = []
     for match in _WORD.finditer(text.lower()):
         word = match.group().replace("’", "'")
@@ -102,7 +109,7 @@ def words(text: str) -> list[str]:
         out.append(word)
         if "-" in word:
             out.extend(part for part in word.split("-") if part)
-    return out
+    return tuple(out)
 
 
 # Words that shape a question rather than say what it is about ("what kind of business",
@@ -120,6 +127,10 @@ def search_tokens(text: str, *, question: bool = False) -> list[str]:
 
     With `question`, question-shaping words are dropped too.
     """
-    stemmer = _stemmer()
+    return list(_search_tokens(text, question))
+
+
+@lru_cache(maxsize=4096)
+def _search_tokens(text: str, question: bool) -> tuple[str, ...]:
     drop = STOP_WORDS | QUESTION_WORDS if question else STOP_WORDS
-    return stemmer.stemWords([w for w in words(text) if w not in drop])
+    return tuple(_stemmer().stemWords([w for w in _words(text) if w not in drop]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from index.text import STOP_WORDS, search_tokens, words
 
@@ -96,6 +97,11 @@ def constraints_of(question: str) -> Constraints:
 
 def quantities_in(text: str) -> list[Quantity]:
     """Every number in the text with its value and the words around it that name its kind."""
+    return list(_quantities_in(text))
+
+
+@lru_cache(maxsize=4096)
+def _quantities_in(text: str) -> tuple[Quantity, ...]:
     found = []
     for match in _QUANTITY.finditer(text):
         number = match.group("number")
@@ -118,7 +124,7 @@ def quantities_in(text: str) -> list[Quantity]:
         if preceding:
             units.add(_unit(preceding))
         found.append(Quantity(match.group().strip(), value, frozenset(units)))
-    return found
+    return tuple(found)
 
 
 def agreement(constraints: Constraints, context: str) -> Agreement:
@@ -131,14 +137,14 @@ def agreement(constraints: Constraints, context: str) -> Agreement:
     """
     if constraints.empty:
         return Agreement(1.0, 1.0, False)
-    context_words = set(words(context))
+    context_words = set(words(context)) if constraints.names else set()
     name_scores = []
     for name in constraints.names:
         name_words = [w for w in words(name) if w not in STOP_WORDS]
         if not name_words:
             continue
         name_scores.append(sum(w in context_words for w in name_words) / len(name_words))
-    stated = quantities_in(context)
+    stated = quantities_in(context) if constraints.quantities else []
     found = 0
     contradicted = False
     for asked in constraints.quantities:
@@ -192,6 +198,7 @@ def _same_value(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1.0)
 
 
+@lru_cache(maxsize=4096)
 def _unit(word: str) -> str:
     stems = search_tokens(word)
     return stems[0] if stems else word.lower()

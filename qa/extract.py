@@ -290,7 +290,11 @@ def sentence_features(question: Question, sentences: Sequence[CandidateSentence]
         context = " ".join([document.title, _slice(document, sentence.previous), text,
                             _slice(document, sentence.following)])
         tokens = set(search_tokens(quoted))
-        context_tokens = set(search_tokens(context))
+        # The union of its parts' tokens (each part is split once and reused by the
+        # sentences around it): no word spans the spaces that join them.
+        context_tokens = set(search_tokens(document.title)).union(
+            search_tokens(_slice(document, sentence.previous)), search_tokens(text),
+            search_tokens(_slice(document, sentence.following)))
         in_sentence = agreement(question.constraints, quoted)
         in_context = agreement(question.constraints, context)
         with_previous = float(similarity)
