@@ -131,6 +131,12 @@ class Settings(BaseSettings):
         default=15.0, gt=0, le=600,
         description="Seconds allowed to download a web page given by URL (ingest or upload).",
     )
+    fetch_allow_private: bool = Field(
+        default=False,
+        description="Let URL ingestion fetch loopback, private, link-local and other internal "
+        "addresses. Off by default, so a URL cannot make citeqa read the network it runs in; "
+        "turn on only for sources you mean to read inside your network.",
+    )
     api_keys: str | None = Field(
         default=None,
         description="Comma-separated API keys; when set (or api_keys_file is), every /v1 route "
