@@ -86,17 +86,33 @@ def load_sources(sources: Iterable[str | Path], *, max_bytes: int) -> Iterator[L
     for source in sources:
         path = Path(source)
         if path.is_dir():
+            root = path.resolve()
             for file in sorted(p for p in path.rglob("*") if p.is_file()):
                 if any(part.startswith(".") for part in file.relative_to(path).parts):
                     continue
                 if suffix_of(file.name) not in SUPPORTED_SUFFIXES:
                     continue
-                yield from load_file(file, doc_id=file.relative_to(path).as_posix(),
-                                     max_bytes=max_bytes)
+                doc_id = file.relative_to(path).as_posix()
+                if not _stays_inside(file, root):
+                    # Ingesting a folder must not read what a symlink in it points to
+                    # elsewhere (a planted link to /etc/passwd would become a document).
+                    yield SkippedSource(
+                        str(file), "a symlink to a file outside the folder being ingested; "
+                        "not followed (copy the file into the folder to ingest it)", doc_id)
+                    continue
+                yield from load_file(file, doc_id=doc_id, max_bytes=max_bytes)
         elif path.is_file():
             yield from load_file(path, doc_id=path.name, max_bytes=max_bytes)
         else:
             yield SkippedSource(str(path), "no such file or directory")
+
+
+def _stays_inside(file: Path, root: Path) -> bool:
+    """True when `file`, symlinks resolved, is under `root` (itself already resolved)."""
+    try:
+        return file.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a symlink loop, or a link that vanished meanwhile
+        return False
 
 
 def load_file(path: Path, *, doc_id: str, max_bytes: int) -> Iterator[Loaded]:

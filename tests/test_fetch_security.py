@@ -1,5 +1,5 @@
 """Hostile URLs and folders (issue 13): SSRF, redirects, DNS rebinding, credentials, the port
-oracle, and script URLs.
+oracle, script URLs, and symlinks out of an ingested folder.
 
 Everything here talks to loopback only. Where a test needs a *public* host, the resolver in
 `index.fetch` is replaced so a made-up name resolves to a documentation address, and the
@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from fastapi.testclient import TestClient
 
 from index import fetch
 from index.fetch import fetch_url
+from index.loaders import load_sources
 from index.models import Document, SkippedSource
 
 PAGE = (b"<html><head><title>Tide Tables for Skellan Harbour</title></head><body><article>"
@@ -375,3 +377,29 @@ def test_the_api_refuses_script_urls_and_stores_nothing(client: TestClient, url:
     assert 400 <= response.status_code < 500, response.text
     assert response.json()["error"] in {"invalid_url", "unreadable_file"}
     assert client.get("/v1/documents").json()["documents"] == before
+
+
+# -- 5. symlinks out of an ingested folder ---------------------------------------------------
+
+def test_ingest_dir_skips_file_symlinks_that_leave_it(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("The vault code is 4417.\n", encoding="utf-8")
+    folder = tmp_path / "articles"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "tides.md").write_text("# Tides\n\nHigh water falls at 06:40.\n",
+                                     encoding="utf-8")
+    (folder / "escape.txt").symlink_to(outside / "secret.txt")
+    (folder / "sub" / "relative-escape.txt").symlink_to(Path("..", "..", "outside",
+                                                             "secret.txt"))
+    (folder / "sub" / "alias.md").symlink_to(Path("..", "tides.md"))  # stays inside: fine
+    (folder / "dangling.txt").symlink_to(tmp_path / "gone.txt")
+
+    loaded = list(load_sources([folder], max_bytes=10**6))
+    documents = {item.id: item for item in loaded if isinstance(item, Document)}
+    skipped = {item.doc_id: item for item in loaded if isinstance(item, SkippedSource)}
+    assert sorted(documents) == ["sub/alias.md", "tides.md"]
+    assert all("4417" not in d.text for d in documents.values())
+    assert {"escape.txt", "sub/relative-escape.txt"} <= set(skipped)
+    for name in ("escape.txt", "sub/relative-escape.txt"):
+        assert "symlink" in skipped[name].reason and "outside" in skipped[name].reason
