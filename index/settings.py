@@ -148,7 +148,22 @@ class Settings(BaseSettings):
     cors_origins: str = Field(
         default="",
         description="Comma-separated origins allowed to call the API from a browser (CORS); "
-        "empty means none, '*' means any.",
+        "empty means none, '*' means any. Only these origins, and the server's own, may send "
+        "POST, PUT, PATCH or DELETE with an Origin header.",
+    )
+    allowed_hosts: str = Field(
+        default="",
+        description="Comma-separated host names (optionally host:port; *.example.org for its "
+        "subdomains) the server answers to; any other Host header gets 400, which defeats DNS "
+        "rebinding. Empty: `citeqa serve` on a loopback address answers only localhost, "
+        "127.0.0.1, [::1] and that address; on any other address, and in an app built "
+        "without `serve`, any host. '*' means any.",
+    )
+    allow_open: bool = Field(
+        default=False,
+        description="Let `citeqa serve` listen on a non-loopback address without API keys "
+        "(same as --allow-open). Off, such a server refuses to start: anyone who can reach "
+        "it could read, add and delete documents.",
     )
     llm: str = Field(
         default="none",
@@ -235,7 +250,7 @@ class Settings(BaseSettings):
         return self
 
     def allowed_api_keys(self) -> list[str]:
-        """The API keys the server accepts; empty when the API is open."""
+        """The API keys the server accepts; empty only when neither keys setting is set."""
         keys = [k.strip() for k in (self.api_keys or "").split(",") if k.strip()]
         if self.api_keys_file is not None:
             try:
@@ -246,7 +261,24 @@ class Settings(BaseSettings):
                     code="api_keys_unreadable",
                 ) from exc
             keys += [line.split("#", 1)[0].strip() for line in lines]
-        return [key for key in keys if key]
+        keys = [key for key in keys if key]
+        if not keys and (self.api_keys is not None or self.api_keys_file is not None):
+            # Fail closed: whoever set a keys setting meant the server to need a key, so a
+            # value that yields none (" , ", an empty or comments-only file, an unset shell
+            # variable expanded to "") must stop it, not leave it open.
+            raise ConfigurationError(self._no_keys_message(), code="no_api_keys")
+        return keys
+
+    def _no_keys_message(self) -> str:
+        where = []
+        if self.api_keys is not None:
+            where.append(f"CITEQA_API_KEYS is set to {self.api_keys!r}")
+        if self.api_keys_file is not None:
+            where.append(f"CITEQA_API_KEYS_FILE {self.api_keys_file} has only blank lines or "
+                         "comments")
+        return (f"no API key configured: {' and '.join(where)}. Give at least one key "
+                "(comma-separated in CITEQA_API_KEYS, one per line in CITEQA_API_KEYS_FILE), "
+                "or unset both to run without keys")
 
     def chroma_header_map(self) -> dict[str, str]:
         """CITEQA_CHROMA_HEADERS as a dict."""
@@ -256,3 +288,7 @@ class Settings(BaseSettings):
     def allowed_origins(self) -> list[str]:
         """Origins allowed by CORS; empty means CORS is off."""
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    def allowed_host_names(self) -> list[str]:
+        """Host names the server answers to, lower-cased; empty means any."""
+        return [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]

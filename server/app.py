@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from index.embedding import Embedder, SentenceTransformerEmbedder
@@ -17,12 +21,30 @@ from index.settings import Settings
 from index.store import Store
 from server.errors import install_error_handlers
 from server.metrics import Metrics
-from server.middleware import RequestContext
+from server.middleware import HeadAsGet, RequestContext, SecurityHeaders, SiteGuard
 from server.routes import ask, chat, collections, documents, health, search
 from server.security import ApiKeyRequired
 from server.services import Services
 
 STATIC = Path(__file__).resolve().parent / "static"
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+
+
+def _docs_page(page: HTMLResponse) -> HTMLResponse:
+    """FastAPI's docs page with a CSP of its own: its bundles come from jsDelivr and it
+    starts with an inline script, allowed by its hash (never 'unsafe-inline' for scripts)."""
+    body = bytes(page.body).decode()
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+        for script in _INLINE_SCRIPT.findall(body))
+    page.headers["Content-Security-Policy"] = (
+        f"default-src 'self'; script-src 'self' https://cdn.jsdelivr.net {hashes}; "
+        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+        "font-src 'self' https://fonts.gstatic.com; "
+        "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+        "worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'; form-action 'self'")
+    return page
 
 
 def _version() -> str:
@@ -36,6 +58,9 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
                store: Store | None = None) -> FastAPI:
     """The citeqa API; the model and store are built once, at start-up."""
     settings = settings or Settings()
+    # Fail closed, now rather than in the first request: a keys setting that yields no key
+    # is a ConfigurationError that says what to fix.
+    settings.allowed_api_keys()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,6 +80,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             "(character offsets into the document) it was taken from."
         ),
         lifespan=lifespan,
+        # Served below, behind the API key when keys are configured.
+        openapi_url=None, docs_url=None, redoc_url=None,
     )
     app.state.metrics = Metrics(app)
     install_error_handlers(app)
@@ -63,14 +90,36 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
                    search.router):
         app.include_router(router, dependencies=[ApiKeyRequired])
     app.include_router(health.router)
+    # Added innermost first: CORS (when on) sees every request first, then the headers, the
+    # request id and log, the Host and Origin checks, and HEAD turned into GET last.
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(SiteGuard, allowed_hosts=settings.allowed_host_names(),
+                       trusted_origins=settings.allowed_origins())
     # Room for a multipart envelope around the largest upload.
     app.add_middleware(RequestContext, max_body_bytes=settings.max_upload_bytes + 1024 * 1024)
+    app.add_middleware(SecurityHeaders)
     if settings.allowed_origins():
         app.add_middleware(CORSMiddleware, allow_origins=settings.allowed_origins(),
                            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
                            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
                            expose_headers=["X-Request-ID"])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[ApiKeyRequired])
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[ApiKeyRequired])
+    def swagger(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return _docs_page(get_swagger_ui_html(openapi_url=f"{root}/openapi.json",
+                                              title=f"{app.title} - Swagger UI"))
+
+    @app.get("/redoc", include_in_schema=False, dependencies=[ApiKeyRequired])
+    def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return _docs_page(get_redoc_html(openapi_url=f"{root}/openapi.json",
+                                         title=f"{app.title} - ReDoc"))
 
     @app.get("/", include_in_schema=False)
     def home() -> FileResponse:

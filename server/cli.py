@@ -374,6 +374,10 @@ def serve(
         min=1, max=64, help="Worker processes, each with its own copy of the model. Share the "
         "data folder; with CITEQA_CHROMA_URL they also share one Chroma server.")] = 1,
     llm: LlmOpt = None,
+    allow_open: Annotated[bool, typer.Option(
+        "--allow-open", help="Serve on a non-loopback address without API keys (anyone who "
+        "can reach it may read, add and delete documents) \\[default: CITEQA_ALLOW_OPEN]."
+    )] = False,
 ) -> None:
     """Serve the chat page and the HTTP API (OpenAPI docs at /docs)."""
     _with_llm(ctx, llm)
@@ -382,13 +386,27 @@ def serve(
     import uvicorn
 
     from server.app import create_app
+    from server.security import is_loopback, loopback_hosts, refuse_open_server
 
     settings: Settings = ctx.obj
     host = host or settings.host
     port = port or settings.port
+    if allow_open:
+        settings = settings.model_copy(update={"allow_open": True})
+    # Before anything starts: keys that yield no key, or an open server beyond loopback
+    # nobody asked for, end here with a message that says what to change.
+    refuse_open_server(host, settings)
+    if not settings.allowed_hosts.strip() and is_loopback(host):
+        # Bound to loopback, only a browser on this machine can reach the server; answering
+        # loopback names only keeps a DNS-rebinding page from reaching it under its own name.
+        settings = settings.model_copy(update={"allowed_hosts": loopback_hosts(host)})
     store = settings.chroma_url or f"{settings.data_dir}"
     errors.print(f"citeqa: serving {store} on http://{host}:{port} with {workers} worker"
                  f"{'s' if workers > 1 else ''} (Ctrl+C stops)")
+    if not is_loopback(host) and not settings.allowed_api_keys():
+        errors.print(f"[bold yellow]warning:[/] serving on {escape(host)} without API keys "
+                     "(--allow-open): anyone who can reach it may read, add and delete "
+                     "documents")
     # One access line per request from our middleware (with its request id), not uvicorn's.
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,4 +1,5 @@
-"""Request ids, request size limits and access logs, for every request."""
+"""Request ids, request size limits, access logs, Host and Origin checks, security headers
+and HEAD, for every request."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import re
 import time
 import uuid
 from contextvars import ContextVar
+from urllib.parse import urlsplit
 
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.errors import error_response
 
@@ -56,3 +59,163 @@ class RequestContext(BaseHTTPMiddleware):
             return response
         finally:
             request_id.reset(token)
+
+
+# The page is static and loads only its own script and stylesheet, so the policy can forbid
+# every inline script, every other origin and every frame around it.
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+SECURITY_HEADERS = {
+    "content-security-policy": PAGE_CSP,
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+class SecurityHeaders:
+    """Stamps a strict CSP, nosniff, no framing and no referrer on every response; a response
+    that set its own CSP (the API docs pages) keeps it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; add the headers the response lacks."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, stamped)
+
+
+def _split_host(host: str) -> tuple[str, int | None]:
+    """`host[:port]` as (lower-case name, port or None); IPv6 names keep their brackets."""
+    host = host.strip().lower()
+    if host.count(":") > 1 and not host.startswith("["):
+        return f"[{host}]", None  # a bare IPv6 address, as written in a settings list
+    if host.startswith("["):
+        name, _, rest = host.partition("]")
+        port = rest.removeprefix(":")
+        return f"{name}]", int(port) if port.isdigit() else None
+    name, colon, port = host.partition(":")
+    return name, int(port) if colon and port.isdigit() else None
+
+
+def _host_allowed(host: str, allowed: list[str]) -> bool:
+    name, port = _split_host(host)
+    if not name:
+        return False
+    for entry in allowed:
+        if entry == "*":
+            return True
+        if entry.startswith("*."):
+            if name.endswith(entry[1:]):
+                return True
+            continue
+        entry_name, entry_port = _split_host(entry)
+        if entry_name == name and entry_port in (None, port):
+            return True
+    return False
+
+
+def _same_origin(origin: str, host: str) -> bool:
+    """True when `origin` names the host and port this request came to. Both sides drop the
+    origin scheme's default port, so a TLS proxy that forwards `Host: example.org` still
+    matches `https://example.org`."""
+    try:
+        parsed = urlsplit(origin)
+        origin_port = parsed.port
+    except ValueError:
+        return False
+    if parsed.scheme not in _DEFAULT_PORTS or not parsed.hostname:
+        return False
+    default = _DEFAULT_PORTS[parsed.scheme]
+    origin_name, _ = _split_host(parsed.netloc.rpartition("@")[2])
+    host_name, host_port = _split_host(host)
+    return origin_name == host_name and (origin_port or default) == (host_port or default)
+
+
+class SiteGuard:
+    """Answers only to allowed `Host` names (DNS rebinding), and refuses state-changing
+    requests that a browser sent from another site (cross-site request forgery).
+
+    Runs before any body is read, so a refused upload costs nothing and stores nothing.
+    Requests without an `Origin` header (curl, SDKs, server-side clients) are not affected:
+    browsers always send one on cross-origin POST, PUT, PATCH and DELETE.
+    """
+
+    def __init__(self, app: ASGIApp, *, allowed_hosts: list[str],
+                 trusted_origins: list[str]) -> None:
+        self.app = app
+        self.allowed_hosts = allowed_hosts
+        self.any_origin = "*" in trusted_origins
+        self.trusted_origins = {o.rstrip("/").lower() for o in trusted_origins}
+
+    def _origin_allowed(self, origin: str, host: str) -> bool:
+        # "null" is what sandboxed frames, file: pages and some redirects send: never ours.
+        if origin.strip().lower() == "null":
+            return False
+        if self.any_origin or origin.rstrip("/").lower() in self.trusted_origins:
+            return True
+        return _same_origin(origin, host)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse a foreign Host (400) or a foreign Origin on a write (403); else pass on."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        host = headers.get("host", "")
+        refusal: Response | None = None
+        if self.allowed_hosts and not _host_allowed(host, self.allowed_hosts):
+            refusal = error_response(
+                400, "host_not_allowed",
+                f"this server does not answer to the host {host[:200]!r}; list it in "
+                "CITEQA_ALLOWED_HOSTS to allow it")
+        elif scope["method"] in _UNSAFE_METHODS:
+            origin = headers.get("origin")
+            if origin is not None and not self._origin_allowed(origin, host):
+                refusal = error_response(
+                    403, "cross_origin_refused",
+                    f"a page at {origin[:200]!r} may not change anything here: the origin is "
+                    "neither this server's own nor listed in CITEQA_CORS_ORIGINS")
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class HeadAsGet:
+    """Answers HEAD wherever GET is answered: FastAPI's GET routes do not accept HEAD, so run
+    the GET and send its status and headers without the body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run a HEAD request as GET and drop the body; pass anything else on."""
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        as_get = {**scope, "method": "GET"}
+
+        async def headers_only(message: Message) -> None:
+            # The router records the matched route on the scope it saw; the access log and
+            # the metrics read it from the original one.
+            if "route" in as_get:
+                scope.setdefault("route", as_get["route"])
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app(as_get, receive, headers_only)

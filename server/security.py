@@ -1,14 +1,20 @@
-"""API keys: with keys configured, every /v1 route wants `Authorization: Bearer <key>`."""
+"""API keys, and who may reach the server: with keys configured, every /v1 route, /metrics
+and the API docs want `Authorization: Bearer <key>`; a server beyond loopback needs keys or
+an explicit opt-in."""
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from typing import Annotated
 
 from fastapi import Depends, Header
 
-from index.errors import Unauthorized
+from index.errors import ConfigurationError, Unauthorized
+from index.settings import Settings
 from server.deps import ServicesDep
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
 
 def require_api_key(
@@ -32,3 +38,36 @@ def require_api_key(
 
 
 ApiKeyRequired = Depends(require_api_key)
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1), bracketed or not."""
+    name = host.strip().lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:
+        # Any other name may resolve anywhere: treat it as reachable from outside.
+        return False
+
+
+def loopback_hosts(bind_host: str) -> str:
+    """The default CITEQA_ALLOWED_HOSTS of a server bound to loopback address `bind_host`."""
+    name = bind_host.strip().lower()
+    if ":" in name and not name.startswith("["):
+        name = f"[{name}]"  # a bare IPv6 address, written as it appears in a Host header
+    return ",".join(dict.fromkeys((*LOOPBACK_NAMES, name)))
+
+
+def refuse_open_server(host: str, settings: Settings) -> None:
+    """Raise unless serving on `host` is safe: loopback, keys configured, or opted in."""
+    # Read the keys first, whatever the address: a keys setting that yields none stops here.
+    keys = settings.allowed_api_keys()
+    if is_loopback(host) or settings.allow_open or keys:
+        return
+    raise ConfigurationError(
+        f"refusing to serve on {host} without API keys: anyone who can reach it could read, "
+        "add and delete documents. Set CITEQA_API_KEYS (or CITEQA_API_KEYS_FILE), serve on "
+        "127.0.0.1, or pass --allow-open (CITEQA_ALLOW_OPEN=true) if an open server is what "
+        "you mean", code="open_server")

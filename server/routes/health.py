@@ -1,4 +1,5 @@
-"""`GET /healthz` (is the server up), `GET /readyz` (can it answer), `GET /metrics`."""
+"""`GET /healthz` (is the server up), `GET /readyz` (can it answer), `GET /metrics` (behind
+the API key when keys are configured: route names and counts are not for everyone)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from server.deps import ServicesDep
 from server.schemas import Health, Ready
+from server.security import ApiKeyRequired
 
 router = APIRouter(tags=["health"])
 
@@ -33,7 +35,7 @@ def readyz(request: Request) -> Ready | JSONResponse:
     return Ready(status="ready", worker=os.getpid())
 
 
-@router.get("/metrics", response_class=Response,
+@router.get("/metrics", response_class=Response, dependencies=[ApiKeyRequired],
             responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
                              "description": "Prometheus text format."}})
 def metrics(request: Request) -> Response:
