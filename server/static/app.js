@@ -17,6 +17,7 @@ const state = {
   collections: [],           // [{name, documents, chunks, model}]
   collectionsKnown: false,   // false when GET /v1/collections failed
   turns: [],                 // persisted turns: [{question, answer, at}]
+  started: false,            // start-up has loaded the collection's conversation
   busy: false,               // an answer is streaming
   controller: null,          // AbortController of the streaming request
   requestId: 0,              // bumps to make an in-flight answer stale
@@ -32,6 +33,9 @@ const state = {
 };
 
 const ui = {};
+// Resolves once start-up has chosen the collection and shown its stored conversation.
+let markStarted = () => {};
+const started = new Promise((resolve) => { markStarted = resolve; });
 const answerData = new WeakMap();   // answer <article> -> answer object
 
 // ---------------------------------------------------------------------------
@@ -592,6 +596,16 @@ function retryQuestion(turn, question) {
 }
 
 async function ask(question) {
+  if (!state.started) {
+    // The composer works at once, but start-up then loads the collection's stored
+    // conversation and renders it afresh, which would wipe (and abort) an answer begun
+    // before: on a slow server the question vanished and its answer never ended. So a
+    // question sent that early waits for start-up.
+    setBusy(true);
+    showComposerNotice("Connecting to the citeqa server…");
+    await started;
+    clearComposerNotice();
+  }
   const collection = state.collection;
   const history = buildHistory();
   const { turn, answer: root } = appendTurn(question);
@@ -1445,8 +1459,14 @@ async function start() {
   bindElements();
   bindEvents();
   autosizeQuestion();
-  await loadCollections();
-  switchCollection(state.collection);
+  try {
+    await loadCollections();
+    switchCollection(state.collection);
+  } finally {
+    // Even if start-up failed, a waiting question goes ahead (and shows its own error).
+    state.started = true;
+    markStarted();
+  }
   document.documentElement.dataset.ready = "true";
 }
 
