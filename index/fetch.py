@@ -227,7 +227,10 @@ def _addresses(url: httpx.URL, *, allow_private: bool, redirected: bool) -> list
 
 def _transport() -> httpx.BaseTransport:
     """The network below the client (tests swap in a simulated one)."""
-    return httpx.HTTPTransport(trust_env=False, retries=0)
+    # No kept-alive connections: a redirect to another name on the same address must not
+    # reuse a TLS connection whose certificate was checked for the first name.
+    return httpx.HTTPTransport(trust_env=False, retries=0,
+                               limits=httpx.Limits(max_keepalive_connections=0))
 
 
 def _send(client: httpx.Client, url: httpx.URL, *, deadline: float, allow_private: bool,

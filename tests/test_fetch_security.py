@@ -10,7 +10,10 @@ ones, only the far side of the wire is simulated.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -228,6 +231,75 @@ def test_the_checked_address_is_the_one_connected_to(monkeypatch: pytest.MonkeyP
     # TLS is negotiated, and the certificate checked, for the name, not the address.
     assert request.extensions["sni_hostname"] == "rebind.example"
     assert document.url == "https://rebind.example:8443/tides?day=sat"
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path, server: Server) -> Iterator[tuple[int, ssl.SSLContext]]:
+    """The loopback server's pages over HTTPS, with a certificate for `tls.example` only.
+
+    Yields the port and a client context trusting that certificate.
+    """
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=tls.example", "-addext", "subjectAltName=DNS:tls.example",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    # Relay TLS on a second port to the plain server: one handler, two ways in.
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def relay(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), context.wrap_socket(conn, server_side=True) as tls, \
+                socket.create_connection(("127.0.0.1", server.port)) as upstream:
+            tls.settimeout(2)
+            upstream.sendall(tls.recv(65536))  # a GET from the fetcher fits in one read
+            while data := upstream.recv(65536):
+                tls.sendall(data)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=relay, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1]), ssl.create_default_context(cafile=str(cert))
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        listener.close()
+
+
+@pytest.mark.parametrize(("name", "works"), [("tls.example", True), ("other.example", False)])
+def test_https_goes_to_the_checked_address_and_checks_the_certificate_for_the_name(
+        monkeypatch: pytest.MonkeyPatch, server: Server,
+        tls_server: tuple[int, ssl.SSLContext], name: str, works: bool) -> None:
+    port, trust = tls_server
+    server.answers["/tides"] = Answer()
+    fake_dns(monkeypatch, {name: ["127.0.0.1"]})
+    monkeypatch.setattr(fetch, "_transport", lambda: httpx.HTTPTransport(
+        verify=trust, trust_env=False, retries=0))
+    url = f"https://{name}:{port}/tides"
+    loaded = fetch_url(url, timeout=5, max_bytes=10**6, allow_private=True)
+    if works:
+        assert isinstance(loaded, Document), loaded
+        assert loaded.url == url and "06:40" in loaded.text
+        assert server.seen[-1][1]["Host"] == f"{name}:{port}"
+    else:
+        # The certificate names tls.example, not other.example: refused, as any failure.
+        assert isinstance(loaded, SkippedSource)
+        assert loaded.reason == fetch.fetch_failed(url)
 
 
 def test_redirects_are_bounded(server: Server) -> None:
