@@ -43,7 +43,7 @@ class Turn:
 _MARKERS = re.compile(r"\s*\[\d+\]")
 # Each quote of an extractive answer ends with its [n] marker; a quote may be labelled with
 # its article ("According to <title>: ...").
-_QUOTED = re.compile(r"(.+?)\s*\[\d+\]", re.S)
+_MARKER = re.compile(r"\[\d+\]")
 _ATTRIBUTION = re.compile(r"^\s*According to [^:\n]{1,200}:\s+")
 _ORDINALS = {
     "first": 0, "former": 0, "second": 1, "third": 2, "fourth": 3, "latter": -1, "last": -1,
@@ -124,6 +124,15 @@ _GARBLED = {
     "doubled possessive": re.compile(r"['’]s\s*['’]s?\b"),
 }
 _MAX_WORDS = 40
+# Only the start of the previous turn is read: the names and topic a follow-up refers to are
+# there, and a 200 KB message (an API client can send one) must cost no more than this.
+MAX_TURN_CHARS = 10_000
+# A rewrite adds a name or a topic to the question; one that adds more is not used (a huge
+# previous question reused by "And where?" would be searched, and refused as too long).
+MAX_ADDED_CHARS = 300
+# How far before a name its "of the" or "lab" is looked for; bounded, so that looking is
+# linear in the text, not quadratic.
+_LOOK_BEHIND = 100
 
 
 @dataclass(frozen=True)
@@ -153,6 +162,8 @@ def standalone_question(question: str, history: Sequence[Turn], *,
     """
     previous_question = _last(history, "user")
     previous_answer = _last(history, "assistant")
+    previous_question = previous_question[:MAX_TURN_CHARS] if previous_question else None
+    previous_answer = previous_answer[:MAX_TURN_CHARS] if previous_answer else None
     if previous_question is None and previous_answer is None:
         return Rewrite(question, False)
     asked = question.strip()
@@ -189,8 +200,12 @@ def previous_quotes(history: Sequence[Turn]) -> list[str]:
 def quoted_sentences(answer: str) -> list[str]:
     """The quotes of an extractive answer: the text before each [n] marker."""
     quotes = []
-    for match in _QUOTED.finditer(answer):
-        quote = _ATTRIBUTION.sub("", match.group(1).strip()).strip()
+    start = 0
+    # The text between markers, one pass: a lazy "(.+?)\s*\[n\]" pattern rescans the rest of
+    # the text from every position when no marker follows, quadratic in its length.
+    for match in _MARKER.finditer(answer):
+        quote = _ATTRIBUTION.sub("", answer[start:match.start()].strip()).strip()
+        start = match.end()
         if quote:
             quotes.append(quote)
     return quotes
@@ -210,7 +225,8 @@ def _checked(text: str, base: str, asked: str, context: _Context, *,
              resolved: bool = True) -> Rewrite:
     """The rewrite if it reads as a question and resolved what it had to, else the fallback."""
     new_problems = garbled(text) - garbled(asked)
-    if resolved and not context.unresolved and not new_problems:
+    too_long = len(text) > len(asked) + MAX_ADDED_CHARS
+    if resolved and not context.unresolved and not new_problems and not too_long:
         return Rewrite(text, text != asked)
     # The question as asked (without a leading "And" if that left a question of its own) and
     # the previous topic, so the search still lands on the conversation's article.
@@ -220,6 +236,8 @@ def _checked(text: str, base: str, asked: str, context: _Context, *,
     fallback = base
     if topic and topic.lower() not in base.lower():
         fallback = f"{base} ({topic})"
+    if len(fallback) > len(asked) + MAX_ADDED_CHARS:
+        fallback = base
     return Rewrite(fallback, fallback != asked, fallback=True)
 
 
@@ -485,7 +503,8 @@ def things_of_kind(text: str, kind: str) -> list[str]:
                 continue
             # The head of "Canary Institute of Ocean Sciences" is "Institute".
             head = name.split(" of ")[0].split()[-1]
-            if (last_word.match(head) or before.search(line[:match.start()])
+            if (last_word.match(head)
+                    or before.search(line[max(0, match.start() - _LOOK_BEHIND):match.start()])
                     or after.match(line[match.end():])):
                 add(name)
         if not heading:
@@ -534,14 +553,17 @@ def _subject_name(question: str) -> str | None:
 def people_in(text: str) -> list[str]:
     """Names of people in an answer, in order: not organisations, not places after 'in'."""
     people: list[str] = []
+    seen: set[str] = set()
     for match in _names_with_positions(text):
         name, start = match
-        if is_organisation(name) or _NAME_BEFORE.search(text[:start]):
+        if is_organisation(name) or _NAME_BEFORE.search(
+                text[max(0, start - _LOOK_BEHIND):start]):
             continue
         # proper_names may keep the full stop before a name that starts a sentence.
         clean = re.sub(r"^(?:Dr|Prof|Professor|Mr|Mrs|Ms|Sir|Dame)\.?\s+", "",
                        name.lstrip(". "))
-        if clean not in people:
+        if clean not in seen:
+            seen.add(clean)
             people.append(clean)
     return people
 
@@ -568,12 +590,12 @@ def topic_of(question: str) -> str | None:
 
 def named_things(text: str) -> list[str]:
     """Multi-word capitalised names in order ("Bank of Esterland", "Halcyon Biologics")."""
-    names = []
+    names: dict[str, None] = {}
     for match in _NAMED.finditer(text):
         name = re.sub(r"^(?:The|A|An)\s+", "", match.group())
-        if len(name.split()) >= 2 and name not in names:
-            names.append(name)
-    return names
+        if len(name.split()) >= 2:
+            names.setdefault(name)
+    return list(names)
 
 
 def _answered_thing(question: str, answer: str) -> str | None:
