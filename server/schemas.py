@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
+from index.errors import TooLarge
 from index.models import Filters, StoredDocument, date_number
 from qa.followup import Turn
 from qa.models import Passage
@@ -59,11 +61,34 @@ class FiltersIn(BaseModel):
         )
 
 
+# Conversations sent with a question (`history`, or the `messages` of the chat route). Only
+# the previous turn is read to rewrite a follow-up, but a request is parsed and held whole.
+MAX_MESSAGE_CHARS = 20_000
+MAX_CONVERSATION_CHARS = 100_000
+MAX_CONTENT_PARTS = 100
+
+
+def check_conversation(texts: Sequence[str], *, what: str) -> None:
+    """Refuse (413) earlier messages that are too long, one by one or together (the question
+    has its own limit, checked where it is asked)."""
+    total = 0
+    for n, text in enumerate(texts):
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise TooLarge(f"{what}[{n}] is {len(text):,} characters long; the limit is "
+                           f"{MAX_MESSAGE_CHARS:,} characters per message",
+                           code="message_too_long")
+        total += len(text)
+    if total > MAX_CONVERSATION_CHARS:
+        raise TooLarge(f"the {what} add up to {total:,} characters; the limit is "
+                       f"{MAX_CONVERSATION_CHARS:,} characters in all",
+                       code="conversation_too_long")
+
+
 class Message(BaseModel):
     """One earlier turn of the conversation."""
 
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=20_000)
+    content: str = Field(max_length=MAX_MESSAGE_CHARS)
 
 
 class AskRequest(BaseModel):

@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
@@ -23,7 +23,14 @@ from index.errors import InvalidInput, NotFound
 from qa.followup import Turn
 from qa.models import Answer, Citation, TimeWindowInfo
 from server.deps import ServicesDep
-from server.schemas import AsOf, OpenAIErrorBody, as_of_date
+from server.routes.ask import rewrite_limit
+from server.schemas import (
+    MAX_CONTENT_PARTS,
+    AsOf,
+    OpenAIErrorBody,
+    as_of_date,
+    check_conversation,
+)
 from server.services import Services
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -32,6 +39,7 @@ MODEL = "citeqa"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": OpenAIErrorBody} for status in (400, 401, 404, 413, 415, 422)}
 _PIECE = re.compile(r"\S+\s*")
+MAX_CHAT_MESSAGES = 200
 
 
 class ContentPart(BaseModel):
@@ -49,7 +57,7 @@ class ChatMessage(BaseModel):
     model_config = {"extra": "allow"}
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[ContentPart] | None = None
+    content: str | Annotated[list[ContentPart], Field(max_length=MAX_CONTENT_PARTS)] | None = None
 
     def text(self) -> str:
         """The message's text, its text parts joined."""
@@ -64,7 +72,7 @@ class ChatRequest(BaseModel):
     model_config = {"extra": "allow"}
 
     model: str = Field(default=MODEL, description="`citeqa`, or `citeqa:<collection>`.")
-    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_CHAT_MESSAGES)
     stream: bool = Field(default=False, strict=True,
                          description="Send the answer as server-sent events.")
     temperature: float | None = Field(default=None, description="Accepted, ignored.")
@@ -168,12 +176,16 @@ def chat_completions(request: ChatRequest, services: ServicesDep
     if request.messages[-1].role != "user":
         raise InvalidInput("the last message must be the user's question",
                            code="no_user_question")
-    question = request.messages[-1].text()
-    history = [Turn(m.role, m.text()) for m in request.messages[:-1]
+    texts = [m.text() for m in request.messages]
+    # The question (the last message) has its own, smaller limit, checked when it is asked.
+    check_conversation(texts[:-1], what="messages")
+    question = texts[-1]
+    history = [Turn(m.role, text) for m, text in zip(request.messages[:-1], texts, strict=False)
                if m.role in ("user", "assistant")]
-    answer = services.assistant.ask(question, collection=collection, history=history,
-                                    as_of=as_of_date(request.as_of))
-    words_in = sum(len(m.text().split()) for m in request.messages)
+    with rewrite_limit(question, services.settings.max_question_chars):
+        answer = services.assistant.ask(question, collection=collection, history=history,
+                                        as_of=as_of_date(request.as_of))
+    words_in = sum(len(text.split()) for text in texts)
     completion = _completion(answer, request.model, collection, words_in)
     if not request.stream:
         return completion
