@@ -118,7 +118,8 @@ def ingest(
     settings: Settings = ctx.obj
     with errors.status("Reading files and pages…"):
         loaded = list(load_locations(paths, max_bytes=settings.max_upload_bytes,
-                                     timeout=settings.fetch_timeout))
+                                     timeout=settings.fetch_timeout,
+                                     allow_private=settings.fetch_allow_private))
     if not any(isinstance(item, Document) for item in loaded):
         # Nothing readable (a typo in a path, say): refuse, rather than create an empty
         # collection, or with --prune empty the existing one.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -567,7 +568,8 @@ ROWING_PAGE = """<!doctype html><html><head><title>Harbour Rowing Club Wins Rega
 
 
 def test_a_web_page_added_by_url_is_answered_and_cited_with_its_url(
-        client: TestClient, web_folder: tuple[Any, str]) -> None:
+        private_fetch_client: TestClient, web_folder: tuple[Any, str]) -> None:
+    client = private_fetch_client
     folder, base = web_folder
     (folder / "regatta.html").write_text(ROWING_PAGE, encoding="utf-8")
     url = f"{base}/regatta.html"
@@ -584,12 +586,21 @@ def test_a_web_page_added_by_url_is_answered_and_cited_with_its_url(
     assert document["text"][citation["start"]:citation["end"]] == citation["quote"]
 
 
-def test_a_url_that_cannot_be_fetched_is_a_clear_422(client: TestClient,
+@pytest.fixture
+def private_fetch_client(sample_settings: Settings, embedder: SentenceTransformerEmbedder
+                         ) -> Iterator[TestClient]:
+    """The API with CITEQA_FETCH_ALLOW_PRIVATE on, so it may fetch the loopback web folder."""
+    settings = sample_settings.model_copy(update={"fetch_allow_private": True})
+    with TestClient(create_app(settings, embedder=embedder)) as test_client:
+        yield test_client
+
+
+def test_a_url_that_cannot_be_fetched_is_a_clear_422(private_fetch_client: TestClient,
                                                      web_folder: tuple[Any, str]) -> None:
     _, base = web_folder
-    response = client.post("/v1/documents", json={"url": f"{base}/missing.html"})
+    response = private_fetch_client.post("/v1/documents", json={"url": f"{base}/missing.html"})
     assert response.status_code == 422
-    assert "404" in response.json()["detail"]
+    assert "could not fetch" in response.json()["detail"]
 
 
 def test_collections_are_listed_with_their_sizes(client: TestClient) -> None:

@@ -303,7 +303,9 @@ def test_ask_with_an_invalid_date_is_a_clear_error(sample_settings: Settings) ->
 
 
 def test_ingest_takes_web_page_urls_and_reports_failures(
-        settings: Settings, web_folder: tuple[Path, str]) -> None:
+        settings: Settings, web_folder: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CITEQA_FETCH_ALLOW_PRIVATE", "true")  # the web folder is on loopback
     folder, base = web_folder
     (folder / "ferry.html").write_text(
         "<html><head><title>Night Ferry Returns</title></head><body><nav>Menu</nav>"
@@ -313,7 +315,7 @@ def test_ingest_takes_web_page_urls_and_reports_failures(
     result = run(settings.data_dir, "ingest", f"{base}/ferry.html", f"{base}/gone.html")
     assert result.exit_code == 0, result.output
     assert re.search(r"\badded 1\b", result.stdout)
-    assert "gone.html" in result.stderr and "404" in result.stderr
+    assert "gone.html" in result.stderr and "could not fetch" in result.stderr
     shown = run(settings.data_dir, "docs", "show", f"{base}/ferry.html", "--json")
     assert json.loads(shown.stdout)["url"] == f"{base}/ferry.html"
     assert "Menu" not in json.loads(shown.stdout)["text"]

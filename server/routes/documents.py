@@ -174,7 +174,8 @@ async def _read_json(request: Request, settings: Settings
             raise InvalidInput(f"not a web address: {page.url!r}; use http:// or https://",
                                code="invalid_url")
         fetched = await run_in_threadpool(fetch_url, page.url, timeout=settings.fetch_timeout,
-                                          max_bytes=settings.max_upload_bytes)
+                                          max_bytes=settings.max_upload_bytes,
+                                          allow_private=settings.fetch_allow_private)
         return [fetched], page.collection
     try:
         body = DocumentsIn.model_validate_json(raw)
