@@ -265,7 +265,7 @@ def markdown_document(doc_id: str, text: str) -> Document:
         id=doc_id,
         text=text,
         title=title,
-        url=fields.pop("url", None) or None,
+        url=_link(fields.pop("url", None) or None),
         date=fields.pop("date", None) or None,
         source=fields.pop("source", None) or None,
         metadata=fields,
@@ -494,11 +494,24 @@ def record_document(record: Any) -> Document:
         id=str(doc_id),
         text=text,
         title=_optional_str(record.get("title")) or "",
-        url=_optional_str(record.get("url")),
+        url=_link(_optional_str(record.get("url"))),
         date=_optional_str(record.get("date")),
         source=_optional_str(record.get("source")),
         metadata=extra,
     )
+
+
+def _link(url: str | None) -> str | None:
+    """A document's `url`, if it is an http(s) link; anything else is refused.
+
+    The page and API clients render it as a link, so `javascript:` or `data:` would run
+    script in whoever clicks the citation.
+    """
+    if url is None:
+        return None
+    if not url.lower().startswith(("http://", "https://")):
+        raise ValueError(f"'url' must be an http:// or https:// link, not {url[:40]!r}")
+    return url
 
 
 def _optional_str(value: Any) -> str | None:
