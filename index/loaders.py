@@ -5,6 +5,10 @@ is one), `.pdf` (text page by page, with `pypdf`), `.docx` (paragraphs and table
 `python-docx`), and `.jsonl` (optionally `.gz`) with one document per line. Directories are
 walked recursively, in sorted order so runs are repeatable. Web pages are fetched by
 `index.fetch`, which hands the body to `load_bytes`.
+
+PDF, DOCX and HTML are parsed by `index.parsing` in a worker process with a time and memory
+limit, and within the caps below (pages, decompressed bytes, elements, extracted characters),
+so a small hostile file is refused with the limit it broke instead of freezing the server.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import logging
 import re
 import threading
+import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -25,8 +30,10 @@ import docx
 import pypdf
 from bs4 import BeautifulSoup, Tag
 from docx.table import Table
+from lxml import etree
 
 from index.models import Document, SkippedSource
+from index.parsing import parse_isolated
 
 TEXT_SUFFIXES = {".txt", ".text"}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
@@ -49,6 +56,28 @@ _BOMS = (
 )
 
 Loaded = Document | SkippedSource
+
+# Caps on what one PDF, DOCX or HTML file may cost to parse (the worker's time and memory
+# limits are in `index.parsing`). Each is far above what an ordinary document needs.
+MAX_PDF_PAGES = 2_000
+# Decompressed bytes of any one PDF stream, and of all pages' content streams together (a
+# stream drawn on many pages counts once per page: pypdf parses it once per page). pypdf
+# parses content at about 1 MB a second, so the total keeps within the worker's time limit.
+MAX_PDF_STREAM_BYTES = 10_000_000
+MAX_PDF_CONTENT_BYTES = 25_000_000
+# The XML parts of a .docx, unpacked; and how many times smaller than that a large part may be
+# packed (ordinary XML packs 5-20 times; a zip bomb thousands).
+MAX_DOCX_XML_BYTES = 50_000_000
+MAX_DOCX_RATIO = 200
+_DOCX_RATIO_FROM_BYTES = 5_000_000
+MAX_DOCX_PARAGRAPHS = 200_000
+MAX_DOCX_ELEMENTS = 2_000_000
+MAX_HTML_ELEMENTS = 200_000
+# Characters of text one file may yield (about 2,500 pages of prose).
+MAX_EXTRACTED_CHARS = 5_000_000
+# Pieces an lxml parser is fed in, so a big file is not copied whole again.
+_CHUNK = 1 << 20
+_WORD_NS = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n", re.DOTALL)
 _MD_HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
@@ -154,11 +183,12 @@ def load_bytes(name: str, data: bytes, *, doc_id: str, max_bytes: int | None = N
         except (OSError, EOFError, ValueError, zlib.error) as exc:
             yield SkippedSource(name, f"broken gzip file: {exc}", doc_id)
             return
+    # Off the caller's process: see `index.parsing`.
     if suffix in PDF_SUFFIXES:
-        yield pdf_document(name, data, doc_id=doc_id)
+        yield parse_isolated("pdf", name, data, doc_id=doc_id)
         return
     if suffix in DOCX_SUFFIXES:
-        yield docx_document(name, data, doc_id=doc_id)
+        yield parse_isolated("docx", name, data, doc_id=doc_id)
         return
     text_or_skip = _decode(name, data, doc_id)
     if isinstance(text_or_skip, SkippedSource):
@@ -168,10 +198,11 @@ def load_bytes(name: str, data: bytes, *, doc_id: str, max_bytes: int | None = N
     if suffix in JSONL_SUFFIXES:
         yield from _jsonl_documents(name, text)
         return
+    if suffix in HTML_SUFFIXES:
+        yield parse_isolated("html", name, text, doc_id=doc_id)
+        return
     try:
-        if suffix in HTML_SUFFIXES:
-            document = html_document(doc_id, text)
-        elif suffix in MARKDOWN_SUFFIXES:
+        if suffix in MARKDOWN_SUFFIXES:
             document = markdown_document(doc_id, text)
         else:
             document = text_document(doc_id, text)
@@ -183,6 +214,76 @@ def load_bytes(name: str, data: bytes, *, doc_id: str, max_bytes: int | None = N
 
 class _TooLargeWhenDecompressed(ValueError):
     pass
+
+
+class _OverLimit(ValueError):
+    """A file is refused for breaking one of the parsing caps; the message names the cap."""
+
+
+def parse_untrusted(kind: str, name: str, payload: bytes | str, *, doc_id: str) -> Loaded:
+    """Parse a PDF, DOCX (bytes) or HTML (text) file here, within the caps; never raises.
+
+    `index.parsing` runs this in its worker process; `load_bytes` is what callers want.
+    """
+    if kind == "pdf" and isinstance(payload, bytes):
+        return pdf_document(name, payload, doc_id=doc_id)
+    if kind == "docx" and isinstance(payload, bytes):
+        return docx_document(name, payload, doc_id=doc_id)
+    if kind == "html" and isinstance(payload, str):
+        try:
+            return html_document(doc_id, payload)
+        except ValueError as exc:
+            return SkippedSource(name, str(exc), doc_id)
+    raise TypeError(f"cannot parse {kind!r} from {type(payload).__name__}")
+
+
+def _check_chars(count: int) -> None:
+    if count > MAX_EXTRACTED_CHARS:
+        raise _OverLimit(f"its text is longer than {MAX_EXTRACTED_CHARS:,} characters (the "
+                         "limit for one file); split it into smaller files")
+
+
+class _ElementCounter:
+    """An lxml parser target that only counts elements, raising once there are too many.
+
+    Counting this way builds no tree, so a file of millions of elements costs no memory.
+    """
+
+    def __init__(self, what: str, max_elements: int, max_paragraphs: int | None = None
+                 ) -> None:
+        self.what = what
+        self.max_elements = max_elements
+        self.max_paragraphs = max_paragraphs
+        self.elements = 0
+        self.paragraphs = 0
+
+    def start(self, tag: str, attrib: Any) -> None:
+        self.elements += 1
+        if self.elements > self.max_elements:
+            raise _OverLimit(f"{self.what} has more than {self.max_elements:,} elements (the "
+                             "limit); split it into smaller files")
+        if self.max_paragraphs is not None and tag == f"{_WORD_NS}p":
+            self.paragraphs += 1
+            if self.paragraphs > self.max_paragraphs:
+                raise _OverLimit(f"{self.what} has more than {self.max_paragraphs:,} "
+                                 "paragraphs (the limit); split it into smaller files")
+
+    def close(self) -> None:
+        pass
+
+
+def _count_elements(parser: Any, chunks: Iterable[bytes | str]) -> None:
+    """Feed `chunks` to an lxml parser whose target is an `_ElementCounter`.
+
+    A cap the target raises comes out as itself; syntax errors are left to the parser that
+    then reads the file for real, which reports them as it always has.
+    """
+    try:
+        for chunk in chunks:
+            parser.feed(chunk)
+        parser.close()
+    except etree.LxmlError:
+        pass
 
 
 def _gunzip_limited(data: bytes, limit: int) -> bytes:
@@ -274,6 +375,10 @@ def markdown_document(doc_id: str, text: str) -> Document:
 
 def html_document(doc_id: str, html: str) -> Document:
     """An HTML page: its main text (scripts, styles, navigation dropped), title from the page."""
+    # Count the elements first, in C and without a tree: BeautifulSoup spends ~50 us on each,
+    # so a page of millions of tiny ones would take minutes.
+    _count_elements(etree.HTMLParser(target=_ElementCounter("the HTML", MAX_HTML_ELEMENTS)),
+                    (html[i:i + _CHUNK] for i in range(0, len(html), _CHUNK)))
     soup = BeautifulSoup(html, "lxml")
     if soup.find() is None:
         raise ValueError("broken HTML: no elements found")
@@ -294,6 +399,7 @@ def html_document(doc_id: str, html: str) -> Document:
         if loose:
             blocks.append(loose)
     text = "\n\n".join(blocks)
+    _check_chars(len(text))
     if not text.strip():
         raise ValueError("broken or empty HTML: no readable text found")
     return Document(id=doc_id, text=text, title=title or Path(doc_id).stem)
@@ -330,21 +436,42 @@ def _html_main(soup: BeautifulSoup) -> Tag | BeautifulSoup:
 def pdf_document(name: str, data: bytes, *, doc_id: str) -> Document | SkippedSource:
     """A PDF: its text page by page (pages separated by a blank line), title from its metadata.
 
-    Broken, password-protected and image-only PDFs become a `SkippedSource`; this never raises.
+    Broken, password-protected and image-only PDFs, and those over the caps (pages,
+    decompressed bytes, characters), become a `SkippedSource`; this never raises.
     """
-    with _quiet_pypdf():
+    with _quiet_pypdf(), pypdf.apply_configuration(
+            pypdf.get_configuration().with_overwrites(**_PDF_LIMITS)):
         try:
             reader = pypdf.PdfReader(io.BytesIO(data))
             if reader.is_encrypted and not _decrypt_with_empty_password(reader):
                 return SkippedSource(
                     name, "the PDF is password-protected; save an unprotected copy", doc_id
                 )
+            if len(reader.pages) > MAX_PDF_PAGES:
+                raise _OverLimit(f"the PDF has more than {MAX_PDF_PAGES:,} pages (the limit); "
+                                 "split it into smaller files")
             pages = []
+            content_bytes = chars = 0
             for page in reader.pages:
+                # Measured before the text is extracted: parsing the content is the slow part.
+                content_bytes += _pdf_content_bytes(page)
+                if content_bytes > MAX_PDF_CONTENT_BYTES:
+                    raise _OverLimit(
+                        f"the PDF's page contents decompress to more than "
+                        f"{MAX_PDF_CONTENT_BYTES:,} bytes (the limit); split it into smaller "
+                        "files")
                 page_text = _normalise_newlines(page.extract_text() or "").strip()
                 if page_text:
+                    chars += len(page_text)
+                    _check_chars(chars)
                     pages.append(page_text)
             metadata_title = _pdf_metadata_title(reader)
+        except _OverLimit as exc:
+            return SkippedSource(name, str(exc), doc_id)
+        except pypdf.errors.LimitReachedError as exc:
+            return SkippedSource(
+                name, "a stream in the PDF decompresses to more than "
+                f"{MAX_PDF_STREAM_BYTES:,} bytes (the limit) ({_describe(exc)})", doc_id)
         # pypdf raises many exception types on malformed input (its own, ValueError, KeyError,
         # TypeError, ...); for an uploaded file they all mean the same thing to the user.
         except Exception as exc:
@@ -355,6 +482,34 @@ def pdf_document(name: str, data: bytes, *, doc_id: str) -> Document | SkippedSo
             name, "the PDF has no extractable text (scanned images?); run OCR on it first", doc_id
         )
     return Document(id=doc_id, text=text, title=metadata_title or _first_line_title(doc_id, text))
+
+
+# pypdf's own limits, lowered from its 75 MB defaults to the caps above.
+_PDF_LIMITS = {
+    "zlib_maximum_output_length": MAX_PDF_STREAM_BYTES,
+    "lzw_maximum_output_length": MAX_PDF_STREAM_BYTES,
+    "run_length_maximum_output_length": MAX_PDF_STREAM_BYTES,
+    "brotli_maximum_output_length": MAX_PDF_STREAM_BYTES,
+    "array_based_stream_maximum_output_length": MAX_PDF_STREAM_BYTES,
+    "image_maximum_buffer_size": MAX_PDF_STREAM_BYTES,
+    "stream_decoding_work_maximum_length": 2 * MAX_PDF_STREAM_BYTES,
+}
+
+
+def _pdf_content_bytes(page: pypdf.PageObject) -> int:
+    """Decompressed size of a page's content streams (pypdf keeps them decoded, so a stream
+    shared by many pages is unpacked once, but parsed again for every page)."""
+    contents = page.get("/Contents")
+    if contents is None:
+        return 0
+    contents = contents.get_object()
+    streams = contents if isinstance(contents, pypdf.generic.ArrayObject) else [contents]
+    total = 0
+    for stream in streams:
+        stream = stream.get_object()
+        if isinstance(stream, pypdf.generic.StreamObject):
+            total += len(stream.get_data())
+    return total
 
 
 def _decrypt_with_empty_password(reader: pypdf.PdfReader) -> bool:
@@ -396,24 +551,34 @@ def docx_document(name: str, data: bytes, *, doc_id: str) -> Document | SkippedS
     """A Word `.docx`: paragraphs and table rows in document order, separated by blank lines.
 
     The title is the document's Title property, else its first heading, else its first
-    paragraph. A broken file becomes a `SkippedSource`; this never raises.
+    paragraph. A broken file, or one over the caps (unpacked size, paragraphs, elements,
+    characters), becomes a `SkippedSource`; this never raises.
     """
     try:
+        _check_docx_parts(data)
         word = docx.Document(io.BytesIO(data))
         blocks: list[str] = []
         heading = ""
+        chars = 0
         for item in word.iter_inner_content():
             if isinstance(item, Table):
-                blocks.extend(_docx_table_rows(item))
+                rows = _docx_table_rows(item)
+                chars += sum(len(row) for row in rows)
+                _check_chars(chars)
+                blocks.extend(rows)
                 continue
             block = _normalise_newlines(item.text).strip()
             if not block:
                 continue
+            chars += len(block)
+            _check_chars(chars)
             blocks.append(block)
             style = (item.style.name or "").lower() if item.style is not None else ""
             if not heading and style.startswith(_DOCX_TITLE_STYLES):
                 heading = " ".join(block.split())
         core_title = " ".join((word.core_properties.title or "").split())
+    except _OverLimit as exc:
+        return SkippedSource(name, str(exc), doc_id)
     # A .docx is a zip of XML parts; damage shows up as BadZipFile, KeyError, lxml errors,
     # python-docx's own errors and more, all meaning "cannot read this file" to the user.
     except Exception as exc:
@@ -425,6 +590,42 @@ def docx_document(name: str, data: bytes, *, doc_id: str) -> Document | SkippedS
     if not title or len(title) > _MAX_TITLE_CHARS:
         title = _first_line_title(doc_id, text)
     return Document(id=doc_id, text=text, title=title)
+
+
+def _check_docx_parts(data: bytes) -> None:
+    """Refuse a .docx whose XML would unpack or parse too big, before python-docx builds it.
+
+    The sizes are the zip's own, which `zipfile` also holds each part to when unpacking, so a
+    part cannot lie its way past them. A damaged zip is left to python-docx to report.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return
+    with archive:
+        parts = [info for info in archive.infolist()
+                 if info.filename.lower().endswith((".xml", ".rels"))]
+        unpacked = sum(info.file_size for info in parts)
+        if unpacked > MAX_DOCX_XML_BYTES:
+            raise _OverLimit(f"the DOCX's XML unpacks to more than {MAX_DOCX_XML_BYTES:,} bytes "
+                             "(the limit); split it into smaller files")
+        for info in parts:
+            if (info.file_size > _DOCX_RATIO_FROM_BYTES
+                    and info.file_size > MAX_DOCX_RATIO * max(info.compress_size, 1)):
+                raise _OverLimit(
+                    f"the DOCX part {info.filename} unpacks more than {MAX_DOCX_RATIO} times "
+                    "its packed size (the limit; it looks like a zip bomb)")
+        counter = _ElementCounter("the DOCX", MAX_DOCX_ELEMENTS, MAX_DOCX_PARAGRAPHS)
+        for info in parts:
+            # A fresh parser per part (each is its own XML document), one counter for all.
+            parser = etree.XMLParser(target=counter, resolve_entities=False, no_network=True)
+            try:
+                with archive.open(info) as part:
+                    _count_elements(parser, iter(lambda: part.read(_CHUNK), b""))
+            except _OverLimit:  # a ValueError too, but the refusal, not damage
+                raise
+            except (zipfile.BadZipFile, OSError, ValueError, zlib.error):
+                return
 
 
 def _docx_table_rows(table: Table) -> list[str]:
