@@ -156,9 +156,16 @@ async def _read_upload(request: Request, limit: int
         if len(data) > limit:
             raise TooLarge(f"{name} is over the {limit:,}-byte upload limit",
                            code="upload_too_large")
-        loaded.extend(load_bytes(name, data, doc_id=name, max_bytes=limit))
+        # Parsing blocks (PDF, DOCX and HTML wait for a worker process for up to its time
+        # limit), so it runs in a thread: the event loop keeps serving other requests.
+        loaded.extend(await run_in_threadpool(_load_upload, name, data, limit))
     collection = form.get("collection")
     return loaded, collection if isinstance(collection, str) and collection else None
+
+
+def _load_upload(name: str, data: bytes, limit: int) -> list[Document | SkippedSource]:
+    """Every document (or skip reason) in one uploaded file."""
+    return list(load_bytes(name, data, doc_id=name, max_bytes=limit))
 
 
 async def _read_json(request: Request, settings: Settings
