@@ -21,7 +21,7 @@ from index.settings import Settings
 from index.store import Store
 from server.errors import install_error_handlers
 from server.metrics import Metrics
-from server.middleware import HeadAsGet, RequestContext, SecurityHeaders, SiteGuard
+from server.middleware import BodyGuard, HeadAsGet, RequestContext, SecurityHeaders, SiteGuard
 from server.routes import ask, chat, collections, documents, health, search
 from server.security import ApiKeyRequired
 from server.services import Services
@@ -91,12 +91,14 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         app.include_router(router, dependencies=[ApiKeyRequired])
     app.include_router(health.router)
     # Added innermost first: CORS (when on) sees every request first, then the headers, the
-    # request id and log, the Host and Origin checks, and HEAD turned into GET last.
+    # request id and log, the Host and Origin checks, the key and body limit (before any body
+    # is read), and HEAD turned into GET last.
     app.add_middleware(HeadAsGet)
+    # Room for a multipart envelope around the largest upload.
+    app.add_middleware(BodyGuard, max_body_bytes=settings.max_upload_bytes + 1024 * 1024)
     app.add_middleware(SiteGuard, allowed_hosts=settings.allowed_host_names(),
                        trusted_origins=settings.allowed_origins())
-    # Room for a multipart envelope around the largest upload.
-    app.add_middleware(RequestContext, max_body_bytes=settings.max_upload_bytes + 1024 * 1024)
+    app.add_middleware(RequestContext)
     app.add_middleware(SecurityHeaders)
     if settings.allowed_origins():
         app.add_middleware(CORSMiddleware, allow_origins=settings.allowed_origins(),

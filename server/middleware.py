@@ -1,8 +1,9 @@
-"""Request ids, request size limits, access logs, Host and Origin checks, security headers
-and HEAD, for every request."""
+"""Request ids, access logs, API keys and body size limits checked before the body is read,
+Host and Origin checks, security headers and HEAD, for every request."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -16,7 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from index.models import printable
 from server.errors import error_response
+from server.security import key_refusal
 
 log = logging.getLogger("citeqa.access")
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
@@ -24,12 +27,8 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
 
 class RequestContext(BaseHTTPMiddleware):
-    """Gives each request an id (kept from `X-Request-ID` if sane), refuses oversized bodies
-    by their declared length, and logs one line per request (never its headers)."""
-
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
-        super().__init__(app)
-        self.max_body_bytes = max_body_bytes
+    """Gives each request an id (kept from `X-Request-ID` if sane) and logs one line per
+    request (never its headers)."""
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         """Run the request with its id set; stamp the id on the response."""
@@ -38,14 +37,7 @@ class RequestContext(BaseHTTPMiddleware):
         token = request_id.set(rid)
         started = time.perf_counter()
         try:
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_body_bytes:
-                response: Response = error_response(
-                    413, "request_too_large",
-                    f"the request body is {int(declared):,} bytes; the limit is "
-                    f"{self.max_body_bytes:,} (CITEQA_MAX_UPLOAD_BYTES)")
-            else:
-                response = await call_next(request)
+            response = await call_next(request)
             response.headers["X-Request-ID"] = rid
             seconds = time.perf_counter() - started
             # The route's template ("/v1/documents/{doc_id:path}"), not the raw path, so the
@@ -54,11 +46,111 @@ class RequestContext(BaseHTTPMiddleware):
             metrics = getattr(request.app.state, "metrics", None)
             if metrics is not None:
                 metrics.observe(request.method, route, response.status_code, seconds)
-            log.info("%s %s %d %.1f ms request_id=%s", request.method, request.url.path,
-                     response.status_code, seconds * 1000, rid)
+            # The path is decoded: %1b would be a raw ESC rewriting the operator's terminal.
+            log.info("%s %s %d %.1f ms request_id=%s", request.method,
+                     printable(request.url.path), response.status_code, seconds * 1000, rid)
             return response
         finally:
             request_id.reset(token)
+
+
+# A client that stops sending its body for this long is answered 408 and dropped, so a slow
+# or stalled upload cannot hold a request (and its buffered part of the body) for ever.
+BODY_IDLE_SECONDS = 30.0
+
+
+class _BodyRefused(Exception):
+    """Raised from `receive` once a body is refused; never leaves `BodyGuard`."""
+
+
+class BodyGuard:
+    """Checks the API key, then bounds the body by the bytes actually received, and by time.
+
+    FastAPI reads and parses a body before it runs the key dependency, and `Content-Length`
+    is only what the client claims (a chunked body has none), so both checks live here, in
+    front of the app: a request without a valid key for /v1 is refused before one byte of its
+    body is read, and a body is refused with 413 as soon as it passes `max_body_bytes`,
+    without reading the rest. A body that stalls for `idle_seconds` is refused with 408.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int,
+                 idle_seconds: float | None = None) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.idle_seconds = BODY_IDLE_SECONDS if idle_seconds is None else idle_seconds
+
+    def _too_large(self, size: str) -> Response:
+        return error_response(
+            413, "request_too_large",
+            f"the request body is {size} bytes; the limit is {self.max_body_bytes:,} "
+            "(CITEQA_MAX_UPLOAD_BYTES, plus room for the multipart envelope)")
+
+    def _too_slow(self) -> Response:
+        return error_response(
+            408, "request_timeout",
+            f"the request body stalled: nothing arrived for {self.idle_seconds:g} s")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse a missing key (401) or an oversized body (413); else pass on, counting."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        path: str = scope["path"]
+        if path == "/v1" or path.startswith("/v1/"):
+            services = getattr(getattr(scope.get("app"), "state", None), "services", None)
+            refusal = key_refusal(getattr(services, "api_keys", None) or [],
+                                  headers.get("authorization"))
+            if refusal is not None:
+                # Every 401 answers in OpenAI's shape, as the key dependency's does.
+                await error_response(401, "invalid_api_key", refusal, openai_style=True)(
+                    scope, receive, send)
+                return
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._too_large(f"{int(declared):,}")(scope, receive, send)
+            return
+
+        received = 0
+        body_done = False
+        refused: Response | None = None
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received, body_done, refused
+            if body_done:
+                # After the body, Starlette waits here for the client to disconnect, for as
+                # long as a streamed answer runs: no time limit on that.
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.idle_seconds)
+            except TimeoutError:
+                refused = self._too_slow()
+                raise _BodyRefused from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
+                if received > self.max_body_bytes:
+                    refused = self._too_large(f"over {self.max_body_bytes:,}")
+                    raise _BodyRefused
+            return message
+
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            # FastAPI turns any error while reading a body into its own 400; once the body
+            # is refused, our answer replaces it.
+            if refused is not None and not started:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except Exception:
+            if refused is None or started:
+                raise
+        if refused is not None and not started:
+            await refused(scope, receive, send)
 
 
 # The page is static and loads only its own script and stylesheet, so the policy can forbid

@@ -17,24 +17,29 @@ from server.deps import ServicesDep
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
 
-def require_api_key(
-    services: ServicesDep,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> None:
-    """Refuse the request unless the API is open or it carries one of the keys."""
-    keys = services.api_keys
+def key_refusal(keys: list[str], authorization: str | None) -> str | None:
+    """Why a request with this `Authorization` header is refused, or None if it may pass."""
     if not keys:
-        return
+        return None
     scheme, _, given = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
-        raise Unauthorized("this server needs an API key: send 'Authorization: Bearer <key>'")
+        return "this server needs an API key: send 'Authorization: Bearer <key>'"
     candidate = given.strip().encode()
     # Compare with every key, in constant time, so timing tells nothing about any of them.
     matched = False
     for key in keys:
         matched |= hmac.compare_digest(candidate, key.encode())
-    if not matched:
-        raise Unauthorized("the API key is not valid for this server")
+    return None if matched else "the API key is not valid for this server"
+
+
+def require_api_key(
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> None:
+    """Refuse the request unless the API is open or it carries one of the keys."""
+    refusal = key_refusal(services.api_keys, authorization)
+    if refusal is not None:
+        raise Unauthorized(refusal)
 
 
 ApiKeyRequired = Depends(require_api_key)
