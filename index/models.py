@@ -4,8 +4,94 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
+
+from index.errors import InvalidInput
+
+# Limits on what one document may carry, whatever its source (upload, JSONL, front matter,
+# a fetched page). Ids travel in every answer, URL and log line; metadata is stored as JSON and
+# returned by every listing, so both are bounded here, where every source passes.
+MAX_ID_CHARS = 512
+MAX_METADATA_DEPTH = 20
+MAX_METADATA_BYTES = 64 * 1024
+
+# C0 and C1 control characters, DEL, and the bidi embeddings, overrides and isolates
+# (U+202A-U+202E, U+2066-U+2069): they rewrite terminals and log lines, and make one id look
+# like another.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+class InvalidDocument(InvalidInput, ValueError):
+    """A document that cannot be stored. A ValueError too, so every loader turns it into a
+    `SkippedSource` that names the file or line."""
+
+    code = "invalid_document"
+
+
+def printable(text: str) -> str:
+    """`text` with control and bidi characters shown as escapes (`\\x1b`, `\\u202e`), fit
+    for a terminal or a log line."""
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def _shown_id(doc_id: str) -> str:
+    """A bad id, shortened and escaped, for an error message."""
+    return "'" + printable(doc_id[:80]) + ("...'" if len(doc_id) > 80 else "'")
+
+
+def _check_id(doc_id: str) -> None:
+    if len(doc_id) > MAX_ID_CHARS:
+        raise InvalidDocument(f"document id {_shown_id(doc_id)} is {len(doc_id):,} characters "
+                              f"long; the limit is {MAX_ID_CHARS}", code="invalid_id")
+    if doc_id in (".", ".."):
+        raise InvalidDocument(f"{doc_id!r} cannot be a document id: it reads as a folder in "
+                              "every URL; give the document a name", code="invalid_id")
+    bad = _UNSAFE.search(doc_id)
+    if bad:
+        raise InvalidDocument(
+            f"document id {_shown_id(doc_id)} contains the control or bidi character "
+            f"U+{ord(bad.group()):04X}; ids must be plain printable text", code="invalid_id")
+    # Refused, not silently normalised: an id is the key the caller uses to show and delete
+    # the document again, so changing it behind their back would make it unreachable.
+    if not unicodedata.is_normalized("NFC", doc_id):
+        raise InvalidDocument(
+            f"document id {_shown_id(doc_id)} is not in Unicode NFC form; send it NFC "
+            f"normalised ({unicodedata.normalize('NFC', doc_id)!r}) so that look-alike ids "
+            "cannot coexist", code="invalid_id")
+
+
+def _depth(value: Any, limit: int) -> int:
+    """How deeply `value` nests lists and objects; stops counting past `limit`."""
+    deepest = 0
+    # Iterative, so a hostile document cannot exhaust the interpreter's stack.
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list | tuple):
+            level += 1
+            deepest = max(deepest, level)
+            if deepest > limit:
+                return deepest
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, level) for child in children)
+    return deepest
+
+
+def _check_metadata(doc_id: str, metadata: dict[str, Any]) -> None:
+    depth = _depth(metadata, MAX_METADATA_DEPTH)
+    if depth > MAX_METADATA_DEPTH:
+        raise InvalidDocument(
+            f"document {_shown_id(doc_id)}: its metadata nests more than {MAX_METADATA_DEPTH} "
+            f"levels deep (got at least {depth}); the limit is {MAX_METADATA_DEPTH}",
+            code="metadata_too_deep")
+    size = len(json.dumps(metadata, ensure_ascii=False, default=str).encode("utf-8"))
+    if size > MAX_METADATA_BYTES:
+        raise InvalidDocument(
+            f"document {_shown_id(doc_id)}: its metadata is {size:,} bytes as JSON; the limit "
+            f"is {MAX_METADATA_BYTES:,}", code="metadata_too_large")
 
 
 @dataclass(frozen=True)
@@ -22,9 +108,11 @@ class Document:
 
     def __post_init__(self) -> None:
         if not self.id or not self.id.strip():
-            raise ValueError("a document needs a non-empty id")
+            raise InvalidDocument("a document needs a non-empty id", code="invalid_id")
+        _check_id(self.id)
         if not self.text.strip():
-            raise ValueError(f"document {self.id!r} has no text")
+            raise InvalidDocument(f"document {_shown_id(self.id)} has no text")
+        _check_metadata(self.id, self.metadata)
 
     @property
     def content_hash(self) -> str:
