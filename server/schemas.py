@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from index.errors import TooLarge
-from index.models import Filters, StoredDocument, date_number
+from index.models import MAX_ID_CHARS, Filters, StoredDocument, date_number
 from qa.followup import Turn
 from qa.models import Passage
 from qa.timeframe import parse_day
@@ -33,15 +33,31 @@ def as_of_date(value: str | None) -> date | None:
     return parse_day(value) if value is not None else None
 
 
+# Filter lists become query parameters in SQLite and Chroma, which refuse (with a 500) lists
+# past about 32k entries; a clear 422 long before that is the better answer.
+MAX_FILTER_ENTRIES = 1_000
+
+
 class FiltersIn(BaseModel):
     """Restrict retrieval to some documents."""
 
     source: str | list[str] | None = Field(
-        default=None, description="Only documents from this source (or any of these)."
+        default=None,
+        description=f"Only documents from this source (or any of these, at most "
+        f"{MAX_FILTER_ENTRIES:,}).",
     )
     date_from: str | None = Field(default=None, description="Earliest date, e.g. 2026-01-31.")
     date_to: str | None = Field(default=None, description="Latest date, e.g. 2026-12-31.")
-    doc_ids: list[str] | None = Field(default=None, description="Only these documents.")
+    doc_ids: list[str] | None = Field(
+        default=None, description=f"Only these documents (at most {MAX_FILTER_ENTRIES:,}).")
+
+    @field_validator("source", "doc_ids")
+    @classmethod
+    def _not_too_many(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and len(value) > MAX_FILTER_ENTRIES:
+            raise ValueError(f"{len(value):,} entries; the limit is {MAX_FILTER_ENTRIES:,} per "
+                             "filter list")
+        return value
 
     @field_validator("date_from", "date_to")
     @classmethod
@@ -122,7 +138,7 @@ class DocumentIn(BaseModel):
 
     model_config = {"extra": "allow"}
 
-    id: str = Field(min_length=1, max_length=512)
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
     text: str = Field(min_length=1)
     title: str | None = None
     url: str | None = None
