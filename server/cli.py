@@ -19,7 +19,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from index.errors import CiteqaError, InvalidInput
-from index.models import Document, Filters, SkippedSource
+from index.models import Document, Filters, SkippedSource, printable
 from index.settings import Settings
 from qa.models import Answer
 from qa.timeframe import as_of_date
@@ -256,8 +256,11 @@ def docs_list(ctx: typer.Context, collection: CollectionOpt = None, as_json: Jso
     table = Table("id", "title", "source", "date", "chunks", title=f"{target.name}: "
                   f"{len(documents)} documents")
     for d in documents:
-        table.add_row(d.document.id, d.document.title, d.document.source or "",
-                      d.document.date or "", str(d.chunks))
+        # Escaped twice over: rich markup in a title is text, and control characters (ESC,
+        # bidi overrides) in ids and titles are shown as escapes, never sent to the terminal.
+        table.add_row(*(escape(printable(cell)) for cell in (
+            d.document.id, d.document.title, d.document.source or "", d.document.date or "",
+            str(d.chunks))))
     console.print(table)
 
 
@@ -365,6 +368,17 @@ def _collection_for(corpus: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "-", base).strip("-._")[:200] or "eval"
 
 
+# What uvicorn allows a slow or idle client. uvicorn has no timeout for the request line and
+# headers themselves; what bounds them is their size (h11 refuses a request line plus headers
+# over `h11_max_incomplete_event_size` with a 400, so a slowloris cannot grow its buffer), and
+# the keep-alive timeout, which closes a connection idle this long after a response. A stalled
+# body is answered 408 by the app (server.middleware.BODY_IDLE_SECONDS).
+SLOW_CLIENT_LIMITS: dict[str, Any] = {
+    "timeout_keep_alive": 5,  # seconds an idle kept-alive connection stays open
+    "h11_max_incomplete_event_size": 16 * 1024,  # bytes of request line and headers
+}
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
@@ -415,7 +429,8 @@ def serve(
     # the grace period), then exits.
     options: dict[str, Any] = {"host": host, "port": port, "log_level": "info",
                                "access_log": False,
-                               "timeout_graceful_shutdown": settings.shutdown_grace}
+                               "timeout_graceful_shutdown": settings.shutdown_grace,
+                               **SLOW_CLIENT_LIMITS}
     if workers == 1:
         uvicorn.run(create_app(settings), **options)
         return
