@@ -1,0 +1,388 @@
+"""Hostile input: bodies over the limit however they are sent, the key before the body, deep
+metadata, hostile ids, control characters on the terminal and in the log, huge filter lists
+and slow clients (issue 13, findings 3 and 6 and the low items of 8). In process or loopback
+only, every loop bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import select
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from index.embedding import SentenceTransformerEmbedder
+from index.models import MAX_ID_CHARS, Document, InvalidDocument, printable
+from index.settings import Settings
+from server import cli
+from server.app import create_app
+from server.schemas import MAX_FILTER_ENTRIES
+from server.services import Services
+
+TEXT = "The Quarrow ferry sails at dawn; its captain is Maren Holt.\n"
+SMALL_UPLOAD = 64 * 1024
+# What the server accepts with that upload limit: the upload plus a multipart envelope.
+BODY_LIMIT = SMALL_UPLOAD + 1024 * 1024
+CHUNK = 64 * 1024
+HUGE_BODY_CHUNKS = 300 * 16  # 300 MiB in 64 KiB chunks
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+# Body limits on the bytes received, and the key before the body (finding 3) ------------------
+
+
+def _app(settings: Settings, embedder: SentenceTransformerEmbedder, **update: Any) -> FastAPI:
+    """The whole app, with its services ready, to drive at the ASGI level."""
+    small = settings.model_copy(update={"max_upload_bytes": SMALL_UPLOAD, **update})
+    app = create_app(small, embedder=embedder)
+    app.state.services = Services.build(small, embedder=embedder)
+    return app
+
+
+def _send_chunked(app: FastAPI, path: str, chunks: Iterable[bytes], *,
+                  headers: dict[str, str] | None = None,
+                  stall_after: int | None = None) -> tuple[int, dict[str, Any], int]:
+    """POST `chunks` as a body without Content-Length, as an HTTP server hands it to the app:
+    (status, JSON body, bytes the app pulled). Stops feeding (disconnects) well past the
+    limit, so a server that keeps reading fails the test without holding 300 MB."""
+    cutoff = BODY_LIMIT + 4 * 1024 * 1024
+    source = iter(chunks)
+    pulled = 0
+    sent: list[dict[str, Any]] = []
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+        "headers": [(b"host", b"127.0.0.1:8000"), (b"transfer-encoding", b"chunked"),
+                    *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items())],
+    }
+
+    async def receive() -> dict[str, Any]:
+        nonlocal pulled
+        if pulled >= cutoff:
+            return {"type": "http.disconnect"}
+        if stall_after is not None and pulled >= stall_after:
+            await asyncio.sleep(3600)
+        chunk = next(source, None)
+        if chunk is None:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        pulled += len(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def run() -> None:
+        # Bounded in time too: a hang is a failure, not a stuck suite.
+        await asyncio.wait_for(app(scope, receive, send), timeout=60)
+
+    asyncio.run(run())
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], json.loads(body), pulled
+
+
+JSON_START = b'{"question": "'
+MULTIPART_START = (b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.txt"'
+                   b"\r\nContent-Type: text/plain\r\n\r\n")
+
+
+def _huge_body(start: bytes = JSON_START) -> Iterator[bytes]:
+    """Up to 300 MiB: the opening of a body, then one letter for ever (almost)."""
+    yield start
+    for _ in range(HUGE_BODY_CHUNKS):
+        yield b"x" * CHUNK
+
+
+@pytest.mark.parametrize(("path", "content_type", "start"), [
+    ("/v1/ask", "application/json", JSON_START),
+    ("/v1/chat/completions", "application/json", JSON_START),
+    ("/v1/documents", "application/json", JSON_START),
+    ("/v1/documents", "multipart/form-data; boundary=xyz", MULTIPART_START),
+])
+def test_a_300_mb_chunked_body_is_refused_after_the_limit(
+        settings: Settings, embedder: SentenceTransformerEmbedder, path: str,
+        content_type: str, start: bytes) -> None:
+    app = _app(settings, embedder)
+    status, body, pulled = _send_chunked(app, path, _huge_body(start),
+                                         headers={"content-type": content_type})
+    assert status == 413, body
+    assert "request_too_large" in json.dumps(body)
+    # Refused as soon as the limit was passed: the rest was never read.
+    assert pulled <= BODY_LIMIT + CHUNK
+
+
+def test_a_keyed_server_refuses_a_keyless_body_before_reading_it(
+        settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+    app = _app(settings, embedder, api_keys="sesame-42")
+    for headers in ({}, {"authorization": "Bearer wrong"}):
+        status, body, pulled = _send_chunked(
+            app, "/v1/ask", _huge_body(), headers={"content-type": "application/json", **headers})
+        assert status == 401, body
+        assert body["error"]["code"] == "invalid_api_key"
+        assert pulled == 0
+    # With the key, the body is read, and still bounded.
+    status, body, pulled = _send_chunked(
+        app, "/v1/ask", _huge_body(),
+        headers={"content-type": "application/json", "authorization": "Bearer sesame-42"})
+    assert status == 413, body
+    assert 0 < pulled <= BODY_LIMIT + CHUNK
+
+
+def test_a_chunked_body_within_the_limit_still_works(
+        settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+    app = _app(settings, embedder)
+    document = json.dumps({"documents": [{"id": "ferry.txt", "text": TEXT}]}).encode()
+    status, body, _ = _send_chunked(app, "/v1/documents", [document[:10], document[10:]],
+                                    headers={"content-type": "application/json"})
+    assert status == 200, body
+    assert body["added"] == ["ferry.txt"]
+
+
+def test_a_stalled_body_is_answered_408(settings: Settings, embedder: SentenceTransformerEmbedder,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import server.middleware
+
+    monkeypatch.setattr(server.middleware, "BODY_IDLE_SECONDS", 0.5)
+    app = _app(settings, embedder)
+    started = time.monotonic()
+    status, body, _ = _send_chunked(app, "/v1/ask", [b'{"question": "', b"x" * 100],
+                                    headers={"content-type": "application/json"},
+                                    stall_after=1)
+    assert status == 408, body
+    assert body["error"] == "request_timeout"
+    assert time.monotonic() - started < 30
+
+
+@pytest.fixture
+def loopback_server(settings: Settings, embedder: SentenceTransformerEmbedder
+                    ) -> Iterator[int]:
+    """A real uvicorn on a free loopback port, in this process; yields the port."""
+    import uvicorn
+
+    small = settings.model_copy(update={"max_upload_bytes": SMALL_UPLOAD})
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(create_app(small, embedder=embedder),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    yield port
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+def test_a_real_server_answers_413_to_a_chunked_body_without_reading_it(
+        loopback_server: int) -> None:
+    frame = b"%x\r\n" % CHUNK + b"x" * CHUNK + b"\r\n"
+    sent = 0
+    reply = b""
+    with socket.create_connection(("127.0.0.1", loopback_server), timeout=5) as sock:
+        sock.sendall(b"POST /v1/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                     b"application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(HUGE_BODY_CHUNKS):  # at most 300 MiB
+            readable, _, _ = select.select([sock], [], [], 0)
+            if readable:
+                break
+            try:
+                sock.sendall(frame)
+            except (TimeoutError, OSError):
+                break  # the server stopped reading: its answer is waiting
+            sent += CHUNK
+        try:
+            while b"\r\n\r\n" not in reply:
+                piece = sock.recv(65536)
+                if not piece:
+                    break
+                reply += piece
+        except OSError:
+            pass  # a reset after the answer: the server closed with the body unread
+    # Far less than 300 MiB went out: the limit plus what the sockets' buffers hold.
+    assert sent < BODY_LIMIT + 32 * 1024 * 1024
+    # A server that closes with the body unread resets the connection, which may drop its
+    # answer on the way; the ASGI tests above check the 413 itself.
+    if reply:
+        assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+
+
+# Deep and large metadata (finding 6) ---------------------------------------------------------
+
+
+@pytest.fixture
+def api(settings: Settings, embedder: SentenceTransformerEmbedder) -> Iterator[TestClient]:
+    """The API over an empty data folder."""
+    with TestClient(create_app(settings, embedder=embedder)) as test_client:
+        yield test_client
+
+
+def _add(api: TestClient, *documents: dict[str, Any]) -> Any:
+    return api.post("/v1/documents", json={"documents": list(documents)})
+
+
+def _upload_jsonl(api: TestClient, *records: dict[str, Any]) -> Any:
+    data = "\n".join(json.dumps(r) for r in records).encode()
+    return api.post("/v1/documents", files=[("file", ("docs.jsonl", data, "text/plain"))])
+
+
+@pytest.mark.parametrize("depth", [21, 260, 900])
+def test_deeply_nested_metadata_is_refused_and_the_list_still_works(
+        api: TestClient, depth: int) -> None:
+    good = {"id": "good.txt", "text": TEXT}
+    deep = {"id": "deep.txt", "text": TEXT, "extra": _nested(depth)}
+    response = _upload_jsonl(api, good, deep)
+    assert response.status_code == 200, response.text
+    assert response.json()["added"] == ["good.txt"]
+    [skipped] = response.json()["skipped"]
+    assert "deep" in skipped["reason"] and "20" in skipped["reason"]
+    listed = api.get("/v1/documents")
+    assert listed.status_code == 200, listed.text
+    assert [d["id"] for d in listed.json()["documents"]] == ["good.txt"]
+
+
+def test_deep_metadata_sent_as_json_is_refused(api: TestClient) -> None:
+    response = _add(api, {"id": "deep.txt", "text": TEXT, "extra": _nested(100)})
+    assert response.status_code == 422, response.text
+    assert "nests more than 20 levels" in response.json()["detail"]
+
+
+def test_metadata_depth_up_to_the_limit_is_kept(api: TestClient) -> None:
+    # The metadata object itself is the first level.
+    response = _add(api, {"id": "ok.txt", "text": TEXT, "extra": _nested(19)})
+    assert response.status_code == 200, response.text
+    assert api.get("/v1/documents/ok.txt").json()["metadata"]["extra"] == _nested(19)
+
+
+def test_oversized_metadata_is_refused_from_every_source(api: TestClient) -> None:
+    big = "y" * 70_000
+    refused = _add(api, {"id": "big.txt", "text": TEXT, "notes": big})
+    assert refused.status_code == 422 and "65,536" in refused.json()["detail"]
+    markdown = f"---\nnotes: {big}\n---\n# Ferry\n\n{TEXT}".encode()
+    front = api.post("/v1/documents", files=[("file", ("ferry.md", markdown, "text/markdown"))])
+    assert front.status_code == 422 and "65,536" in front.json()["detail"], front.text
+
+
+# Ids (finding 8) -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("doc_id", [
+    "a\x1b[31mred", "two\nlines", "tab\there", "nul\x00", "del\x7f", "c1\x85next",
+    "csi\x9b31m", "rtl\u202eexe.txt", "lre\u202a", "isolate\u2066x\u2069", "pdf\u202c",
+    ".", "..", "x" * (MAX_ID_CHARS + 1), "cafe\u0301",
+])
+def test_hostile_ids_are_refused_by_every_source(api: TestClient, doc_id: str) -> None:
+    with pytest.raises(InvalidDocument) as raised:
+        Document(id=doc_id, text=TEXT)
+    assert raised.value.code == "invalid_id"
+    # The message shows the id escaped: no raw control character in it.
+    assert printable(raised.value.detail) == raised.value.detail
+    response = _add(api, {"id": doc_id, "text": TEXT}, {"id": "fine.txt", "text": TEXT})
+    if len(doc_id) > MAX_ID_CHARS:
+        # The JSON schema refuses the whole request first, naming the limit.
+        assert response.status_code == 422 and "512" in response.json()["detail"]
+    else:
+        assert response.status_code == 200, response.text
+        assert response.json()["added"] == ["fine.txt"]
+        assert len(response.json()["skipped"]) == 1
+    jsonl = _upload_jsonl(api, {"id": doc_id, "text": TEXT})
+    assert jsonl.status_code == 422, jsonl.text
+
+
+def test_a_megabyte_id_in_jsonl_is_refused_naming_the_limit(api: TestClient) -> None:
+    response = _upload_jsonl(api, {"id": "x" * 1_000_000, "text": TEXT},
+                             {"id": "fine.txt", "text": TEXT})
+    assert response.status_code == 200, response.text
+    [skipped] = response.json()["skipped"]
+    assert "1,000,000 characters" in skipped["reason"] and "512" in skipped["reason"]
+    # The refusal does not echo the megabyte back.
+    assert len(response.text) < 10_000
+
+
+def test_nfc_ids_and_ordinary_odd_ids_are_accepted() -> None:
+    for doc_id in ("caf\u00e9", "x" * MAX_ID_CHARS, "...", "a/../b", "  spaced  ", "\u65e5\u672c"):
+        assert Document(id=doc_id, text=TEXT).id == doc_id
+
+
+# Control characters on the terminal and in the log (finding 8) --------------------------------
+
+
+def test_docs_list_shows_control_characters_escaped(api: TestClient, settings: Settings) -> None:
+    added = _add(api, {"id": "ferry.txt", "title": "Evil\x1b[2J\x1b]0;pwned\x07 [bold]x[/]",
+                       "source": "rtl\u202egnp.exe", "text": TEXT})
+    assert added.status_code == 200, added.text
+    result = CliRunner().invoke(cli.app, ["--data-dir", str(settings.data_dir), "docs", "list"],
+                                env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\u202e" not in result.output
+    assert "\\x1b[2J" in result.output and "\\u202e" in result.output
+    assert "[bold]x[/]" in result.output  # markup in a title is text
+
+
+def test_the_access_log_escapes_control_characters_in_paths(
+        api: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="citeqa.access"):
+        api.get("/v1/documents/%1b%5b2J%e2%80%ae")
+    lines = [r.getMessage() for r in caplog.records if r.name == "citeqa.access"]
+    assert lines and all("\x1b" not in line and "\u202e" not in line for line in lines)
+    assert any("\\x1b[2J\\u202e" in line for line in lines)
+
+
+def test_printable_escapes_only_what_it_must() -> None:
+    assert printable("plain caf\u00e9 \u65e5\u672c") == "plain caf\u00e9 \u65e5\u672c"
+    assert printable("a\x1bb\nc\u2066d\x9b") == "a\\x1bb\\nc\\u2066d\\x9b"
+
+
+# Filter lists (finding 8) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["doc_ids", "source"])
+@pytest.mark.parametrize("path", ["/v1/search", "/v1/ask"])
+def test_a_huge_filter_list_is_a_clear_422(client: TestClient, field: str, path: str) -> None:
+    key = "query" if path == "/v1/search" else "question"
+    ids = [f"doc-{n}.md" for n in range(40_000)]
+    response = client.post(path, json={key: "Who co-leads the lab?", "filters": {field: ids}})
+    assert response.status_code == 422, response.text[:500]
+    assert f"{MAX_FILTER_ENTRIES:,}" in response.json()["detail"]
+    assert len(response.text) < 2_000
+    fits = client.post(path, json={key: "Who co-leads the lab?",
+                                   "filters": {field: ids[:MAX_FILTER_ENTRIES]}})
+    assert fits.status_code == 200, fits.text[:500]
+
+
+# Slow clients (finding 8) ----------------------------------------------------------------------
+
+
+def test_serve_bounds_idle_connections_and_header_size(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(options))
+    env = {name: None for name in ("CITEQA_API_KEYS", "CITEQA_API_KEYS_FILE", "CITEQA_HOST",
+                                   "CITEQA_PORT", "CITEQA_ALLOWED_HOSTS")}
+    result = CliRunner().invoke(cli.app, ["--data-dir", str(tmp_path / "data"), "serve"],
+                                env=env)
+    assert result.exit_code == 0, result.output
+    [options] = calls
+    assert 0 < options["timeout_keep_alive"] <= 10
+    assert 0 < options["h11_max_incomplete_event_size"] <= 64 * 1024
