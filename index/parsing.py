@@ -73,8 +73,9 @@ def parse_isolated(kind: str, name: str, payload: bytes | str, *, doc_id: str
                 return SkippedSource(
                     name, f"took longer than {timeout:g} s to parse (the limit); "
                     "split the file or save a simpler copy", doc_id)
-            result = worker.conn.recv()
-            healthy = True
+            result, retire = worker.conn.recv()
+            # A worker that ran out of memory is replaced: its heap may be left in pieces.
+            healthy = not retire
         except (EOFError, OSError):
             # The worker died: the kernel refused it memory inside C code, or it crashed.
             return SkippedSource(
@@ -133,14 +134,18 @@ def _worker_main(conn: Connection, memory_bytes: int) -> None:
         except (EOFError, OSError):  # the parent is gone or closed our pipe
             return
         kind, name, payload, doc_id = task
+        del task
+        retire = False
         try:
             result: Document | SkippedSource = loaders.parse_untrusted(
                 kind, name, payload, doc_id=doc_id)
         except MemoryError:
+            retire = True
             result = SkippedSource(
                 name, f"parsing it needed more than the {_megabytes(memory_bytes)} memory "
                 "limit; split the file or save a simpler copy", doc_id)
+        del payload
         try:
-            conn.send(result)
+            conn.send((result, retire))
         except MemoryError:
-            conn.send(SkippedSource(name, "its text is too large to hand back", doc_id))
+            conn.send((SkippedSource(name, "its text is too large to hand back", doc_id), True))

@@ -239,3 +239,18 @@ def test_healthz_answers_while_a_pdf_bomb_is_parsed(settings: Settings, embedder
         # Nothing was stored, not even the collection.
         listed = httpx.get(f"{base}/v1/documents", timeout=5)
         assert listed.status_code == 404 or listed.json()["documents"] == [], listed.text
+
+
+def test_a_parse_over_the_memory_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Workers take their memory limit when they start, so start fresh ones with a small one.
+    parsing.shutdown_workers()
+    monkeypatch.setattr(parsing, "WORKER_MEMORY_BYTES", 160 * 1024**2)
+    try:
+        # Under the element cap, but BeautifulSoup keeps about a kilobyte for each element.
+        skipped = _one("wide.html", b"<p>word</p>" * 190_000)
+        assert isinstance(skipped, SkippedSource)
+        assert "needed more than the 160 MB memory limit" in skipped.reason
+    finally:
+        parsing.shutdown_workers()
+    monkeypatch.undo()
+    assert isinstance(_one("page.html", b"<p>Still working.</p>"), Document)
