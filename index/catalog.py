@@ -464,7 +464,7 @@ class Catalog:
 
 def _stored(row: tuple) -> StoredDocument:
     doc_id, title, url, date, source, metadata, text, content_hash, chunks, ingested_at = row
-    document = Document(
+    document = Document.stored(
         id=doc_id, text=text, title=title, url=url, date=date, source=source,
         metadata=json.loads(metadata),
     )

@@ -106,6 +106,16 @@ class Document:
     source: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def stored(cls, **fields: Any) -> Document:
+        """A document read back from storage, not checked again: it was checked when it was
+        stored, and one stored before a check existed must still be listed and deleted."""
+        document = object.__new__(cls)
+        for name, value in {"title": "", "url": None, "date": None, "source": None,
+                            "metadata": {}, **fields}.items():
+            object.__setattr__(document, name, value)
+        return document
+
     def __post_init__(self) -> None:
         if not self.id or not self.id.strip():
             raise InvalidDocument("a document needs a non-empty id", code="invalid_id")

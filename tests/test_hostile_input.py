@@ -386,3 +386,44 @@ def test_serve_bounds_idle_connections_and_header_size(
     [options] = calls
     assert 0 < options["timeout_keep_alive"] <= 10
     assert 0 < options["h11_max_incomplete_event_size"] <= 64 * 1024
+
+
+def test_a_document_stored_before_the_id_checks_is_still_listed_and_deleted(
+        settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+    import sqlite3
+
+    app = _app(settings, embedder)
+    with TestClient(app) as client:
+        added = client.post("/v1/documents", json={"documents": [
+            {"id": "old-note.txt", "text": "The ferry timetable changed in spring."}]})
+        assert added.status_code == 200, added.text
+    # A data folder written by an earlier citeqa may hold an id that is refused today.
+    with sqlite3.connect(settings.data_dir / "catalog.sqlite3") as db:
+        for table in ("documents", "chunks", "sentences"):
+            db.execute(f"UPDATE {table} SET doc_id = ? WHERE doc_id = ?",
+                       ("old\x1bnote.txt", "old-note.txt"))
+    with TestClient(_app(settings, embedder)) as client:
+        listed = client.get("/v1/documents")
+        assert listed.status_code == 200, listed.text
+        assert [d["id"] for d in listed.json()["documents"]] == ["old\x1bnote.txt"]
+        deleted = client.delete("/v1/documents/old%1Bnote.txt")
+        assert deleted.status_code in (200, 204), deleted.text
+        assert client.get("/v1/documents").json()["documents"] == []
+
+
+def test_a_folder_ingest_skips_a_docx_whose_name_is_refused_and_goes_on(
+        settings: Settings, tmp_path: Path) -> None:
+    import docx
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "harbour.txt").write_text("The harbour reopened after the storm.",
+                                        encoding="utf-8")
+    word = docx.Document()
+    word.add_paragraph("The lighthouse keeper retired after forty years.")
+    word.save(str(folder / "keeper\x1b.docx"))
+    result = CliRunner().invoke(cli.app, ["--data-dir", str(settings.data_dir), "ingest",
+                                          str(folder)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "added 1" in result.stdout
+    assert "keeper" in result.output and "control" in result.output.lower()
