@@ -225,15 +225,17 @@ def parse_untrusted(kind: str, name: str, payload: bytes | str, *, doc_id: str) 
 
     `index.parsing` runs this in its worker process; `load_bytes` is what callers want.
     """
-    if kind == "pdf" and isinstance(payload, bytes):
-        return pdf_document(name, payload, doc_id=doc_id)
-    if kind == "docx" and isinstance(payload, bytes):
-        return docx_document(name, payload, doc_id=doc_id)
-    if kind == "html" and isinstance(payload, str):
-        try:
+    # A refused id or title (InvalidDocument is a ValueError) skips the file like any other
+    # unreadable one, so a folder's ingest goes on past it.
+    try:
+        if kind == "pdf" and isinstance(payload, bytes):
+            return pdf_document(name, payload, doc_id=doc_id)
+        if kind == "docx" and isinstance(payload, bytes):
+            return docx_document(name, payload, doc_id=doc_id)
+        if kind == "html" and isinstance(payload, str):
             return html_document(doc_id, payload)
-        except ValueError as exc:
-            return SkippedSource(name, str(exc), doc_id)
+    except ValueError as exc:
+        return SkippedSource(name, str(exc), doc_id)
     raise TypeError(f"cannot parse {kind!r} from {type(payload).__name__}")
 
 
