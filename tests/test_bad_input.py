@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from conftest import LAB_DOC, SAMPLES
 from fastapi.testclient import TestClient
+from test_parser_bombs import empty_paragraphs_docx, shared_stream_pdf
 from typer.testing import CliRunner, Result
 
 import server.services
@@ -191,6 +192,18 @@ _JSONL_ALL_BAD = b"\n".join([
     b'{"text": "No id."}',
 ])
 
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": "harbour"}
+    for _ in range(depth - 1):
+        value = {"inner": value}
+    return value
+
+
+def _jsonl_line(**fields: Any) -> bytes:
+    record = {"id": "quarrow.md", "text": GOOD_TEXT, **fields}
+    return json.dumps(record).encode()
+
+
 UPLOADS = [
     pytest.param(Upload("random.bin", os.urandom(4096), 422, ("random.bin", "unsupported")),
                  id="binary-unknown-type"),
@@ -264,6 +277,17 @@ UPLOADS = [
                         params={"collection": "fresh-one"}), id="bad-file-into-new-collection"),
     pytest.param(Upload("ferry.md", GOOD_TEXT.encode(), 400, ("invalid collection name",),
                         params={"collection": "../../etc"}), id="traversal-in-collection-name"),
+    # Issue 13's hostile files: each is refused with the limit it broke, and stores nothing.
+    pytest.param(Upload("deep.jsonl", _jsonl_line(metadata=_nested(300)), 422,
+                        ("deep.jsonl", "levels deep", "20")), id="metadata-300-levels-deep"),
+    pytest.param(Upload("long-id.jsonl", _jsonl_line(id="q" * 1_000_000), 422,
+                        ("long-id.jsonl", "1,000,000 characters")), id="jsonl-id-of-1-MB"),
+    pytest.param(Upload("escape-id.jsonl", _jsonl_line(id="ferry\x1b[2J.md"), 422,
+                        ("escape-id.jsonl", "control or bidi")), id="jsonl-id-with-escape"),
+    pytest.param(Upload("bomb.pdf", shared_stream_pdf(6, 70_000_000), 422,
+                        ("bomb.pdf", "limit")), id="pdf-pages-sharing-a-70-MB-stream"),
+    pytest.param(Upload("bomb.docx", empty_paragraphs_docx(3_500_000), 422,
+                        ("bomb.docx", "limit")), id="docx-of-3.5-million-empty-paragraphs"),
 ]
 
 
