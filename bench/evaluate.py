@@ -33,14 +33,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bench.near_miss import (
-    entity_swaps,
-    half,
-    kept_in_half_collection,
-    number_swaps,
-    passage_removed,
-    read_jsonl,
-)
+from bench.near_miss import dev_sets, half
 from index.settings import Settings
 from qa.abstain import FittedSupport, SupportModel
 from qa.evaluation import (
@@ -134,37 +127,25 @@ class Run:
 
 def dev_runs(folder: Path) -> dict[str, list[Run]]:
     """The check-half question files (written to `folder`, never to the repository)."""
-    questions = read_jsonl(RTQA / "questions.jsonl.gz")
-    corpus = read_jsonl(RTQA / "corpus.jsonl.gz")
-    passages = {p["id"]: p["text"] for p in corpus}
-    owner = {q["gold_doc_ids"][0]: q["id"] for q in questions}
-    kept = [p for p in corpus if kept_in_half_collection(owner.get(p["id"], p["id"]))]
-    check = [q for q in questions if half(q["id"]) == "check"]
-    swaps = [q for q in [*entity_swaps(questions, passages), *number_swaps(questions, passages)]
-             if half(q["id"]) == "check"]
-    removed = [q for q in passage_removed(questions, [p["text"] for p in kept])
-               if half(q["id"]) == "check"]
-    own_questions: list[dict[str, Any]] = []
-    own_corpus: list[dict[str, Any]] = []
-    for questions_file in sorted((HERE / "data").glob("rc*_questions.jsonl")):
-        own_questions += read_jsonl(questions_file)
-        own_corpus += read_jsonl(questions_file.with_name(
-            questions_file.name.replace("_questions", "_corpus")))
-    own_check = [q for q in own_questions if half(q["id"]) == "check"]
+    sets = dev_sets()
+
+    def check(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [q for q in records if half(q["id"]) == "check"]
+
     rtqa_corpus = RTQA / "corpus.jsonl.gz"
-    rtqa_check = Run(rtqa_corpus, _jsonl(folder / "realtimeqa-check.jsonl", check),
-                     "eval-realtimeqa")
+    rtqa_check = Run(rtqa_corpus, _jsonl(folder / "realtimeqa-check.jsonl",
+                                         check(sets.realtimeqa_questions)), "eval-realtimeqa")
     return {
         "realtimeqa": [rtqa_check],
         "near-miss": [
-            Run(rtqa_corpus, _jsonl(folder / "near-miss-swaps-check.jsonl", swaps),
+            Run(rtqa_corpus, _jsonl(folder / "near-miss-swaps-check.jsonl", check(sets.swaps)),
                 "eval-realtimeqa"),
-            Run(_jsonl(folder / "nearmiss-half-corpus.jsonl", kept),
-                _jsonl(folder / "near-miss-removed-check.jsonl", removed),
+            Run(_jsonl(folder / "nearmiss-half-corpus.jsonl", sets.kept_passages),
+                _jsonl(folder / "near-miss-removed-check.jsonl", check(sets.removed)),
                 "nearmiss-realtimeqa-half"),
         ],
-        "own": [Run(_jsonl(folder / "own-corpus.jsonl", own_corpus),
-                    _jsonl(folder / "own-check.jsonl", own_check), "eval-own")],
+        "own": [Run(_jsonl(folder / "own-corpus.jsonl", sets.own_corpus),
+                    _jsonl(folder / "own-check.jsonl", check(sets.own_questions)), "eval-own")],
     }
 
 

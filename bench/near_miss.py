@@ -26,6 +26,7 @@ import json
 import random
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ from qa.entities import is_organisation
 from qa.evaluation import normalize_answer
 
 KINDS = ("passage_removed", "entity_swap", "number_swap")
+BENCH = Path(__file__).resolve().parent
+REALTIMEQA = BENCH.parent.parent / "shared" / "eval" / "realtimeqa"
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -157,3 +160,37 @@ def _swapped(question: dict[str, Any], kind: str, text: str, change: str) -> dic
     return {"id": f"{question['id']}~{kind}", "question": text, "gold_doc_ids": [],
             "answerable": False, "kind": kind, "change": change,
             "about": question["gold_doc_ids"][0]}
+
+
+@dataclass(frozen=True)
+class DevSets:
+    """The dev data `make train` fits on and `make eval` reports, both halves."""
+
+    realtimeqa_questions: list[dict[str, Any]]
+    realtimeqa_corpus: list[dict[str, Any]]
+    # The passages of the half collection that `passage_removed` questions are asked of.
+    kept_passages: list[dict[str, Any]]
+    swaps: list[dict[str, Any]]
+    removed: list[dict[str, Any]]
+    own_questions: list[dict[str, Any]]
+    own_corpus: list[dict[str, Any]]
+
+
+def dev_sets() -> DevSets:
+    """RealTimeQA, the near misses built from it, and our own reading-comprehension sets."""
+    questions = read_jsonl(REALTIMEQA / "questions.jsonl.gz")
+    corpus = read_jsonl(REALTIMEQA / "corpus.jsonl.gz")
+    passages = {p["id"]: p["text"] for p in corpus}
+    owner = {q["gold_doc_ids"][0]: q["id"] for q in questions}
+    kept = [p for p in corpus if kept_in_half_collection(owner.get(p["id"], p["id"]))]
+    own_questions: list[dict[str, Any]] = []
+    own_corpus: list[dict[str, Any]] = []
+    for questions_file in sorted((BENCH / "data").glob("rc*_questions.jsonl")):
+        own_questions += read_jsonl(questions_file)
+        own_corpus += read_jsonl(questions_file.with_name(
+            questions_file.name.replace("_questions", "_corpus")))
+    return DevSets(
+        questions, corpus, kept,
+        [*entity_swaps(questions, passages), *number_swaps(questions, passages)],
+        list(passage_removed(questions, [p["text"] for p in kept])),
+        own_questions, own_corpus)

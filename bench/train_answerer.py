@@ -38,14 +38,7 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from bench.near_miss import (
-    entity_swaps,
-    half,
-    kept_in_half_collection,
-    number_swaps,
-    passage_removed,
-    read_jsonl,
-)
+from bench.near_miss import dev_sets, half
 from index.embedding import SentenceTransformerEmbedder
 from index.ingest import ingest_documents
 from index.loaders import record_document
@@ -58,7 +51,6 @@ from server.services import Services
 
 HERE = Path(__file__).resolve().parent
 BENCH = HERE
-SHARED = HERE.parent.parent / "shared" / "eval"
 TOP_K = 10
 # The share of RealTimeQA questions (all answerable) the chosen threshold must answer.
 MIN_ANSWERED = 0.95
@@ -160,34 +152,23 @@ def _zeros() -> LinearModel:
 
 def _runs(services: Services, console: Console) -> list[tuple[str, str, list[dict[str, Any]]]]:
     """Ingest the collections (reusing what is there) and list (set, collection, questions)."""
-    rtqa_questions = read_jsonl(SHARED / "realtimeqa" / "questions.jsonl.gz")
-    rtqa_corpus = read_jsonl(SHARED / "realtimeqa" / "corpus.jsonl.gz")
-    passages = {p["id"]: p["text"] for p in rtqa_corpus}
-    owner = {q["gold_doc_ids"][0]: q["id"] for q in rtqa_questions}
-    kept = [p for p in rtqa_corpus if kept_in_half_collection(owner.get(p["id"], p["id"]))]
-    own_questions: list[dict[str, Any]] = []
-    own_corpus: list[dict[str, Any]] = []
-    for questions_file in sorted((BENCH / "data").glob("rc*_questions.jsonl")):
-        own_questions += read_jsonl(questions_file)
-        own_corpus += read_jsonl(questions_file.with_name(
-            questions_file.name.replace("_questions", "_corpus")))
-    for name, lines in (("eval-realtimeqa", rtqa_corpus), ("nearmiss-realtimeqa-half", kept),
-                        ("eval-own", own_corpus)):
+    sets = dev_sets()
+    for name, lines in (("eval-realtimeqa", sets.realtimeqa_corpus),
+                        ("nearmiss-realtimeqa-half", sets.kept_passages),
+                        ("eval-own", sets.own_corpus)):
         report = ingest_documents([record_document(line) for line in lines],
                                   store=services.store, collection=name,
                                   embedder=services.embedder, settings=services.settings,
                                   prune=True)
         console.print(f"[dim]{name}: {report.summary()}[/]")
     return [
-        ("realtimeqa", "eval-realtimeqa", rtqa_questions),
-        ("near-miss", "eval-realtimeqa", list(entity_swaps(rtqa_questions, passages))
-         + list(number_swaps(rtqa_questions, passages))),
-        ("near-miss", "nearmiss-realtimeqa-half",
-         list(passage_removed(rtqa_questions, [p["text"] for p in kept]))),
-        ("own", "eval-own", own_questions),
+        ("realtimeqa", "eval-realtimeqa", sets.realtimeqa_questions),
+        ("near-miss", "eval-realtimeqa", sets.swaps),
+        ("near-miss", "nearmiss-realtimeqa-half", sets.removed),
+        ("own", "eval-own", sets.own_questions),
         # Questions about something else entirely: news asked of our articles and back.
-        ("unrelated", "eval-own", [_unrelated(q) for q in rtqa_questions[::4]]),
-        ("unrelated", "eval-realtimeqa", [_unrelated(q) for q in own_questions[::2]]),
+        ("unrelated", "eval-own", [_unrelated(q) for q in sets.realtimeqa_questions[::4]]),
+        ("unrelated", "eval-realtimeqa", [_unrelated(q) for q in sets.own_questions[::2]]),
     ]
 
 
