@@ -249,10 +249,6 @@ def tls_server(tmp_path: Path, server: Server) -> Iterator[tuple[int, ssl.SSLCon
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     # Relay TLS on a second port to the plain server: one handler, two ways in.
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    stop = threading.Event()
-
     def relay(conn: socket.socket) -> None:
         with contextlib.suppress(OSError), context.wrap_socket(conn, server_side=True) as tls, \
                 socket.create_connection(("127.0.0.1", server.port)) as upstream:
@@ -261,24 +257,11 @@ def tls_server(tmp_path: Path, server: Server) -> Iterator[tuple[int, ssl.SSLCon
             while data := upstream.recv(65536):
                 tls.sendall(data)
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=relay, args=(conn,), daemon=True).start()
+    def in_thread(conn: socket.socket) -> None:
+        threading.Thread(target=relay, args=(conn,), daemon=True).start()
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield int(listener.getsockname()[1]), ssl.create_default_context(cafile=str(cert))
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        listener.close()
+    with _loopback_listener(in_thread) as port:
+        yield port, ssl.create_default_context(cafile=str(cert))
 
 
 @pytest.mark.parametrize(("name", "works"), [("tls.example", True), ("other.example", False)])
@@ -348,8 +331,8 @@ def _closed_port() -> int:
 
 
 @contextlib.contextmanager
-def _not_http_port() -> Iterator[int]:
-    """A loopback port that accepts connections and answers with something that is not HTTP."""
+def _loopback_listener(handle: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A loopback port whose connections go to `handle`, in a thread; stopped afterwards."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.1)
     stop = threading.Event()
@@ -362,8 +345,7 @@ def _not_http_port() -> Iterator[int]:
                 continue
             except OSError:
                 return
-            with conn:
-                conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+            handle(conn)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -373,6 +355,17 @@ def _not_http_port() -> Iterator[int]:
         stop.set()
         thread.join(timeout=2)
         listener.close()
+
+
+@contextlib.contextmanager
+def _not_http_port() -> Iterator[int]:
+    """A loopback port that accepts connections and answers with something that is not HTTP."""
+    def banner(conn: socket.socket) -> None:
+        with conn:
+            conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+    with _loopback_listener(banner) as port:
+        yield port
 
 
 def test_every_fetch_failure_gives_the_same_message(server: Server,
