@@ -61,6 +61,12 @@ def make_pdf(pages: list[list[str]], *, title: str | None = None,
     if title is not None:
         objects.append(b"<< /Title " + _pdf_string(title) + b" >>")
         trailer_extra = b" /Info %d 0 R" % len(objects)
+    return pdf_bytes(objects, trailer_extra=trailer_extra, xref_shift=xref_shift)
+
+
+def pdf_bytes(objects: list[bytes], *, trailer_extra: bytes = b"", xref_shift: int = 0
+              ) -> bytes:
+    """A PDF file of these numbered objects (1 is the catalog), with its xref and trailer."""
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, start=1):

@@ -22,6 +22,7 @@ from index.models import Document, SkippedSource
 from index.settings import Settings
 from server.app import create_app
 from tests.conftest import _free_port
+from tests.test_loaders import pdf_bytes
 
 
 def shared_stream_pdf(pages: int, inflated_bytes: int) -> bytes:
@@ -38,17 +39,7 @@ def shared_stream_pdf(pages: int, inflated_bytes: int) -> bytes:
     ]
     objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
                 b"/Resources << /Font << /F1 3 0 R >> >> /Contents 4 0 R >>"] * pages
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref_at = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += (b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
-            % (len(objects) + 1, xref_at))
-    return bytes(out)
+    return pdf_bytes(objects)
 
 
 def empty_paragraphs_docx(paragraphs: int) -> bytes:
