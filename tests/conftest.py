@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -294,3 +295,29 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, _sample_data_template:
     shutil.copytree(_sample_data_template, data_dir)
     with serving(data_dir) as base:
         yield base
+
+
+# --- the browser ----------------------------------------------------------------------------
+
+CHROMIUM = os.environ.get("CITEQA_CHROMIUM", "/usr/bin/chromium")
+# The closed network here refuses Chromium's background connections; these flags stop them.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+DESKTOP = {"width": 1280, "height": 800}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless system Chromium driven by Playwright."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs it (apt-get install "
+                    "chromium), or set CITEQA_CHROMIUM")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                              args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -14,12 +14,11 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.test_web import CHROMIUM, CHROMIUM_ARGS, DESKTOP
+from tests.conftest import DESKTOP
 
 pytestmark = pytest.mark.browser
 
@@ -28,24 +27,10 @@ FINAL = '[data-state="done"], [data-state="abstained"], [data-state="error"]'
 FINAL_WITHIN_MS = 15_000
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Headless system Chromium driven by Playwright."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def context(chromium: Any) -> Iterator[Any]:
+def context(browser: Any) -> Iterator[Any]:
     """A fresh browser context (empty localStorage), desktop size."""
-    context = chromium.new_context(viewport=DESKTOP)
+    context = browser.new_context(viewport=DESKTOP)
     yield context
     context.close()
 

@@ -6,7 +6,6 @@ Screenshots of the main states go to test-artifacts/screenshots/ (`make test` re
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,18 +16,11 @@ import pytest
 from playwright.sync_api import expect
 
 from qa.followup import garbled
-from tests.conftest import LAB_DOC, serving
+from tests.conftest import DESKTOP, LAB_DOC, serving
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("CITEQA_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
-# The closed network here refuses Chromium's background connections; these flags stop them.
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 # Records every state an answer passes through, so a test can see that it streamed.
 RECORD_STATES = """
@@ -51,21 +43,6 @@ new MutationObserver(records => {
 }).observe(document, {subtree: true, childList: true, attributes: true,
                       attributeFilter: ['data-state']});
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless system Chromium driven by Playwright."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs it (apt-get install "
-                    "chromium), or set CITEQA_CHROMIUM")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                              args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
