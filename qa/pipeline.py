@@ -13,7 +13,7 @@ import numpy as np
 from langchain_core.language_models import BaseChatModel
 
 from index.embedding import Embedder
-from index.errors import CiteqaError
+from index.errors import CiteqaError, TooLarge
 from index.models import Filters
 from index.settings import Settings
 from index.store import Store
@@ -95,7 +95,7 @@ class Assistant:
         # Validate what the user typed before rewriting it.
         prepare_question(question, max_chars=self.settings.max_question_chars)
         rewrite = self.standalone(question, history, collection=collection)
-        prepared = prepare_question(rewrite.text, max_chars=self.settings.max_question_chars)
+        prepared = self._prepare_rewrite(question, rewrite.text)
         top_k = top_k or self.settings.top_k
         as_of = as_of or today()
         prepared, query_vector, candidates, window = self._retrieve(
@@ -131,6 +131,22 @@ class Assistant:
         return self._answer(question, prepared.text if rewrite.changed else None, text,
                             abstained, support, citations, candidates, top_k, timings,
                             started, mode, unsupported, as_of=as_of, window=window)
+
+    def _prepare_rewrite(self, question: str, rewritten: str) -> Question:
+        """The rewritten question prepared; when only the rewrite is over the length limit,
+        the error says the earlier turns made it so (the typed question was checked)."""
+        max_chars = self.settings.max_question_chars
+        try:
+            return prepare_question(rewritten, max_chars=max_chars)
+        except TooLarge as exc:
+            if exc.code != "question_too_long":
+                raise
+            typed = len(" ".join(question.split()))
+            raise TooLarge(
+                f"the question ({typed:,} characters) became longer than the limit of "
+                f"{max_chars:,} characters (CITEQA_MAX_QUESTION_CHARS) when the earlier turns "
+                "were added to it; ask it as a standalone question, or shorten it",
+                code="question_too_long") from exc
 
     def standalone(self, question: str, history: Sequence[Turn], *,
                    collection: str | None = None) -> Rewrite:

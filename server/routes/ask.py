@@ -7,13 +7,12 @@ import queue
 import re
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from index.errors import CiteqaError, TooLarge
+from index.errors import CiteqaError
 from qa.models import Answer
 from qa.question import prepare_question
 from server.deps import ServicesDep
@@ -41,34 +40,16 @@ with the usual JSON error body and status.
 """
 
 
-@contextmanager
-def rewrite_limit(question: str, max_chars: int) -> Iterator[None]:
-    """Say so when the question rewritten from the conversation, not the one typed, is over
-    the length limit (the plain message gave the rewrite's length as the question's)."""
-    try:
-        yield
-    except TooLarge as exc:
-        typed = len(" ".join(question.split()))
-        if exc.code != "question_too_long" or typed > max_chars:
-            raise
-        raise TooLarge(
-            f"the question ({typed:,} characters) became longer than the limit of "
-            f"{max_chars:,} characters (CITEQA_MAX_QUESTION_CHARS) when the earlier turns "
-            "were added to it; ask it as a standalone question, or shorten it",
-            code="question_too_long") from exc
-
-
 def _answer(request: AskRequest, services: ServicesDep) -> Answer:
     check_conversation([message.content for message in request.history], what="history")
-    with rewrite_limit(request.question, services.settings.max_question_chars):
-        return services.assistant.ask(
-            request.question,
-            collection=request.collection,
-            top_k=request.top_k,
-            filters=request.filters.to_filters() if request.filters else None,
-            history=request.turns(),
-            as_of=as_of_date(request.as_of),
-        )
+    return services.assistant.ask(
+        request.question,
+        collection=request.collection,
+        top_k=request.top_k,
+        filters=request.filters.to_filters() if request.filters else None,
+        history=request.turns(),
+        as_of=as_of_date(request.as_of),
+    )
 
 
 @router.post("/ask", response_model=Answer, responses=_ERRORS)
@@ -111,12 +92,11 @@ def _generated_events(request: AskRequest, services: Services) -> Iterator[str]:
 
     def run() -> None:
         try:
-            with rewrite_limit(request.question, services.settings.max_question_chars):
-                outcome["answer"] = services.assistant.ask(
-                    request.question, collection=request.collection, top_k=request.top_k,
-                    filters=request.filters.to_filters() if request.filters else None,
-                    history=request.turns(), on_token=tokens.put,
-                    as_of=as_of_date(request.as_of))
+            outcome["answer"] = services.assistant.ask(
+                request.question, collection=request.collection, top_k=request.top_k,
+                filters=request.filters.to_filters() if request.filters else None,
+                history=request.turns(), on_token=tokens.put,
+                as_of=as_of_date(request.as_of))
         except CiteqaError as exc:
             outcome["error"] = exc
         finally:

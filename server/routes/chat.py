@@ -23,7 +23,6 @@ from index.errors import InvalidInput, NotFound
 from qa.followup import Turn
 from qa.models import Answer, Citation, TimeWindowInfo
 from server.deps import ServicesDep
-from server.routes.ask import rewrite_limit
 from server.schemas import (
     MAX_CONTENT_PARTS,
     AsOf,
@@ -182,9 +181,8 @@ def chat_completions(request: ChatRequest, services: ServicesDep
     question = texts[-1]
     history = [Turn(m.role, text) for m, text in zip(request.messages[:-1], texts, strict=False)
                if m.role in ("user", "assistant")]
-    with rewrite_limit(question, services.settings.max_question_chars):
-        answer = services.assistant.ask(question, collection=collection, history=history,
-                                        as_of=as_of_date(request.as_of))
+    answer = services.assistant.ask(question, collection=collection, history=history,
+                                    as_of=as_of_date(request.as_of))
     words_in = sum(len(text.split()) for text in texts)
     completion = _completion(answer, request.model, collection, words_in)
     if not request.stream:
