@@ -368,17 +368,6 @@ def _collection_for(corpus: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "-", base).strip("-._")[:200] or "eval"
 
 
-# What uvicorn allows a slow or idle client. uvicorn has no timeout for the request line and
-# headers themselves; what bounds them is their size (h11 refuses a request line plus headers
-# over `h11_max_incomplete_event_size` with a 400, so a slowloris cannot grow its buffer), and
-# the keep-alive timeout, which closes a connection idle this long after a response. A stalled
-# body is answered 408 by the app (server.middleware.BODY_IDLE_SECONDS).
-SLOW_CLIENT_LIMITS: dict[str, Any] = {
-    "timeout_keep_alive": 5,  # seconds an idle kept-alive connection stays open
-    "h11_max_incomplete_event_size": 16 * 1024,  # bytes of request line and headers
-}
-
-
 @app.command()
 def serve(
     ctx: typer.Context,
@@ -401,6 +390,7 @@ def serve(
     import uvicorn
 
     from server.app import create_app
+    from server.connections import connection_limits
     from server.security import is_loopback, loopback_hosts, refuse_open_server
 
     settings: Settings = ctx.obj
@@ -430,7 +420,7 @@ def serve(
     options: dict[str, Any] = {"host": host, "port": port, "log_level": "info",
                                "access_log": False,
                                "timeout_graceful_shutdown": settings.shutdown_grace,
-                               **SLOW_CLIENT_LIMITS}
+                               **connection_limits()}
     if workers == 1:
         uvicorn.run(create_app(settings), **options)
         return

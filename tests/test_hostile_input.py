@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from index.models import MAX_ID_CHARS, Document, InvalidDocument, printable
 from index.settings import Settings
 from server import cli
 from server.app import create_app
+from server.connections import MAX_HEAD_BYTES, GuardedH11Protocol, connection_limits
 from server.schemas import MAX_FILTER_ENTRIES
 from server.services import Services
 
@@ -170,27 +172,39 @@ def test_a_stalled_body_is_answered_408(settings: Settings, embedder: SentenceTr
     assert time.monotonic() - started < 30
 
 
-@pytest.fixture
-def loopback_server(settings: Settings, embedder: SentenceTransformerEmbedder
-                    ) -> Iterator[int]:
-    """A real uvicorn on a free loopback port, in this process; yields the port."""
+@contextmanager
+def _uvicorn(app: FastAPI, *, protocol: type[GuardedH11Protocol] = GuardedH11Protocol
+             ) -> Iterator[int]:
+    """A real uvicorn with `citeqa serve`'s connection limits, on a free loopback port, in
+    this process; yields the port."""
     import uvicorn
 
-    small = settings.model_copy(update={"max_upload_bytes": SMALL_UPLOAD})
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(create_app(small, embedder=embedder),
-                                           host="127.0.0.1", port=port, log_level="warning"))
+    options = {**connection_limits(), "http": protocol}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
         time.sleep(0.05)
-    yield port
-    server.should_exit = True
-    thread.join(timeout=30)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture
+def loopback_server(settings: Settings, embedder: SentenceTransformerEmbedder
+                    ) -> Iterator[int]:
+    """The app with a small upload limit behind a real uvicorn on loopback; yields the port."""
+    small = settings.model_copy(update={"max_upload_bytes": SMALL_UPLOAD})
+    with _uvicorn(create_app(small, embedder=embedder)) as port:
+        yield port
 
 
 def test_a_real_server_answers_413_to_a_chunked_body_without_reading_it(
@@ -374,8 +388,8 @@ def test_a_huge_filter_list_is_a_clear_422(client: TestClient, field: str, path:
 # Slow clients (finding 8) ----------------------------------------------------------------------
 
 
-def test_serve_bounds_idle_connections_and_header_size(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_uses_the_connection_limits(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     import uvicorn
 
     calls: list[dict[str, Any]] = []
@@ -386,8 +400,84 @@ def test_serve_bounds_idle_connections_and_header_size(
                                 env=env)
     assert result.exit_code == 0, result.output
     [options] = calls
-    assert 0 < options["timeout_keep_alive"] <= 10
-    assert 0 < options["h11_max_incomplete_event_size"] <= 64 * 1024
+    # The limits the tests below put to a real server.
+    assert options.items() >= connection_limits().items()
+
+
+class QuickHead(GuardedH11Protocol):
+    head_seconds = 1.0
+
+
+def _reply(sock: socket.socket, limit_seconds: float = 15.0) -> bytes:
+    """What the server sends until it closes the connection (at most `limit_seconds`)."""
+    sock.settimeout(limit_seconds)
+    reply = b""
+    try:
+        while piece := sock.recv(65536):
+            reply += piece
+    except OSError:
+        pass
+    return reply
+
+
+def test_a_request_head_growing_past_16_kb_is_refused(loopback_server: int) -> None:
+    with socket.create_connection(("127.0.0.1", loopback_server), timeout=5) as sock:
+        # A head that never ends: without the limit the server would buffer it all.
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: "
+                     + b"a" * (MAX_HEAD_BYTES + 1024))
+        reply = _reply(sock)
+        # 400 at once, not the 408 of a head that took too long.
+        assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
+    with socket.create_connection(("127.0.0.1", loopback_server), timeout=5) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                     b"X-Pad: " + b"a" * 4096 + b"\r\n\r\n")
+        assert _reply(sock).startswith(b"HTTP/1.1 200"), "an ordinary head was refused"
+
+
+def test_a_request_head_that_never_ends_is_answered_408(
+        settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+    with _uvicorn(create_app(settings, embedder=embedder), protocol=QuickHead) as port, \
+            socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        started = time.monotonic()
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        for line in range(100):  # a slowloris: one header every 0.1 s, at most 10 s
+            if poller.poll(100):
+                break
+            try:
+                sock.sendall(b"X-Slow-%d: 1\r\n" % line)
+            except OSError:
+                break
+        reply = _reply(sock)
+        assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+        assert time.monotonic() - started < 9, "the trickle was allowed to go on"
+
+
+def test_a_silent_connection_is_closed_without_an_answer(
+        settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+    with _uvicorn(create_app(settings, embedder=embedder), protocol=QuickHead) as port, \
+            socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        started = time.monotonic()
+        assert _reply(sock) == b""
+        assert time.monotonic() - started < 14, "the idle connection was kept open"
+
+
+def test_a_kept_alive_connection_serves_requests_and_each_head_gets_its_own_clock(
+        settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+    head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    with _uvicorn(create_app(settings, embedder=embedder), protocol=QuickHead) as port, \
+            socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        for _ in range(3):
+            # Each request starts after the previous head's deadline would have passed.
+            time.sleep(0.6)
+            sock.sendall(head + b"\r\n")
+            reply = b""
+            while b'"ok"' not in reply:
+                piece = sock.recv(65536)
+                assert piece, f"closed after {reply[:200]!r}"
+                reply += piece
+            assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
 
 
 def test_a_document_stored_before_the_id_checks_is_still_listed_and_deleted(
