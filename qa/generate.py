@@ -130,6 +130,11 @@ def closest_sentences(candidates: Sequence[Candidate], query_vector: np.ndarray,
             for _, _, candidate, sentence in scored[:count]]
 
 
+class StopGenerating(Exception):
+    """Raised by an `on_token` callback whose reader has gone: generation ends at once, and
+    the model's stream (its HTTP request, for a remote model) is closed."""
+
+
 def generate(model: BaseChatModel, prompt: Prompt,
              on_token: Callable[[str], None] | None = None) -> str:
     """The model's answer text, streamed to `on_token` as it comes when given one.
@@ -146,6 +151,8 @@ def generate(model: BaseChatModel, prompt: Prompt,
                 pieces.append(piece)
                 on_token(piece)
         return "".join(pieces).strip()
+    except StopGenerating:
+        raise
     # Every provider raises its own exception types; any of them means "no answer".
     except Exception as exc:
         raise LLMUnavailable(

@@ -17,9 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.outputs import ChatGenerationChunk
 from typer.testing import CliRunner
 
 from index.embedding import SentenceTransformerEmbedder
@@ -519,3 +522,39 @@ def test_a_folder_ingest_skips_a_docx_whose_name_is_refused_and_goes_on(
     assert result.exit_code == 0, result.output
     assert "added 1" in result.stdout
     assert "keeper" in result.output and "control" in result.output.lower()
+
+
+# A client that leaves (finding 5) -------------------------------------------------------------
+
+
+class CountingChatModel(FakeListChatModel):
+    """A slow scripted chat model that counts the characters it has been asked for."""
+
+    pulled: int = 0
+
+    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        for chunk in super()._stream(*args, **kwargs):
+            self.pulled += 1
+            yield chunk
+
+
+def test_a_streamed_llm_answer_stops_when_its_client_leaves(
+        sample_settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+    generated = "The lab is co-led by Miriam Okafor and Tomas Verhoeven [1]. " * 40
+    model = CountingChatModel(responses=[generated], sleep=0.01)  # about 25 s in all
+    settings = sample_settings.model_copy(update={"llm": "openai:fake"})
+    app = create_app(settings, embedder=embedder)
+    app.state.services = Services.build(settings, embedder=embedder, chat_model=model)
+    with _uvicorn(app) as port:
+        with httpx.stream("POST", f"http://127.0.0.1:{port}/v1/ask/stream", timeout=60,
+                          json={"question": "Who co-leads the lab?"}) as response:
+            for line in response.iter_lines():
+                if line.startswith("event: delta"):
+                    break  # the reader leaves after the first words
+        deadline = time.monotonic() + 10
+        settled = -1
+        while model.pulled != settled and time.monotonic() < deadline:
+            settled = model.pulled
+            time.sleep(0.5)  # the server notices within one read of the closed socket
+        assert model.pulled == settled, "the model was still generating 10 s after the client left"
+        assert settled < len(generated) // 2, f"{settled} of {len(generated)} characters generated"

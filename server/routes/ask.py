@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from index.errors import CiteqaError
+from qa.generate import StopGenerating
 from qa.models import Answer
 from qa.question import prepare_question
 from server.deps import ServicesDep
@@ -86,29 +87,44 @@ def ask_stream(request: AskRequest, services: ServicesDep) -> StreamingResponse:
 
 
 def _generated_events(request: AskRequest, services: Services) -> Iterator[str]:
-    """LLM mode: the model's tokens as they come, then the checked answer."""
+    """LLM mode: the model's tokens as they come, then the checked answer. A reader who
+    leaves stops the model at its next token."""
     tokens: queue.Queue[str | None] = queue.Queue()
     outcome: dict[str, Answer | CiteqaError] = {}
+    reader_left = threading.Event()
+
+    def on_token(token: str) -> None:
+        if reader_left.is_set():
+            raise StopGenerating
+        tokens.put(token)
 
     def run() -> None:
         try:
             outcome["answer"] = services.assistant.ask(
                 request.question, collection=request.collection, top_k=request.top_k,
                 filters=request.filters.to_filters() if request.filters else None,
-                history=request.turns(), on_token=tokens.put,
+                history=request.turns(), on_token=on_token,
                 as_of=as_of_date(request.as_of))
+        except StopGenerating:
+            pass
         except CiteqaError as exc:
             outcome["error"] = exc
         finally:
             tokens.put(None)
 
     threading.Thread(target=run, daemon=True).start()
-    rewrite = services.assistant.standalone(request.question, request.turns(),
-                                            collection=request.collection)
-    yield _event("question", {"question": " ".join(request.question.split()),
-                              "rewritten_question": rewrite.text if rewrite.changed else None})
-    while (token := tokens.get()) is not None:
-        yield _event("delta", {"text": token})
+    try:
+        rewrite = services.assistant.standalone(request.question, request.turns(),
+                                                collection=request.collection)
+        yield _event("question", {"question": " ".join(request.question.split()),
+                                  "rewritten_question": rewrite.text if rewrite.changed
+                                  else None})
+        while (token := tokens.get()) is not None:
+            yield _event("delta", {"text": token})
+    finally:
+        # Starlette stops iterating when the client disconnects, and the generator is
+        # closed here; without this the model would write the whole answer to nobody.
+        reader_left.set()
     error = outcome.get("error")
     if isinstance(error, CiteqaError):
         yield _event("error", {"error": error.code, "detail": error.detail})
