@@ -29,6 +29,7 @@ from typer.testing import CliRunner, Result
 import server.services
 from index.embedding import SentenceTransformerEmbedder
 from index.settings import Settings
+from server.app import create_app
 from server.cli import app as cli_app
 
 LAB_QUESTION = "Who co-leads the lab?"
@@ -693,6 +694,103 @@ def test_malformed_multipart_uploads_are_refused(client: TestClient) -> None:
         assert says in error_body(response, 400)
     no_file = client.post("/v1/documents", files=[("document", ("a.txt", b"x", "text/plain"))])
     assert "'file'" in error_body(no_file, 400, "no_files")
+    assert_nothing_lost(client, before)
+
+
+# Hostile requests (issue 13): other web sites, foreign hosts, missing keys, bodies past the
+# limit however they are sent, and structures built to exhaust the server ---------------------
+
+EVIL_ORIGIN = "http://evil.example"
+KEY = "sesame-42"
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def _chunked(total: int) -> Iterator[bytes]:
+    """A body sent in 64 KiB pieces with no Content-Length, as a chunked upload is."""
+    piece = b"x" * 65536
+    for _ in range(total // len(piece)):
+        yield piece
+
+
+@dataclass(frozen=True)
+class Hostile:
+    """One hostile request, the settings of the server it is sent to, and the refusal due."""
+
+    name: str
+    method: str
+    path: str
+    status: int
+    code: str
+    says: str
+    request: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+_MULTIPART = {"files": [("file", ("planted.txt", GOOD_TEXT.encode(), "text/plain"))]}
+HOSTILE = [
+    Hostile("cross-origin-upload", "POST", "/v1/documents", 403, "cross_origin_refused",
+            EVIL_ORIGIN, {**_MULTIPART, "headers": {"Origin": EVIL_ORIGIN}}),
+    Hostile("null-origin-ask", "POST", "/v1/ask", 403, "cross_origin_refused", "null",
+            {"json": {"question": LAB_QUESTION}, "headers": {"Origin": "null"}}),
+    Hostile("cross-origin-delete", "DELETE", f"/v1/documents/{LAB_DOC}", 403,
+            "cross_origin_refused", EVIL_ORIGIN, {"headers": {"Origin": EVIL_ORIGIN}}),
+    Hostile("foreign-host", "POST", "/v1/documents", 400, "host_not_allowed",
+            "CITEQA_ALLOWED_HOSTS", {**_MULTIPART, "headers": {"Host": "rebound.example"}},
+            {"allowed_hosts": "127.0.0.1,localhost"}),
+    Hostile("no-key", "POST", "/v1/documents", 401, "invalid_api_key", "key", _MULTIPART,
+            {"api_keys": KEY}),
+    Hostile("wrong-key", "DELETE", f"/v1/documents/{LAB_DOC}", 401, "invalid_api_key", "key",
+            {"headers": {"Authorization": "Bearer sesame-41"}}, {"api_keys": KEY}),
+    Hostile("declared-body-over-limit", "POST", "/v1/documents", 413, "request_too_large",
+            "CITEQA_MAX_UPLOAD_BYTES",
+            {"content": b"x", "headers": {"Content-Length": str(LIMIT + 2**21),
+                                          "Content-Type": "application/json"}}),
+    Hostile("chunked-body-over-limit", "POST", "/v1/ask", 413, "request_too_large",
+            "CITEQA_MAX_UPLOAD_BYTES",
+            {"content": _chunked(LIMIT + 2**21), "headers": {"Content-Type":
+                                                              "application/json"}}),
+    Hostile("deep-metadata", "POST", "/v1/documents", 422, "", "20",
+            {"json": {"documents": [{"id": "deep.md", "text": GOOD_TEXT,
+                                     "metadata": _nested(30)}]}}),
+    # Deeper still, the JSON parser stops before our check does.
+    Hostile("260-levels-of-metadata", "POST", "/v1/documents", 422, "invalid_request",
+            "recursion limit", {"json": {"documents": [{"id": "deep.md", "text": GOOD_TEXT,
+                                                        "metadata": _nested(260)}]}}),
+    Hostile("megabyte-id", "POST", "/v1/documents", 422, "invalid_request", "512",
+            {"json": {"documents": [{"id": "x" * 2**20, "text": GOOD_TEXT}]}}),
+    Hostile("script-url", "POST", "/v1/documents", 422, "", "http",
+            {"json": {"documents": [{"id": "a.md", "text": GOOD_TEXT,
+                                     "url": "javascript:alert(1)"}]}}),
+    Hostile("loopback-url", "POST", "/v1/documents", 422, "unreadable_file",
+            "CITEQA_FETCH_ALLOW_PRIVATE", {"json": {"url": "http://127.0.0.1:9/"}}),
+    Hostile("huge-filter-list", "POST", "/v1/ask", 422, "", "1,000",
+            {"json": {"question": LAB_QUESTION,
+                      "filters": {"doc_ids": [f"d{i}.md" for i in range(40_000)]}}}),
+    Hostile("200kB-chat-message", "POST", "/v1/chat/completions", 413, "message_too_long",
+            "20,000", {"json": {"messages": [
+                {"role": "user", "content": "Who runs the lab?"},
+                {"role": "assistant", "content": "Okafor runs it. " * 12_500},
+                {"role": "user", "content": "And the other one?"}]}}),
+]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in HOSTILE])
+def test_hostile_requests_are_refused_and_change_nothing(
+        client: TestClient, sample_settings: Settings, embedder: SentenceTransformerEmbedder,
+        case: Hostile) -> None:
+    before = collection_sizes(client)
+    target = create_app(sample_settings.model_copy(update=case.settings), embedder=embedder)
+    with TestClient(target) as hostile:
+        response = hostile.request(case.method, case.path, **case.request)
+
+    detail = error_body(response, case.status, case.code or None)
+    assert case.says in detail
     assert_nothing_lost(client, before)
 
 
