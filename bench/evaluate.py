@@ -36,6 +36,7 @@ from rich.table import Table
 from bench.near_miss import dev_sets, half
 from index.settings import Settings
 from qa.abstain import FittedSupport, SupportModel
+from qa.draft import Answerer
 from qa.evaluation import (
     EvalReport,
     QuestionResult,
@@ -44,7 +45,7 @@ from qa.evaluation import (
     run_evaluation,
     summarize,
 )
-from qa.extract import Answerer, ExtractiveAnswerer
+from qa.extract import ExtractiveAnswerer
 from qa.linear import LinearModel
 from server.services import Services
 

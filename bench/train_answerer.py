@@ -44,6 +44,7 @@ from index.ingest import ingest_documents
 from index.loaders import record_document
 from index.settings import Settings
 from qa import extract
+from qa.draft import Draft
 from qa.evaluation import auroc, contains_answer
 from qa.linear import FITTED, LinearModel
 from qa.question import Question, prepare_question
@@ -141,7 +142,7 @@ def main() -> None:
 class _Unfitted:
     threshold = 0.0
 
-    def support(self, draft: extract.Draft) -> float:
+    def support(self, draft: Draft) -> float:
         return 0.0
 
 

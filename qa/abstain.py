@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from qa.extract import Draft
+from qa.draft import Draft
 from qa.linear import LinearModel
 
 ABSTAIN_MESSAGE = (

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-from qa.extract import AnswerSentence
+from qa.draft import Draft
 from qa.models import Citation, Passage
 from qa.retrieve import Candidate
 
 
-def cite(sentences: list[AnswerSentence]) -> tuple[str, list[Citation]]:
-    """Answer text (each sentence followed by its marker) and the matching citations."""
-    parts = []
+def cite(draft: Draft) -> tuple[str, list[Citation]]:
+    """Answer text (each sentence followed by its marker) and the matching citations.
+
+    A quoted sentence is its span; a generated one (LLM mode) is the model's wording, cited to
+    the span the check found supporting it. Rejected sentences kept flagged
+    (CITEQA_UNSUPPORTED=flag) stand where they were written, marked [unsupported].
+    """
+    flagged: dict[int, list[str]] = {}
+    for rejected in draft.rejected:
+        if rejected.shown_after is not None:
+            flagged.setdefault(rejected.shown_after, []).append(rejected.text)
+    parts = [f"{text} [unsupported]" for text in flagged.get(0, [])]
     citations = []
-    for n, sentence in enumerate(sentences, start=1):
+    for n, sentence in enumerate(draft.sentences, start=1):
         record = sentence.candidate.record
         document = record.document
         quote = document.text[sentence.start:sentence.end]
+        said = sentence.wording if sentence.wording is not None else quote
         # Quotes from two articles are labelled, so a reader never takes them for one.
-        parts.append(f"{sentence.label} {quote} [{n}]" if sentence.label else f"{quote} [{n}]")
+        parts.append(f"{sentence.label} {said} [{n}]" if sentence.label else f"{said} [{n}]")
+        parts.extend(f"{text} [unsupported]" for text in flagged.get(n, []))
         citations.append(
             Citation(
                 n=n,
@@ -28,6 +39,7 @@ def cite(sentences: list[AnswerSentence]) -> tuple[str, list[Citation]]:
                 end=sentence.end,
                 quote=quote,
                 score=round(sentence.score, 4),
+                attributed=sentence.attributed,
             )
         )
     return " ".join(parts), citations

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +27,9 @@ from index.embedding import Embedder
 from index.models import Document
 from index.text import search_tokens, sentence_spans
 from qa.constraints import agreement
+from qa.draft import AnswerSentence, Draft, TokenCallback
 from qa.entities import has_answer_type
+from qa.followup import Turn
 from qa.linear import LinearModel
 from qa.question import AnswerType, Question
 from qa.retrieve import Candidate
@@ -72,46 +74,6 @@ _RECOGNISED = (AnswerType.NUMBER, AnswerType.DATE, AnswerType.PERSON, AnswerType
 # A further sentence joins the answer when the model rates it at least this fraction as
 # likely as the best one (selection probabilities over all candidate sentences).
 SECOND_SENTENCE_RATIO = 0.5
-
-
-@dataclass(frozen=True)
-class AnswerSentence:
-    """One quote of an answer: an exact span of a retrieved document."""
-
-    candidate: Candidate
-    start: int
-    end: int
-    score: float
-    features: Mapping[str, float] = field(default_factory=dict)
-    # "According to <title>" when the answer quotes more than one article.
-    label: str | None = None
-
-    @property
-    def text(self) -> str:
-        """The quote, exactly as it stands in its document."""
-        return self.candidate.record.document.text[self.start:self.end]
-
-    @property
-    def document(self) -> Document:
-        """The document quoted."""
-        return self.candidate.record.document
-
-
-@dataclass(frozen=True)
-class Draft:
-    """The chosen quotes, and what the support model reads about how well they answer."""
-
-    sentences: list[AnswerSentence]
-    evidence: Mapping[str, float] = field(default_factory=dict)
-
-
-class Answerer(Protocol):
-    """Turns ranked candidates into answer quotes with their spans."""
-
-    def answer(self, question: Question, candidates: list[Candidate],
-               query_vector: np.ndarray) -> Draft:
-        """The answer quotes, best first, and the evidence the support model reads."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -165,8 +127,10 @@ class ExtractiveAnswerer:
             raise ValueError(f"the selection model reads unknown features: {sorted(missing)}")
 
     def answer(self, question: Question, candidates: list[Candidate],
-               query_vector: np.ndarray) -> Draft:
-        """The best quotes of the top passages, best first, with the support evidence."""
+               query_vector: np.ndarray, *, history: Sequence[Turn] = (),
+               on_token: TokenCallback | None = None) -> Draft:
+        """The best quotes of the top passages, best first, with the support evidence (the
+        question arrives standalone, so `history` is not read; nothing is streamed)."""
         sentences = self.candidate_sentences(candidates)
         if not sentences:
             return Draft([])

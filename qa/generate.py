@@ -1,13 +1,16 @@
 """Stage 4b — generated answers (LLM mode): an LLM writes from the numbered passages, then
 every sentence is checked against the passage it cites (`qa.check`).
 
-The extractive answerer stays the default and the fallback; this one is used when
-`CITEQA_LLM` names a chat model (`openai:<model>`, `ollama:<model>`...).
+`GeneratingAnswerer` returns the same `Draft` as the extractive answerer, each kept sentence
+resting on the span the check found; it is used when `CITEQA_LLM` names a chat model
+(`openai:<model>`, `ollama:<model>`...). The extractive answerer stays the default and the
+fallback: when the LLM is down, or when nothing it wrote survives the check.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,10 +18,16 @@ import numpy as np
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
+from index.embedding import Embedder
 from index.errors import CiteqaError, ConfigurationError
 from index.settings import Settings
+from qa.check import check_answer
+from qa.draft import Answerer, AnswerSentence, Draft, Rejected, TokenCallback
 from qa.followup import Turn
+from qa.question import Question
 from qa.retrieve import Candidate
+
+log = logging.getLogger(__name__)
 
 SYSTEM_PROMPT = """\
 Answer the question from the numbered passages, in one or two short sentences. Copy the words \
@@ -136,7 +145,7 @@ class StopGenerating(Exception):
 
 
 def generate(model: BaseChatModel, prompt: Prompt,
-             on_token: Callable[[str], None] | None = None) -> str:
+             on_token: TokenCallback | None = None) -> str:
     """The model's answer text, streamed to `on_token` as it comes when given one.
 
     `LLMUnavailable` when the model cannot be reached or fails.
@@ -165,3 +174,79 @@ def _text(content: str | list[str | dict[str, Any]]) -> str:
         return "".join(part if isinstance(part, str) else str(part.get("text", ""))
                        for part in content)
     return str(content)
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """What the generating answerer reads of the settings (`CITEQA_LLM_PASSAGES`,
+    `_EVIDENCE`, `_SENTENCES`, `_FALLBACK`, `_CITATIONS` and `CITEQA_UNSUPPORTED`)."""
+
+    passages: int = 5
+    evidence: str = "sentences"
+    sentences: int = 5
+    fallback: str = "extractive"
+    attribute: bool = False
+    keep_unsupported: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GenerationOptions:
+        """The options as the settings give them."""
+        return cls(passages=settings.llm_passages, evidence=settings.llm_evidence,
+                   sentences=settings.llm_sentences, fallback=settings.llm_fallback,
+                   attribute=settings.llm_citations == "attribute",
+                   keep_unsupported=settings.unsupported == "flag")
+
+
+class GeneratingAnswerer:
+    """LLM mode: the model writes the answer; each sentence is kept only if the passage it
+    cites (or, with attribution, another passage) supports it."""
+
+    def __init__(self, *, chat_model: BaseChatModel, fallback: Answerer, embedder: Embedder,
+                 options: GenerationOptions | None = None) -> None:
+        self.chat_model = chat_model
+        self.fallback = fallback
+        self.embedder = embedder
+        self.options = options or GenerationOptions()
+
+    def answer(self, question: Question, candidates: list[Candidate],
+               query_vector: np.ndarray, *, history: Sequence[Turn] = (),
+               on_token: TokenCallback | None = None) -> Draft:
+        """The checked answer; the extractive one when the LLM is down (unless fallback is
+        `error`) or when nothing it wrote survives the check."""
+        options = self.options
+        by_sentence = options.evidence == "sentences"
+        prompt = build_prompt(question.text, candidates, passages=options.passages,
+                              history=history,
+                              query_vector=query_vector if by_sentence else None,
+                              sentences=options.sentences if by_sentence else None)
+        try:
+            generated = generate(self.chat_model, prompt, on_token)
+        except LLMUnavailable:
+            if options.fallback == "error":
+                raise
+            log.warning("LLM unavailable; answering extractively")
+            return replace(self.fallback.answer(question, candidates, query_vector),
+                           mode="llm-fallback")
+        checked = check_answer(generated, prompt.passages, embedder=self.embedder,
+                               attribute=options.attribute)
+        kept: list[AnswerSentence] = []
+        rejected: list[Rejected] = []
+        for sentence in checked.sentences:
+            if sentence.supported and sentence.passage is not None:
+                assert sentence.start is not None and sentence.end is not None
+                kept.append(AnswerSentence(
+                    candidate=prompt.passages[sentence.passage - 1], start=sentence.start,
+                    end=sentence.end, score=sentence.score, wording=sentence.text,
+                    attributed=sentence.attributed))
+            else:
+                rejected.append(Rejected(
+                    text=sentence.text, cited=tuple(sentence.cited), score=sentence.score,
+                    reason=sentence.reason,
+                    shown_after=len(kept) if options.keep_unsupported else None))
+        if not kept:
+            # Nothing generated survived the check: the extractive answer stands in.
+            return replace(self.fallback.answer(question, candidates, query_vector),
+                           mode="llm-extractive",
+                           rejected=[replace(r, shown_after=None) for r in rejected])
+        return Draft(kept, mode="llm", rejected=rejected,
+                     support=max(s.score for s in checked.supported))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -19,18 +19,34 @@ from index.settings import Settings
 from index.store import Store
 from index.text import search_tokens
 from qa.abstain import ABSTAIN_MESSAGE, FittedSupport, SupportModel, should_abstain
-from qa.check import check_answer
 from qa.cite import cite, passages
-from qa.extract import Answerer, ExtractiveAnswerer
+from qa.draft import Answerer, TokenCallback
+from qa.extract import ExtractiveAnswerer
 from qa.followup import Rewrite, Turn, previous_quotes, standalone_question
-from qa.generate import LLMUnavailable, build_prompt, generate
-from qa.models import Answer, Citation, Passage, TimeWindowInfo, UnsupportedSentence
+from qa.generate import GeneratingAnswerer, GenerationOptions
+from qa.models import Answer, Passage, TimeWindowInfo, UnsupportedSentence
 from qa.question import Question, prepare_question
 from qa.rerank import FusionOrder, Reranker
 from qa.retrieve import Candidate, FusionWeights, hybrid_search
 from qa.timeframe import TimeWindow, time_window, today, without_phrase
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A question ready to answer: checked, made standalone, its collection found."""
+
+    question: str
+    rewrite: Rewrite
+    prepared: Question
+    collection: str
+    history: tuple[Turn, ...] = ()
+
+    @property
+    def rewritten(self) -> str | None:
+        """The standalone question searched, when the conversation changed it."""
+        return self.prepared.text if self.rewrite.changed else None
 
 
 class Assistant:
@@ -64,11 +80,30 @@ class Assistant:
             dense=settings.weight_dense, sentences=settings.weight_sentences,
             lexical=settings.weight_lexical, k=settings.rrf_k,
         )
-        self.answerer = answerer or ExtractiveAnswerer(
+        extractive = answerer or ExtractiveAnswerer(
             embedder=embedder, max_sentences=settings.answer_sentences
         )
+        # In LLM mode the model writes and the extractive answerer stands in when it cannot.
+        self.answerer: Answerer = extractive if chat_model is None else GeneratingAnswerer(
+            chat_model=chat_model, fallback=extractive, embedder=embedder,
+            options=GenerationOptions.from_settings(settings))
         self.support = support or FittedSupport()
         self.chat_model = chat_model
+
+    def prepare(self, question: str, *, history: Sequence[Turn] = (),
+                collection: str | None = None) -> Asked:
+        """The question checked, made standalone from `history` (earlier turns, oldest
+        first) and checked again, and its collection found: everything that can refuse a
+        question happens here, before any answering (or streaming) starts."""
+        # Validate what the user typed before rewriting it.
+        prepare_question(question, max_chars=self.settings.max_question_chars)
+        name = self.collection_name(collection)
+        rewrite = self.standalone(question, history, collection=name)
+        prepared = self._prepare_rewrite(question, rewrite.text)
+        # An unknown collection is refused now (404), not halfway through an answer.
+        self.store.collection(name)
+        return Asked(question=" ".join(question.split()), rewrite=rewrite, prepared=prepared,
+                     collection=name, history=tuple(history))
 
     def ask(
         self,
@@ -78,7 +113,7 @@ class Assistant:
         top_k: int | None = None,
         filters: Filters | None = None,
         history: Sequence[Turn] = (),
-        on_token: Callable[[str], None] | None = None,
+        on_token: TokenCallback | None = None,
         as_of: date | None = None,
         time_phrases: bool = True,
     ) -> Answer:
@@ -90,47 +125,54 @@ class Assistant:
         as of `as_of` (None: today, UTC): documents dated after it are not used, and with
         `time_phrases` "this week", "in March"... favour documents dated in that span.
         """
-        timings: dict[str, float] = {}
         started = time.perf_counter()
-        # Validate what the user typed before rewriting it.
-        prepare_question(question, max_chars=self.settings.max_question_chars)
-        rewrite = self.standalone(question, history, collection=collection)
-        prepared = self._prepare_rewrite(question, rewrite.text)
+        asked = self.prepare(question, history=history, collection=collection)
+        return self.answer(asked, top_k=top_k, filters=filters, on_token=on_token,
+                           as_of=as_of, time_phrases=time_phrases, started=started)
+
+    def answer(self, asked: Asked, *, top_k: int | None = None, filters: Filters | None = None,
+               on_token: TokenCallback | None = None, as_of: date | None = None,
+               time_phrases: bool = True, started: float | None = None) -> Answer:
+        """Answer a prepared question (see `ask`): retrieve, draft, judge, cite."""
+        started = time.perf_counter() if started is None else started
+        timings: dict[str, float] = {}
         top_k = top_k or self.settings.top_k
         as_of = as_of or today()
         prepared, query_vector, candidates, window = self._retrieve(
-            prepared, collection, top_k, filters, timings, as_of=as_of,
+            asked.prepared, asked.collection, top_k, filters, timings, as_of=as_of,
             time_phrases=time_phrases)
-        mode = "extractive"
-        unsupported: list[UnsupportedSentence] = []
-        if self.chat_model is not None:
-            generated = self._generate(prepared.text, candidates, query_vector, history,
-                                       timings, on_token)
-            if generated is None:
-                mode = "llm-fallback"
-            else:
-                # Nothing generated survived the check: the extractive answer stands in.
-                mode = "llm-extractive"
-                text, citations, unsupported, support = generated
-                if citations:
-                    return self._answer(question, prepared.text if rewrite.changed else None,
-                                        text, False, support, citations, candidates, top_k,
-                                        timings, started, "llm", unsupported,
-                                        as_of=as_of, window=window)
         with _timed(timings, "answer"):
-            draft = self.answerer.answer(prepared, candidates, query_vector)
-            support = self.support.support(draft)
-        threshold = self.settings.abstain_threshold
-        abstained = should_abstain(draft, support, threshold=self.support.threshold
-                                   if threshold is None else threshold)
-        citations = []
-        if abstained:
-            text = ABSTAIN_MESSAGE
+            draft = self.answerer.answer(prepared, candidates, query_vector,
+                                         history=asked.history, on_token=on_token)
+        if draft.support is not None:
+            # The generating answerer measured its own support, sentence by sentence.
+            support, abstained = draft.support, not draft.sentences
         else:
-            text, citations = cite(draft.sentences)
-        return self._answer(question, prepared.text if rewrite.changed else None, text,
-                            abstained, support, citations, candidates, top_k, timings,
-                            started, mode, unsupported, as_of=as_of, window=window)
+            support = self.support.support(draft)
+            threshold = self.settings.abstain_threshold
+            abstained = should_abstain(draft, support, threshold=self.support.threshold
+                                       if threshold is None else threshold)
+        text, citations = (ABSTAIN_MESSAGE, []) if abstained else cite(draft)
+        timings["total"] = (time.perf_counter() - started) * 1000
+        return Answer(
+            question=asked.question,
+            rewritten_question=asked.rewritten,
+            answer=text,
+            abstained=abstained,
+            support=round(support, 4),
+            citations=citations,
+            passages=passages(candidates, top_k),
+            mode=draft.mode,
+            unsupported=[UnsupportedSentence(text=r.text, cited=list(r.cited), score=r.score,
+                                             reason=r.reason) for r in draft.rejected],
+            timings_ms={k: round(v, 2) for k, v in timings.items()},
+            as_of=as_of.isoformat(),
+            time_window=TimeWindowInfo(**window.to_dict()) if window else None,
+        )
+
+    def collection_name(self, name: str | None) -> str:
+        """The collection a request names, or the configured default."""
+        return name or self.settings.collection
 
     def _prepare_rewrite(self, question: str, rewritten: str) -> Question:
         """The rewritten question prepared; when only the rewrite is over the length limit,
@@ -166,7 +208,7 @@ class Assistant:
         """
         quotes = previous_quotes(history)
         try:
-            target = self.store.collection(collection or self.settings.collection)
+            target = self.store.collection(self.collection_name(collection))
             for quote in quotes[:2]:
                 wanted = " ".join(quote.split())
                 hits = target.lexical_search(search_tokens(quote), 3)
@@ -179,70 +221,6 @@ class Assistant:
             # An unknown collection is reported by the question's own search.
             return None
         return None
-
-    def _generate(self, question: str, candidates: list[Candidate], query_vector: np.ndarray,
-                  history: Sequence[Turn],
-                  timings: dict[str, float], on_token: Callable[[str], None] | None = None
-                  ) -> tuple[str, list[Citation], list[UnsupportedSentence], float] | None:
-        """LLM mode: the checked answer, or None when the LLM is down and fallback is on."""
-        assert self.chat_model is not None
-        by_sentence = self.settings.llm_evidence == "sentences"
-        prompt = build_prompt(question, candidates, passages=self.settings.llm_passages,
-                              history=history, query_vector=query_vector if by_sentence else None,
-                              sentences=self.settings.llm_sentences if by_sentence else None)
-        try:
-            with _timed(timings, "generate"):
-                generated = generate(self.chat_model, prompt, on_token)
-        except LLMUnavailable:
-            if self.settings.llm_fallback == "error":
-                raise
-            log.warning("LLM unavailable; answering extractively")
-            return None
-        with _timed(timings, "check"):
-            checked = check_answer(generated, prompt.passages, embedder=self.embedder,
-                                   attribute=self.settings.llm_citations == "attribute")
-        keep_all = self.settings.unsupported == "flag"
-        parts: list[str] = []
-        citations: list[Citation] = []
-        for sentence in checked.sentences:
-            if sentence.supported and sentence.passage is not None:
-                record = prompt.passages[sentence.passage - 1].record
-                document = record.document
-                assert sentence.start is not None and sentence.end is not None
-                n = len(citations) + 1
-                citations.append(Citation(
-                    n=n, doc_id=document.id, title=document.title, url=document.url,
-                    chunk_id=record.chunk_id, start=sentence.start, end=sentence.end,
-                    quote=document.text[sentence.start:sentence.end], score=sentence.score,
-                    attributed=sentence.attributed))
-                parts.append(f"{sentence.text} [{n}]")
-            elif keep_all:
-                parts.append(f"{sentence.text} [unsupported]")
-        unsupported = [UnsupportedSentence(text=s.text, cited=list(s.cited), score=s.score,
-                                           reason=s.reason) for s in checked.unsupported]
-        support = max((s.score for s in checked.supported), default=0.0)
-        return " ".join(parts), citations, unsupported, support
-
-    def _answer(self, question: str, rewritten: str | None, text: str, abstained: bool,
-                support: float, citations: list[Citation], candidates: list[Candidate],
-                top_k: int, timings: dict[str, float], started: float, mode: str,
-                unsupported: list[UnsupportedSentence], *, as_of: date | None = None,
-                window: TimeWindow | None = None) -> Answer:
-        timings["total"] = (time.perf_counter() - started) * 1000
-        return Answer(
-            question=" ".join(question.split()),
-            rewritten_question=rewritten,
-            answer=text,
-            abstained=abstained,
-            support=round(support, 4),
-            citations=citations,
-            passages=passages(candidates, top_k),
-            mode=mode,
-            unsupported=unsupported,
-            timings_ms={k: round(v, 2) for k, v in timings.items()},
-            as_of=as_of.isoformat() if as_of else None,
-            time_window=TimeWindowInfo(**window.to_dict()) if window else None,
-        )
 
     def search(
         self,
@@ -275,7 +253,7 @@ class Assistant:
         Documents dated after `as_of` are left out; with `time_phrases`, the time window the
         question names (if any) favours the documents dated in it, and is returned.
         """
-        target = self.store.collection(collection or self.settings.collection)
+        target = self.store.collection(self.collection_name(collection))
         prepared = prepared.weighted(target.lexical.idf(prepared.tokens))
         window = (time_window(prepared.text, as_of)
                   if time_phrases and self.settings.time_boost > 1.0 else None)

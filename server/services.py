@@ -10,7 +10,7 @@ from index.embedding import Embedder, SentenceTransformerEmbedder
 from index.settings import Settings
 from index.store import Store
 from qa.abstain import SupportModel
-from qa.extract import Answerer
+from qa.draft import Answerer
 from qa.generate import chat_model_from
 from qa.pipeline import Assistant
 
