@@ -127,7 +127,7 @@ def ingest_documents(
 
 
 # How much a document's title counts in each of its chunk vectors, against the chunk's own
-# sentences (their mean has unit length). Chosen on SciFact: see bench/README.md.
+# sentences (their mean has unit length). Chosen on SciFact.
 TITLE_WEIGHT = 0.5
 
 
@@ -173,7 +173,7 @@ def _embed(
     """The batch's documents with their chunk and sentence vectors, ready to write."""
     # Every sentence goes through the model once, and titles once per document; chunk vectors
     # are built from them. Embedding chunks as well would double the cost of ingestion for a
-    # small gain in retrieval (measured in bench/README.md). A changed document keeps the
+    # small gain in retrieval (README.md, "What each choice bought"). A changed document keeps the
     # stored vectors of its unchanged sentences: an edit re-embeds only what it touched.
     known = target.catalog.sentence_vectors_by_text(target.name, [d.id for d, _ in batch])
     texts: list[str] = []

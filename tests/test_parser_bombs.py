@@ -17,7 +17,10 @@ import uvicorn
 
 from index import loaders, parsing
 from index.embedding import Embedder
+from index.loaders import common as loaders_common
+from index.loaders import docx as loaders_docx
 from index.loaders import load_bytes
+from index.loaders import pdf as loaders_pdf
 from index.models import Document, SkippedSource
 from index.settings import Settings
 from server.app import create_app
@@ -87,7 +90,7 @@ def test_pdf_whose_pages_share_a_70_mb_stream_is_refused_quickly() -> None:
 def test_pdf_pages_sharing_a_stream_count_once_per_page(monkeypatch: pytest.MonkeyPatch
                                                         ) -> None:
     # Each stream is under the per-stream cap, but pypdf would parse it once per page.
-    monkeypatch.setattr(loaders, "MAX_PDF_CONTENT_BYTES", 1_200_000)
+    monkeypatch.setattr(loaders_pdf, "MAX_PDF_CONTENT_BYTES", 1_200_000)
     skipped = loaders.pdf_document("pages.pdf", shared_stream_pdf(200, 500_000),
                                    doc_id="pages.pdf")
     assert isinstance(skipped, SkippedSource)
@@ -95,7 +98,7 @@ def test_pdf_pages_sharing_a_stream_count_once_per_page(monkeypatch: pytest.Monk
 
 
 def test_pdf_with_too_many_pages_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loaders, "MAX_PDF_PAGES", 5)
+    monkeypatch.setattr(loaders_pdf, "MAX_PDF_PAGES", 5)
     skipped = loaders.pdf_document("long.pdf", shared_stream_pdf(6, 100), doc_id="long.pdf")
     assert isinstance(skipped, SkippedSource)
     assert skipped.reason.startswith("the PDF has more than 5 pages")
@@ -129,7 +132,7 @@ def test_docx_with_millions_of_empty_paragraphs_is_refused_quickly() -> None:
 
 
 def test_docx_with_too_many_paragraphs_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loaders, "MAX_DOCX_RATIO", 10**9)
+    monkeypatch.setattr(loaders_docx, "MAX_DOCX_RATIO", 10**9)
     started = time.monotonic()
     skipped = loaders.docx_document("paras.docx", empty_paragraphs_docx(3_500_000),
                                     doc_id="paras.docx")
@@ -139,7 +142,7 @@ def test_docx_with_too_many_paragraphs_is_refused(monkeypatch: pytest.MonkeyPatc
 
 
 def test_docx_whose_xml_unpacks_too_far_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loaders, "MAX_DOCX_XML_BYTES", 1_000_000)
+    monkeypatch.setattr(loaders_docx, "MAX_DOCX_XML_BYTES", 1_000_000)
     skipped = loaders.docx_document("big.docx", empty_paragraphs_docx(200_000),
                                     doc_id="big.docx")
     assert isinstance(skipped, SkippedSource)
@@ -147,7 +150,7 @@ def test_docx_whose_xml_unpacks_too_far_is_refused(monkeypatch: pytest.MonkeyPat
 
 
 def test_docx_zip_bomb_ratio_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loaders, "MAX_DOCX_PARAGRAPHS", 10_000_000)
+    monkeypatch.setattr(loaders_docx, "MAX_DOCX_PARAGRAPHS", 10_000_000)
     skipped = loaders.docx_document("ratio.docx", empty_paragraphs_docx(1_000_000),
                                     doc_id="ratio.docx")
     assert isinstance(skipped, SkippedSource)
@@ -173,7 +176,7 @@ def test_deeply_nested_html_is_bounded() -> None:
 
 
 def test_html_with_too_much_text_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loaders, "MAX_EXTRACTED_CHARS", 1_000)
+    monkeypatch.setattr(loaders_common, "MAX_EXTRACTED_CHARS", 1_000)
     with pytest.raises(ValueError, match="longer than 1,000 characters"):
         loaders.html_document("long.html", "<p>" + "word " * 1_000 + "</p>")
 
