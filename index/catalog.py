@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index import schema
 from index.models import (
     ChunkRecord,
     Document,
@@ -29,57 +29,6 @@ from index.models import (
     StoredDocument,
     date_number,
 )
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS collections (
-    name TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    dimension INTEGER NOT NULL,
-    version INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS documents (
-    collection TEXT NOT NULL,
-    doc_id TEXT NOT NULL,
-    title TEXT NOT NULL,
-    url TEXT,
-    date TEXT,
-    date_num INTEGER,
-    source TEXT,
-    metadata TEXT NOT NULL,
-    text TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    chunk_count INTEGER NOT NULL,
-    ingested_at TEXT NOT NULL,
-    PRIMARY KEY (collection, doc_id)
-);
--- Every question asks which documents are dated after its as_of (and which are undated):
--- without this index that scan reads every document's text.
-CREATE INDEX IF NOT EXISTS documents_by_date ON documents (collection, date_num);
-CREATE TABLE IF NOT EXISTS chunks (
-    collection TEXT NOT NULL,
-    chunk_id TEXT NOT NULL,
-    doc_id TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    start INTEGER NOT NULL,
-    "end" INTEGER NOT NULL,
-    tokens TEXT NOT NULL,
-    PRIMARY KEY (collection, chunk_id)
-);
-CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks (collection, doc_id);
-CREATE TABLE IF NOT EXISTS sentences (
-    collection TEXT NOT NULL,
-    doc_id TEXT NOT NULL,
-    start INTEGER NOT NULL,
-    "end" INTEGER NOT NULL,
-    vector BLOB NOT NULL,
-    PRIMARY KEY (collection, doc_id, start)
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -105,34 +54,21 @@ class LexicalRow:
 class Catalog:
     """Documents, chunks and collection versions in one SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, write_lock: schema.WriteLock | None = None) -> None:
+        """Open (creating or migrating it, under `write_lock` if given) the catalog at `path`."""
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        with self._connection() as db:
-            db.executescript(_SCHEMA)
-        with self._transaction() as db:
-            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('catalog_id', ?)",
-                       (uuid.uuid4().hex,))
-        row = self._connect().execute(
-            "SELECT value FROM meta WHERE key = 'catalog_id'").fetchone()
-        # Marks the Chroma collections this catalog owns, so two data folders never share one.
-        self.id: str = row[0]
+        # id: marks the Chroma collections this catalog owns, so two data folders never share
+        # one. analyser_version: made the stored tokens; stamped on the lexical index of them.
+        self.id, self.analyser_version = schema.open_catalog(self._connect(), path, write_lock)
 
     def _connect(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            self._local.db = db
+            db = self._local.db = schema.connect(self.path)
         return db
-
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        yield self._connect()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -140,6 +76,7 @@ class Catalog:
             db = self._connect()
             db.execute("BEGIN IMMEDIATE")
             try:
+                schema.check_unchanged(db, self.path, self.analyser_version)
                 yield db
             except BaseException:
                 db.execute("ROLLBACK")
@@ -319,26 +256,17 @@ class Catalog:
 
     def count_documents(self, collection: str) -> int:
         """How many documents the collection holds."""
-        row = self._connect().execute(
-            "SELECT COUNT(*) FROM documents WHERE collection = ?", (collection,)
-        ).fetchone()
-        return int(row[0])
+        return self._count("documents", collection)
 
     # Chunks ------------------------------------------------------------------------------
 
     def count_chunks(self, collection: str) -> int:
         """How many chunks the collection holds."""
-        row = self._connect().execute(
-            "SELECT COUNT(*) FROM chunks WHERE collection = ?", (collection,)
-        ).fetchone()
-        return int(row[0])
+        return self._count("chunks", collection)
 
     def count_sentences(self, collection: str) -> int:
         """How many sentences (with vectors) the collection holds."""
-        row = self._connect().execute(
-            "SELECT COUNT(*) FROM sentences WHERE collection = ?", (collection,)
-        ).fetchone()
-        return int(row[0])
+        return self._count("sentences", collection)
 
     def sentence_counts(self, collection: str) -> dict[str, int]:
         """Document id -> how many sentences it has."""
@@ -457,6 +385,11 @@ class Catalog:
             "SELECT doc_id FROM documents WHERE collection = ? AND date_num IS NULL",
             (collection,))
         return [row[0] for row in rows]
+
+    def _count(self, table: str, collection: str) -> int:
+        row = self._connect().execute(
+            f"SELECT COUNT(*) FROM {table} WHERE collection = ?", (collection,)).fetchone()
+        return int(row[0])
 
     def _bump(self, db: sqlite3.Connection, collection: str) -> None:
         db.execute("UPDATE collections SET version = version + 1 WHERE name = ?", (collection,))

@@ -1,7 +1,8 @@
 """The lexical (BM25) index of a collection, rebuilt from the catalog and persisted beside it.
 
 The index is a pure function of the catalog's chunks, so it is never the source of truth: it is
-stamped with the catalog version it was built from and rebuilt when that version moves on.
+stamped with the catalog version and the analyser version of the tokens it was built from, and
+rebuilt when either differs (a stamp from before the analyser was recorded is rebuilt once).
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ class LexicalIndex:
         stamp = self.folder / "version.json"
         try:
             meta = json.loads(stamp.read_text())
-            if meta.get("version") != version:
+            if (meta.get("version"), meta.get("analyser")) != (
+                    version, self.catalog.analyser_version):
                 return False
             chunk_ids = json.loads((self.folder / "chunks.json").read_text())
             bm25 = bm25s.BM25.load(str(self.folder / "bm25")) if chunk_ids else None
@@ -152,7 +154,8 @@ class LexicalIndex:
             (staging / "chunks.json").write_text(
                 json.dumps({"chunk_ids": chunk_ids, "doc_ids": doc_ids})
             )
-            (staging / "version.json").write_text(json.dumps({"version": version}))
+            (staging / "version.json").write_text(json.dumps(
+                {"version": version, "analyser": self.catalog.analyser_version}))
             old = self.folder.with_name(self.folder.name + ".old")
             shutil.rmtree(old, ignore_errors=True)
             if self.folder.exists():

@@ -122,6 +122,12 @@ QUESTION_WORDS = frozenset(
 )
 
 
+# The version of search_tokens (words, stop words, stemming): the catalog stores each chunk's
+# tokens with the version that made them and re-tokenises on open when it differs. Bump it with
+# every change to what search_tokens returns, or stored tokens silently stop matching queries.
+ANALYSER_VERSION = 1
+
+
 def search_tokens(text: str, *, question: bool = False) -> list[str]:
     """Stemmed content words, the tokens of the lexical index and of lexical overlap.
 
