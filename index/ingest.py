@@ -121,7 +121,7 @@ def ingest_documents(
         if report.pruned:
             target.delete(report.pruned)
     # Build the lexical index now, so the first question does not pay for it.
-    target.lexical.refresh()
+    target.warm_up()
     report.seconds = time.perf_counter() - started
     return report
 
@@ -175,7 +175,7 @@ def _embed(
     # are built from them. Embedding chunks as well would double the cost of ingestion for a
     # small gain in retrieval (README.md, "What each choice bought"). A changed document keeps the
     # stored vectors of its unchanged sentences: an edit re-embeds only what it touched.
-    known = target.catalog.sentence_vectors_by_text(target.name, [d.id for d, _ in batch])
+    known = target.known_sentence_vectors([d.id for d, _ in batch])
     texts: list[str] = []
     spans_of: list[list[tuple[int, int]]] = []
     for document, _ in batch:

@@ -51,6 +51,7 @@ def passages(candidates: list[Candidate], top_k: int) -> list[Passage]:
         Passage(
             doc_id=c.record.document.id,
             title=c.record.document.title,
+            url=c.record.document.url,
             chunk_id=c.record.chunk_id,
             start=c.record.start,
             end=c.record.end,

@@ -28,6 +28,7 @@ class Passage(BaseModel):
 
     doc_id: str
     title: str = ""
+    url: str | None = Field(default=None, description="Link to the document, when known.")
     chunk_id: str
     start: int = Field(description="Character offset of the chunk in its document.")
     end: int = Field(description="End offset of the chunk in its document.")

@@ -254,7 +254,7 @@ class Assistant:
         question names (if any) favours the documents dated in it, and is returned.
         """
         target = self.store.collection(self.collection_name(collection))
-        prepared = prepared.weighted(target.lexical.idf(prepared.tokens))
+        prepared = prepared.weighted(target.idf(prepared.tokens))
         window = (time_window(prepared.text, as_of)
                   if time_phrases and self.settings.time_boost > 1.0 else None)
         if window is not None and self.window_until_as_of:

@@ -72,9 +72,8 @@ class _IndexSize(Collector):
                                    labels=["collection"])
         services = getattr(self.app.state, "services", None)
         if services is not None:
-            catalog = services.store.catalog
-            for record in services.store.collections():
-                documents.add_metric([record.name], catalog.count_documents(record.name))
-                chunks.add_metric([record.name], catalog.count_chunks(record.name))
+            for size in services.store.sizes():
+                documents.add_metric([size.name], size.documents)
+                chunks.add_metric([size.name], size.chunks)
         yield documents
         yield chunks

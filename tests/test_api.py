@@ -581,6 +581,11 @@ def test_a_web_page_added_by_url_is_answered_and_cited_with_its_url(
     citation = answer["citations"][0]
     assert "Ilse Brandvold" in citation["quote"]
     assert citation["url"] == url
+    # Its passages carry the url too, beside the answer and from /v1/search.
+    assert {p["url"] for p in answer["passages"] if p["doc_id"] == url} == {url}
+    found = client.post("/v1/search", json={"query": "Who coached the Harbour Rowing Club "
+                                                      "eight?", "top_k": 1}).json()["passages"]
+    assert [(p["doc_id"], p["url"]) for p in found] == [(url, url)]
     document = client.get(f"/v1/documents/{url}").json()
     assert "Copyright" not in document["text"] and "Home | Sport" not in document["text"]
     assert document["text"][citation["start"]:citation["end"]] == citation["quote"]

@@ -38,8 +38,9 @@ from index.embedding import SentenceTransformerEmbedder
 from index.ingest import ingest_paths
 from index.models import Filters
 from index.settings import Settings
-from index.store import SENTENCES_SUFFIX, Store, chunk_of_sentence
+from index.store import Store
 from index.text import search_tokens, sentence_spans
+from index.vectors import SENTENCES_SUFFIX, chunk_of_sentence
 from server.services import Services
 
 pytestmark = pytest.mark.slow
@@ -122,8 +123,8 @@ _CLI_WITH_FAULT = textwrap.dedent("""
             os.kill(os.getpid(), signal.SIGKILL)
 
     if step:
-        from index import catalog, lexical, store
-        upsert, write = store.CollectionStore._upsert, catalog.Catalog.write_documents
+        from index import catalog, lexical, vectors
+        upsert, write = vectors.ChromaVectors.upsert_chunks, catalog.Catalog.write_documents
         bump, save, rename = catalog.Catalog._bump, lexical.LexicalIndex._save, pathlib.Path.rename
         inside = [False]
 
@@ -137,11 +138,10 @@ _CLI_WITH_FAULT = textwrap.dedent("""
             return run
 
         if step == "chunk-vectors-written":
-            def _upsert(self, target, *args, **kwargs):
-                upsert(self, target, *args, **kwargs)
-                if target is self.chroma:
-                    at_step()
-            store.CollectionStore._upsert = _upsert
+            def upsert_chunks(self, *args, **kwargs):
+                upsert(self, *args, **kwargs)
+                at_step()
+            vectors.ChromaVectors.upsert_chunks = upsert_chunks
         elif step == "all-vectors-written":
             def write_documents(self, *args, **kwargs):
                 at_step()
@@ -244,31 +244,31 @@ def check_consistent(data_dir: Path, corpus: Corpus, *, others: frozenset[str] =
             return {}
         collection = store.collection(COLLECTION)
         documents = {stored.document.id: stored for stored in collection.documents()}
-        catalog_ids = store.catalog.chunk_ids(COLLECTION)
+        catalog_ids = collection.chunk_ids()
         records = collection.chunks(sorted(catalog_ids))
         assert set(records) == catalog_ids
         assert collection.count_chunks() == len(catalog_ids)
         assert collection.count_documents() == len(documents)
 
         # Dense vectors: exactly one per catalog chunk, and every one of them retrievable.
-        chroma_ids: list[str] = collection.chroma.get(include=[])["ids"]
-        assert len(chroma_ids) == len(set(chroma_ids)), "duplicate chunk vectors"
-        assert set(chroma_ids) == catalog_ids, (
-            f"chunk vectors and catalog differ: {len(set(chroma_ids) - catalog_ids)} orphaned, "
-            f"{len(catalog_ids - set(chroma_ids))} missing")
+        # Chroma ids are unique, so equal counts and equal id sets mean one vector per chunk.
+        counts, vector_ids = collection.count_vectors(), collection.vector_ids()
+        chroma_ids = vector_ids.chunks
+        assert counts.chunks == len(chroma_ids), "duplicate chunk vectors"
+        assert chroma_ids == catalog_ids, (
+            f"chunk vectors and catalog differ: {len(chroma_ids - catalog_ids)} orphaned, "
+            f"{len(catalog_ids - chroma_ids)} missing")
         probe = np.ones(collection.dimension, dtype=np.float32) / np.sqrt(collection.dimension)
         found = {hit.chunk_id for hit in collection.dense_search(probe, len(catalog_ids) + 10)}
         assert found <= catalog_ids, f"dense search found {len(found - catalog_ids)} unknown chunks"
 
         # Sentence vectors: one per sentence of every stored document, all in known chunks.
-        sentences = collection.sentence_vectors.get(include=["metadatas"])
         sentence_docs: dict[str, int] = {}
-        for sid, metadata in zip(sentences["ids"], sentences["metadatas"] or [], strict=True):
+        for sid in vector_ids.sentences:
             assert chunk_of_sentence(sid) in catalog_ids, f"orphaned sentence vector {sid}"
-            assert metadata is not None
-            doc_id = str(metadata["doc_id"])
+            doc_id = records[chunk_of_sentence(sid)].document.id
             sentence_docs[doc_id] = sentence_docs.get(doc_id, 0) + 1
-        assert len(sentences["ids"]) == len(set(sentences["ids"]))
+        assert counts.sentences == len(vector_ids.sentences)
 
         # Every document fully there: a text it was given, all its chunks once, all sentences.
         chunks_of: dict[str, list[int]] = {}
@@ -301,7 +301,7 @@ def check_consistent(data_dir: Path, corpus: Corpus, *, others: frozenset[str] =
             assert {hit.chunk_id for hit in hits} == expected, f"{doc_id}: BM25 disagrees"
         return {doc_id: stored.document.text for doc_id, stored in documents.items()}
     finally:
-        close(store.client)
+        store.close()
 
 
 def ingest_in_process(data_dir: Path, corpus: Corpus, embedder: SentenceTransformerEmbedder
@@ -312,7 +312,7 @@ def ingest_in_process(data_dir: Path, corpus: Corpus, embedder: SentenceTransfor
         ingest_paths([corpus.folder], store=store, collection=COLLECTION, embedder=embedder,
                      settings=Settings(data_dir=data_dir, chunk_size=100, chunk_overlap=0))
     finally:
-        close(store.client)
+        store.close()
 
 
 def answers_from(data_dir: Path, embedder: SentenceTransformerEmbedder, doc_id: str) -> None:
@@ -323,7 +323,7 @@ def answers_from(data_dir: Path, embedder: SentenceTransformerEmbedder, doc_id: 
         answer = services.assistant.ask(f"Who runs the {invented(n, 'Kv')} depot?",
                                         collection=COLLECTION)
     finally:
-        close(services.store.client)
+        services.store.close()
     assert not answer.abstained
     assert answer.citations[0].doc_id == doc_id
     assert f"{invented(n, 'Ol').capitalize()} Marsh" in answer.answer
@@ -575,7 +575,7 @@ def test_a_running_server_finds_by_meaning_what_a_cli_ingest_added(
     try:
         hits = store.collection(COLLECTION).dense_search(embedder.embed_query(query), 5, only_it)
     finally:
-        close(store.client)
+        store.close()
     assert {hit.chunk_id.split("::")[0] for hit in hits} == {"glassworks.md"}, hits
     listed = {d["id"] for d in httpx.get(f"{base}/v1/documents").json()["documents"]}
     assert "glassworks.md" in listed  # the catalog is shared: the server lists it

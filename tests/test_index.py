@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from index.models import Chunk, Document, Filters, PreparedDocument, SkippedSour
 from index.settings import Settings
 from index.store import CollectionStore, Store
 from index.text import search_tokens, sentence_spans
+from index.vectors import SENTENCES_SUFFIX, chroma_client, persistent_client
 from tests.conftest import SAMPLES
 
 LIGHTHOUSE = (
@@ -30,6 +32,13 @@ LIGHTHOUSE = (
 def _ingest(store: Store, embedder, settings: Settings, docs: list[Document], **kw):
     return ingest_documents(docs, store=store, collection="articles", embedder=embedder,
                             settings=settings, **kw)
+
+
+def _chroma(settings: Settings) -> Any:
+    """Chroma as the store reaches it, to damage its vectors behind the store's back."""
+    if settings.chroma_url:
+        return chroma_client(settings)
+    return persistent_client(settings.data_dir / "chroma")
 
 
 def test_loaders_read_every_supported_format(tmp_path: Path) -> None:
@@ -122,13 +131,13 @@ def test_reingesting_the_same_files_adds_nothing(store: Store, embedder, setting
     assert len(first.added) == 10 and first.chunks > 10
     collection = store.collection("articles")
     chunks_before = collection.count_chunks()
-    vectors_before = collection.chroma.count()
+    vectors_before = collection.count_vectors().chunks
     second = ingest_paths([SAMPLES], store=store, collection="articles", embedder=embedder,
                           settings=settings)
     assert (second.added, second.updated, second.chunks) == ([], [], 0)
     assert len(second.unchanged) == 10
     assert collection.count_chunks() == chunks_before
-    assert collection.chroma.count() == vectors_before == chunks_before
+    assert collection.count_vectors().chunks == vectors_before == chunks_before
     assert "added 0" in second.summary() and "unchanged 10" in second.summary()
 
 
@@ -141,9 +150,9 @@ def test_changed_document_replaces_all_its_chunks(store: Store, embedder, settin
     changed = LIGHTHOUSE.replace("Halvard Brekke", "Ingrid Solheim")
     report = _ingest(store, embedder, settings, [Document(id="lh", text=changed, title="LH")])
     assert report.updated == ["lh"]
-    assert collection.count_chunks() == collection.chroma.count() == 1
+    assert collection.count_chunks() == collection.count_vectors().chunks == 1
     # The old version's sentence vectors went with its chunks.
-    assert collection.sentence_vectors.count() == len(sentence_spans(changed))
+    assert collection.count_vectors().sentences == len(sentence_spans(changed))
     assert collection.document("lh").document.text == changed
     hits = collection.lexical_search(search_tokens("Halvard Brekke"), 10)
     assert hits == []
@@ -261,12 +270,12 @@ def test_collection_names_and_models_are_checked(store: Store, embedder, setting
 def test_orphaned_vectors_of_an_interrupted_write_are_removed(
         store: Store, embedder, settings: Settings) -> None:
     _ingest(store, embedder, settings, [Document(id="lh", text=LIGHTHOUSE, title="LH")])
-    collection = store.collection("articles")
     # Simulate a run killed after writing vectors but before the catalog committed.
-    collection.chroma.upsert(ids=["ghost::0000::0"], embeddings=[[0.1] * 384],
-                             documents=["ghost"], metadatas=[{"doc_id": "ghost"}])
+    _chroma(settings).get_collection("articles").upsert(
+        ids=["ghost::0000::0"], embeddings=[[0.1] * 384], documents=["ghost"],
+        metadatas=[{"doc_id": "ghost"}])
     reopened = Store.from_settings(settings).collection("articles")
-    assert reopened.chroma.count() == reopened.count_chunks()
+    assert reopened.count_vectors().chunks == reopened.count_chunks()
     hits = reopened.dense_search(embedder.embed_query("ghost"), 10)
     assert all(not h.chunk_id.startswith("ghost") for h in hits)
 
@@ -295,20 +304,20 @@ def test_a_failed_batch_write_stops_ingestion_and_keeps_earlier_batches_whole(
     assert writes == 2
     reopened = Store.from_settings(settings).collection("articles")
     assert sorted(d.document.id for d in reopened.documents()) == ["note-0", "note-1"]
-    assert reopened.chroma.count() == reopened.count_chunks() == 2
+    assert reopened.count_vectors().chunks == reopened.count_chunks() == 2
 
 
 def test_a_document_whose_sentence_vectors_were_lost_is_dropped_for_reingestion(
         store: Store, embedder, settings: Settings) -> None:
     _ingest(store, embedder, settings, [Document(id="lh", text=LIGHTHOUSE, title="LH"),
                                         Document(id="other", text="A short note. Nothing more.")])
-    collection = store.collection("articles")
-    some = collection.sentence_vectors.get(where={"doc_id": "lh"}, limit=1, include=[])
-    collection.sentence_vectors.delete(ids=some["ids"])
+    sentence_vectors = _chroma(settings).get_collection("articles" + SENTENCES_SUFFIX)
+    some = sentence_vectors.get(where={"doc_id": "lh"}, limit=1, include=[])
+    sentence_vectors.delete(ids=some["ids"])
 
     reopened = Store.from_settings(settings).collection("articles")
     assert [d.document.id for d in reopened.documents()] == ["other"]
-    assert reopened.sentence_vectors.count() == 2
+    assert reopened.count_vectors().sentences == 2
     report = _ingest(Store.from_settings(settings), embedder, settings,
                      [Document(id="lh", text=LIGHTHOUSE, title="LH")])
     assert report.added == ["lh"]
@@ -334,7 +343,7 @@ def test_token_weights_rank_rare_words_above_common_ones(store: Store, embedder,
                                                          settings: Settings) -> None:
     ingest_paths([SAMPLES], store=store, collection="articles", embedder=embedder,
                  settings=settings)
-    weights = store.collection("articles").lexical.idf(search_tokens("lab Verhoeven zeppelin"))
+    weights = store.collection("articles").idf(search_tokens("lab Verhoeven zeppelin"))
     lab, verhoeven, zeppelin = (weights[t] for t in search_tokens("lab Verhoeven zeppelin"))
     # "lab" is in many chunks, "Verhoeven" in a few, "zeppelin" in none: it cannot be answered.
     assert lab < verhoeven < zeppelin

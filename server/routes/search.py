@@ -6,8 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from index.errors import NotFound
-from index.store import CollectionStore
 from server.deps import ServicesDep
 from server.schemas import ErrorBody, SearchPassage, SearchRequest, SearchResult, as_of_date
 
@@ -33,18 +31,8 @@ def search(request: SearchRequest, services: ServicesDep) -> SearchResult:
         filters=request.filters.to_filters() if request.filters else None,
         as_of=as_of_date(request.as_of),
     )
-    collection = services.store.collection(name)
-    urls = {doc_id: _url(collection, doc_id) for doc_id in {p.doc_id for p in found}}
     return SearchResult(
         query=" ".join(request.query.split()),
         collection=name,
-        passages=[SearchPassage(**passage.model_dump(), url=urls[passage.doc_id])
-                  for passage in found],
+        passages=[SearchPassage(**passage.model_dump()) for passage in found],
     )
-
-
-def _url(collection: CollectionStore, doc_id: str) -> str | None:
-    try:
-        return collection.document(doc_id).document.url
-    except NotFound:  # deleted since it was retrieved: the passage is still worth showing
-        return None
