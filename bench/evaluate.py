@@ -34,6 +34,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.near_miss import dev_sets, half
+from citeqa import Citeqa
+from citeqa.evaluate import run_evaluation
 from index.settings import Settings
 from qa.abstain import FittedSupport, SupportModel
 from qa.draft import Answerer
@@ -42,12 +44,10 @@ from qa.evaluation import (
     QuestionResult,
     auroc,
     calibration,
-    run_evaluation,
     summarize,
 )
 from qa.extract import ExtractiveAnswerer
 from qa.linear import LinearModel
-from server.services import Services
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared"
@@ -151,7 +151,7 @@ def dev_runs(folder: Path) -> dict[str, list[Run]]:
 
 
 @contextmanager
-def swapped(services: Services, variant: Variant) -> Iterator[None]:
+def swapped(services: Citeqa, variant: Variant) -> Iterator[None]:
     """The services' assistant with the variant's parts, put back afterwards."""
     assistant = services.assistant
     answerer, support = assistant.answerer, assistant.support
@@ -163,7 +163,7 @@ def swapped(services: Services, variant: Variant) -> Iterator[None]:
         assistant.answerer, assistant.support = answerer, support
 
 
-def ask_all(services: Services, runs: Sequence[Run], *, label: str, console: Console,
+def ask_all(services: Citeqa, runs: Sequence[Run], *, label: str, console: Console,
             limit: int | None, as_of_question_date: bool = False) -> list[QuestionResult]:
     """Every run's results, in order, with a progress bar."""
     results: list[QuestionResult] = []
@@ -202,7 +202,7 @@ def _never_abstains(model: LinearModel) -> FittedSupport:
     return support
 
 
-def variants(services: Services) -> list[Variant]:
+def variants(services: Citeqa) -> list[Variant]:
     """The ablation rows, the shipped pipeline among them."""
     shipped = services.assistant
     if not isinstance(shipped.answerer, ExtractiveAnswerer) or not isinstance(
@@ -265,7 +265,7 @@ def main() -> None:
     # Tables are printed whole even when piped to a file.
     wide = Console(width=max(Console().width, 160))
     started = time.perf_counter()
-    services = Services.build(Settings(data_dir=args.data_dir))
+    services = Citeqa.build(Settings(data_dir=args.data_dir))
     threshold = services.assistant.support.threshold
     runs = dev_runs(args.data_dir)
     scifact = Run(SHARED / "eval" / "scifact" / "corpus.jsonl.gz",

@@ -16,9 +16,9 @@ from pathlib import Path
 from rich.progress import track
 
 from bench.near_miss import half, read_jsonl
+from citeqa import Citeqa
 from index.settings import Settings
 from qa.question import prepare_question
-from server.services import Services
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "eval"
@@ -40,7 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=HERE / ".data")
     args = parser.parse_args()
-    services = Services.build(Settings(data_dir=args.data_dir))
+    services = Citeqa.build(Settings(data_dir=args.data_dir))
     sets = {"scifact": read_jsonl(SHARED / "scifact" / "questions.jsonl"),
             "realtimeqa": read_jsonl(SHARED / "realtimeqa" / "questions.jsonl.gz")}
     results: dict[str, dict[str, dict[str, float]]] = {}

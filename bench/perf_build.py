@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 from bench.perf_corpus import synthetic_documents
+from citeqa import Citeqa
 from index.embedding import SentenceTransformerEmbedder
 from index.ingest import ingest_documents
 from index.settings import Settings
-from server.services import Services
 
 COLLECTION = "perf"
 BUILD_INFO = "build.json"
@@ -115,7 +115,7 @@ def build(target_chunks: int, settings: Settings, cache: Path) -> dict[str, Any]
                                         batch_size=settings.embedding_batch_size)
     embedder = CachedEmbedder(inner, cache)
     cached_before = len(embedder)
-    services = Services.build(settings, embedder=embedder)
+    services = Citeqa.build(settings, embedder=embedder)
     cpu_started = time.process_time()
     report = ingest_documents(documents, store=services.store, collection=COLLECTION,
                               embedder=embedder, settings=settings)

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from index.chunking import Chunker
+from index.documents import Document
 from index.loaders import record_document
-from index.models import Document
 from index.settings import Settings
 from index.text import sentence_spans
 

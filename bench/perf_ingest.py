@@ -26,10 +26,10 @@ import numpy as np
 from bench.perf_corpus import corpus_path, questions, read_jsonl, write_jsonl
 from bench.perf_load import latency_summary
 from index.chunking import Chunker
+from index.documents import Chunk, Document
 from index.embedding import Embedder, SentenceTransformerEmbedder, resolve_model_location
 from index.ingest import ingest_paths
 from index.loaders import record_document
-from index.models import Chunk, Document
 from index.settings import Settings
 from index.store import Store
 from index.text import sentence_spans
@@ -114,7 +114,7 @@ def ingest_vs_raw(name: str, n_docs: int, work: Path) -> IngestCorpus:
             texts.append(document.title)
     batch = settings.embedding_batch_size
 
-    # As `citeqa ingest` builds it (server/services.py): the model run by settings.encoder.
+    # As `citeqa ingest` builds it (citeqa/app.py): the model run by settings.encoder.
     inner = SentenceTransformerEmbedder(settings.embedding_model, batch_size=batch,
                                         encoder=settings.encoder,
                                         cache_dir=settings.data_dir / "models")
@@ -191,7 +191,7 @@ def langchain_vs_citeqa(corpus: IngestCorpus, work: Path, n_questions: int, warm
     from langchain_core.documents import Document as LcDocument
     from langchain_huggingface import HuggingFaceEmbeddings
 
-    from server.services import Services
+    from citeqa import Citeqa
 
     settings = corpus.settings
     titles = {document.id: document.title for document in corpus.documents}
@@ -207,7 +207,7 @@ def langchain_vs_citeqa(corpus: IngestCorpus, work: Path, n_questions: int, warm
                                         persist_directory=str(work / f"langchain-{corpus.name}"))
     lc_wall, lc_cpu = time.perf_counter() - wall, time.process_time() - cpu
 
-    services = Services.build(settings)
+    services = Citeqa.build(settings)
     ids = {document.id for document in corpus.documents}
     asked = questions((corpus.name,), prefer_docs=ids)[:warmup + n_questions]
     for question in asked[:warmup]:

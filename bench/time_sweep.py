@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.near_miss import half, read_jsonl
+from citeqa import Citeqa
 from index.settings import Settings
 from qa.evaluation import TOP_K, EvalQuestion, score_answer
 from qa.pipeline import Assistant
 from qa.timeframe import parse_day, time_window
-from server.services import Services
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "eval"
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=HERE / ".data")
     parser.add_argument("--limit", type=int, default=None, help="Only the first N questions.")
     args = parser.parse_args()
-    services = Services.build(Settings(data_dir=args.data_dir))
+    services = Citeqa.build(Settings(data_dir=args.data_dir))
     records = read_jsonl(SHARED / "realtimeqa" / "questions.jsonl.gz")[:args.limit]
     questions = [EvalQuestion(id=r["id"], question=r["question"],
                               gold_doc_ids=r["gold_doc_ids"], answers=r.get("answers", []),
@@ -123,7 +123,7 @@ def _choose(tune: dict[str, dict[str, dict[str, float | int]]]) -> Variant:
     return min((v for v in SWEEP if merit(v) >= top - TOLERANCE), key=lambda v: v.simplicity)
 
 
-def _run(services: Services, variant: Variant, questions: list[EvalQuestion]
+def _run(services: Citeqa, variant: Variant, questions: list[EvalQuestion]
          ) -> dict[str, dict[str, float | int]]:
     assistant = Assistant(store=services.store, embedder=services.embedder,
                           settings=services.settings.model_copy(

@@ -39,6 +39,7 @@ from rich.progress import track
 from rich.table import Table
 
 from bench.near_miss import dev_sets, half
+from citeqa import Citeqa
 from index.embedding import SentenceTransformerEmbedder
 from index.ingest import ingest_documents
 from index.loaders import record_document
@@ -48,7 +49,6 @@ from qa.draft import Draft
 from qa.evaluation import auroc, contains_answer
 from qa.linear import FITTED, LinearModel
 from qa.question import Question, prepare_question
-from server.services import Services
 
 HERE = Path(__file__).resolve().parent
 BENCH = HERE
@@ -94,7 +94,7 @@ def main() -> None:
                                            cache_dir=settings.data_dir / "models")
     # Fitted from scratch: nothing here reads the models being replaced.
     answerer = extract.ExtractiveAnswerer(embedder=embedder, selection=_zeros())
-    services = Services.build(settings, embedder=embedder, answerer=answerer,
+    services = Citeqa.build(settings, embedder=embedder, answerer=answerer,
                               support=_Unfitted())
     started = time.perf_counter()
     asked: list[Asked] = []
@@ -151,7 +151,7 @@ def _zeros() -> LinearModel:
     return LinearModel(extract.SENTENCE_FEATURES, np.zeros(n), np.zeros(n), np.ones(n))
 
 
-def _runs(services: Services, console: Console) -> list[tuple[str, str, list[dict[str, Any]]]]:
+def _runs(services: Citeqa, console: Console) -> list[tuple[str, str, list[dict[str, Any]]]]:
     """Ingest the collections (reusing what is there) and list (set, collection, questions)."""
     sets = dev_sets()
     for name, lines in (("eval-realtimeqa", sets.realtimeqa_corpus),
@@ -178,7 +178,7 @@ def _unrelated(question: dict[str, Any]) -> dict[str, Any]:
             "gold_doc_ids": [], "answerable": False, "kind": "unrelated"}
 
 
-def _ask(services: Services, answerer: Any, set_name: str, collection: str,
+def _ask(services: Citeqa, answerer: Any, set_name: str, collection: str,
          question: dict[str, Any]) -> Asked:
     prepared = prepare_question(question["question"],
                                 max_chars=services.settings.max_question_chars)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from index import schema
-from index.models import (
+from index.documents import (
     ChunkRecord,
     Document,
     Filters,

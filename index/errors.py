@@ -29,13 +29,6 @@ class InvalidInput(CiteqaError):
     code = "invalid_input"
 
 
-class Unauthorized(CiteqaError):
-    """A missing or wrong API key."""
-
-    status = 401
-    code = "invalid_api_key"
-
-
 class Conflict(CiteqaError):
     """The thing to create exists already."""
 

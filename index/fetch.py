@@ -34,8 +34,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from index.documents import Document, SkippedSource
 from index.loaders import load_bytes, load_sources
-from index.models import Document, SkippedSource
 
 USER_AGENT = "citeqa/0.1"
 FETCHED_SCHEMES = ("http", "https")

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from index.chunking import Chunker
+from index.documents import Chunk, Document, IngestReport, PreparedDocument, SkippedSource
 from index.embedding import Embedder
 from index.loaders import load_sources
-from index.models import Chunk, Document, IngestReport, PreparedDocument, SkippedSource
 from index.settings import Settings
 from index.store import CollectionStore, Store
-from index.text import search_tokens, sentence_spans
+from index.text import chunk_tokens, sentence_spans
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (documents done, documents in total) as ingestion goes on."""
@@ -208,7 +208,7 @@ def _embed(
             document=document,
             chunks=chunks,
             chunk_vectors=chunk_vectors(chunks, spans, sentence_vectors, title_vector),
-            chunk_tokens=[search_tokens(f"{document.title} {chunk.text}") for chunk in chunks],
+            chunk_tokens=[chunk_tokens(document.title, chunk.text) for chunk in chunks],
             sentences=spans,
             sentence_vectors=sentence_vectors,
         ))

@@ -226,10 +226,9 @@ def _retokenise_if_stale(db: sqlite3.Connection, path: Path, current: int) -> No
             chunks = db.execute(
                 'SELECT chunk_id, start, "end" FROM chunks WHERE collection = ? AND doc_id = ?',
                 (collection, doc_id)).fetchall()
-            # As ingestion makes them: the document's title, then the chunk's text.
             db.executemany(
                 "UPDATE chunks SET tokens = ? WHERE collection = ? AND chunk_id = ?",
-                [(" ".join(analyser.search_tokens(f"{title} {text[start:end]}")), collection,
+                [(" ".join(analyser.chunk_tokens(title, text[start:end])), collection,
                   chunk_id) for chunk_id, start, end in chunks])
             updated += len(chunks)
         db.execute("UPDATE collections SET version = version + 1")

@@ -20,9 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from index.catalog import Catalog, CollectionRecord
-from index.errors import ConfigurationError, NotFound
-from index.lexical import LexicalHit, LexicalIndex
-from index.models import (
+from index.documents import (
     Chunk,
     ChunkRecord,
     Filters,
@@ -30,6 +28,8 @@ from index.models import (
     StoredDocument,
     date_number,
 )
+from index.errors import ConfigurationError, NotFound
+from index.lexical import LexicalHit, LexicalIndex
 from index.settings import Settings
 from index.vectors import (
     DateCut,

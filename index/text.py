@@ -140,3 +140,10 @@ def search_tokens(text: str, *, question: bool = False) -> list[str]:
 def _search_tokens(text: str, question: bool) -> tuple[str, ...]:
     drop = STOP_WORDS | QUESTION_WORDS if question else STOP_WORDS
     return tuple(_stemmer().stemWords([w for w in _words(text) if w not in drop]))
+
+
+
+def chunk_tokens(title: str, chunk_text: str) -> list[str]:
+    """A chunk's tokens for the lexical index: its document's title, then its own text (at
+    ingestion, and when a new analyser re-tokenises a data folder)."""
+    return search_tokens(f"{title} {chunk_text}")

@@ -19,8 +19,8 @@ import chromadb
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
+from index.documents import Chunk, Document, Filters, date_number
 from index.errors import ConfigurationError, InvalidInput
-from index.models import Chunk, Document, Filters, date_number
 from index.settings import Settings
 
 # Each collection's sentence vectors live in a second Chroma collection of this suffix.

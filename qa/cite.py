@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from qa.answer import Citation, Passage
 from qa.draft import Draft
-from qa.models import Citation, Passage
 from qa.retrieve import Candidate
 
 
@@ -45,7 +45,7 @@ def cite(draft: Draft) -> tuple[str, list[Citation]]:
     return " ".join(parts), citations
 
 
-def passages(candidates: list[Candidate], top_k: int) -> list[Passage]:
+def shown_passages(candidates: list[Candidate], top_k: int) -> list[Passage]:
     """The top retrieved chunks, as shown beside the answer."""
     return [
         Passage(

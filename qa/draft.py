@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from index.models import Document
+from index.documents import Document
 from qa.followup import Turn
 from qa.question import Question
 from qa.retrieve import Candidate

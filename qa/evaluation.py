@@ -1,4 +1,5 @@
-"""Evaluation: ask a labelled question set through the Assistant and score what comes back.
+"""Evaluation metrics: score the answers to a labelled question set (read by `qa.eval_set`,
+asked by `citeqa.evaluate`).
 
 Retrieval is scored on the ranked distinct documents of `answer.passages` (Recall@k, MRR@10,
 nDCG@10, binary relevance against `gold_doc_ids`); answers on containment of a gold answer and
@@ -9,38 +10,22 @@ recall. Data format: ../shared/eval/README.md.
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from index.errors import CiteqaError, InvalidInput
-from index.ingest import ingest_documents
-from index.loaders import load_sources
-from index.models import IngestReport
-from qa.models import Answer
-from qa.timeframe import parse_day
-
-if TYPE_CHECKING:
-    # Only for the annotation: qa must not import the server layer at run time.
-    from server.services import Services
+from index.documents import IngestReport
+from index.errors import CiteqaError
+from qa.answer import Answer
 
 # Passages asked for per question: enough for Recall@10, MRR@10 and nDCG@10.
 TOP_K = 10
 # The cut-offs reported for Recall@k.
 RECALL_KS = (1, 5, 10)
-# Question files and corpora can be far larger than a single upload; the loaders still refuse
-# gzip bombs over their own decompression limit.
-MIN_CORPUS_BYTES = 2 * 1024**3
-
-ProgressCallback = Callable[[int, int], None]
-"""Called with (done, total) as the run goes on."""
 
 _MARKER = re.compile(r"\[\d+\]")
 # Punctuation and symbols become spaces, not nothing, so "Bills—the" still contains "bills"
@@ -134,92 +119,6 @@ class EvalReport:
             "results": [asdict(result) for result in self.results],
         }
 
-
-# --- reading questions ---------------------------------------------------------------------
-
-
-def read_questions(path: Path, limit: int | None = None) -> list[EvalQuestion]:
-    """Questions from a JSONL file (gzipped when it ends in .gz), the first `limit` of them."""
-    if limit is not None and limit < 1:
-        raise InvalidInput(f"--limit must be at least 1, got {limit}")
-    if not path.is_file():
-        raise InvalidInput(f"question file not found: {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    questions: list[EvalQuestion] = []
-    seen: set[str] = set()
-    line_number = 0
-    try:
-        with opener(path, "rt", encoding="utf-8-sig") as lines:
-            for line_number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                question = _parse_question(line, where=f"{path} line {line_number}")
-                if question.id in seen:
-                    raise InvalidInput(f"{path} line {line_number}: duplicate question id "
-                                       f"{question.id!r}")
-                seen.add(question.id)
-                questions.append(question)
-                if limit is not None and len(questions) >= limit:
-                    break
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"cannot read {path} (after line {line_number}): {exc}") from exc
-    return questions
-
-
-def _parse_question(line: str, *, where: str) -> EvalQuestion:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{where}: invalid JSON ({exc.msg})") from exc
-    if not isinstance(record, dict):
-        raise InvalidInput(f"{where}: expected a JSON object with 'id' and 'question'")
-    question_id = record.get("id")
-    if question_id is None or not str(question_id).strip():
-        raise InvalidInput(f"{where}: missing 'id'")
-    text = record.get("question")
-    if not isinstance(text, str):
-        raise InvalidInput(f"{where}: 'question' must be a string")
-    answerable = _optional_bool(record, "answerable", where)
-    if "gold_doc_ids" not in record and answerable is not False:
-        raise InvalidInput(f"{where}: missing 'gold_doc_ids' (a list of document ids)")
-    return EvalQuestion(
-        id=str(question_id),
-        question=text,
-        gold_doc_ids=_string_list(record.get("gold_doc_ids", []), "gold_doc_ids", where),
-        answers=_string_list(record.get("answers", []), "answers", where),
-        answerable=answerable,
-        answer_in_evidence=_optional_bool(record, "answer_in_evidence", where),
-        date=_optional_date(record, where),
-    )
-
-
-def _optional_date(record: dict[str, Any], where: str) -> str | None:
-    value = record.get("date")
-    if value is None:
-        return None
-    # RealTimeQA writes 2023/01/05; a timestamp's day is its date.
-    day = parse_day(value.strip()[:10].replace("/", "-")) if isinstance(value, str) else None
-    if day is None:
-        raise InvalidInput(f"{where}: 'date' must be a date like 2024-05-02, got {value!r}")
-    return day.isoformat()
-
-
-def _string_list(value: Any, name: str, where: str) -> list[str]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
-        raise InvalidInput(f"{where}: '{name}' must be a list of strings")
-    return [str(v) for v in value]
-
-
-def _optional_bool(record: dict[str, Any], name: str, where: str) -> bool | None:
-    value = record.get(name)
-    if value is not None and not isinstance(value, bool):
-        raise InvalidInput(f"{where}: '{name}' must be true or false")
-    return value
-
-
-# --- metrics -------------------------------------------------------------------------------
 
 
 def normalize_answer(text: str) -> str:
@@ -486,68 +385,3 @@ def _mean(values: Sequence[float | bool | None]) -> float | None:
 
 def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
-
-
-# --- running -------------------------------------------------------------------------------
-
-
-def run_evaluation(
-    services: Services,
-    *,
-    corpus: Path,
-    questions: Path,
-    collection: str,
-    limit: int | None = None,
-    progress: ProgressCallback | None = None,
-    ingest_progress: ProgressCallback | None = None,
-    as_of_question_date: bool = False,
-) -> EvalReport:
-    """Ingest the corpus (reusing what is already indexed), ask every question, score them.
-
-    By default no time window applies. With `as_of_question_date`, a question with a `date`
-    is asked as of that date (later documents unused, "this week"... read against it).
-    """
-    # Read the questions first: a bad line should fail before minutes of embedding.
-    to_ask = read_questions(questions, limit)
-    if not corpus.exists():
-        raise InvalidInput(f"corpus not found: {corpus}")
-    settings = services.settings
-    max_bytes = max(settings.max_upload_bytes, MIN_CORPUS_BYTES)
-    ingest = ingest_documents(
-        list(load_sources([corpus], max_bytes=max_bytes)), store=services.store,
-        collection=collection, embedder=services.embedder, settings=settings,
-        progress=ingest_progress,
-    )
-    results: list[QuestionResult] = []
-    for done, question in enumerate(to_ask, start=1):
-        try:
-            answer = services.assistant.ask(
-                question.question, collection=collection, top_k=TOP_K,
-                **_when(question, as_of_question_date))
-        except CiteqaError as exc:
-            results.append(failed_result(question, exc))
-        else:
-            results.append(score_answer(question, answer))
-        if progress:
-            progress(done, len(to_ask))
-    setup = {
-        "corpus": str(corpus),
-        "questions": str(questions),
-        "collection": collection,
-        "limit": limit,
-        "top_k": TOP_K,
-        "embedding_model": services.embedder.name,
-        "abstain_threshold": (settings.abstain_threshold if settings.abstain_threshold
-                              is not None else services.assistant.support.threshold),
-        "as_of_question_date": as_of_question_date,
-    }
-    return EvalReport(summary=summarize(results), results=results, ingest=ingest, setup=setup,
-                      calibration=calibration(results))
-
-
-def _when(question: EvalQuestion, as_of_question_date: bool) -> dict[str, Any]:
-    """How a question is asked in time: as of its own date, or (plain) with no time window."""
-    if as_of_question_date and question.date is not None:
-        return {"as_of": parse_day(question.date), "time_phrases": True}
-    # A dev set's passages may be dated by when they were quizzed, not written: no windows.
-    return {"time_phrases": False}

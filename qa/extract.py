@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from index.documents import Document
 from index.embedding import Embedder
-from index.models import Document
 from index.text import search_tokens, sentence_spans
 from qa.constraints import agreement
 from qa.draft import AnswerSentence, Draft, TokenCallback

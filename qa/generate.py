@@ -93,10 +93,11 @@ def chat_model_from(settings: Settings) -> BaseChatModel | None:
 
 @dataclass(frozen=True)
 class Prompt:
-    """The messages sent to the model, and the passages they number."""
+    """The messages sent to the model, and the evidence they number ([1], [2]...): passages,
+    or single sentences as their chunks (`CITEQA_LLM_EVIDENCE`)."""
 
     messages: list[BaseMessage]
-    passages: list[Candidate]
+    evidence: list[Candidate]
 
 
 def build_prompt(question: str, candidates: Sequence[Candidate], *, passages: int,
@@ -227,7 +228,7 @@ class GeneratingAnswerer:
             log.warning("LLM unavailable; answering extractively")
             return replace(self.fallback.answer(question, candidates, query_vector),
                            mode="llm-fallback")
-        checked = check_answer(generated, prompt.passages, embedder=self.embedder,
+        checked = check_answer(generated, prompt.evidence, embedder=self.embedder,
                                attribute=options.attribute)
         kept: list[AnswerSentence] = []
         rejected: list[Rejected] = []
@@ -235,7 +236,7 @@ class GeneratingAnswerer:
             if sentence.supported and sentence.passage is not None:
                 assert sentence.start is not None and sentence.end is not None
                 kept.append(AnswerSentence(
-                    candidate=prompt.passages[sentence.passage - 1], start=sentence.start,
+                    candidate=prompt.evidence[sentence.passage - 1], start=sentence.start,
                     end=sentence.end, score=sentence.score, wording=sentence.text,
                     attributed=sentence.attributed))
             else:

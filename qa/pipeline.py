@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -12,25 +11,29 @@ from datetime import date
 import numpy as np
 from langchain_core.language_models import BaseChatModel
 
+from index.documents import Filters
 from index.embedding import Embedder
 from index.errors import CiteqaError, TooLarge
-from index.models import Filters
 from index.settings import Settings
-from index.store import Store
+from index.store import CollectionStore, Store
 from index.text import search_tokens
 from qa.abstain import ABSTAIN_MESSAGE, FittedSupport, SupportModel, should_abstain
-from qa.cite import cite, passages
+from qa.answer import Answer, Passage, TimeWindowInfo, UnsupportedSentence
+from qa.cite import cite, shown_passages
 from qa.draft import Answerer, TokenCallback
 from qa.extract import ExtractiveAnswerer
 from qa.followup import Rewrite, Turn, previous_quotes, standalone_question
 from qa.generate import GeneratingAnswerer, GenerationOptions
-from qa.models import Answer, Passage, TimeWindowInfo, UnsupportedSentence
 from qa.question import Question, prepare_question
 from qa.rerank import FusionOrder, Reranker
 from qa.retrieve import Candidate, FusionWeights, hybrid_search
 from qa.timeframe import TimeWindow, time_window, today, without_phrase
 
-log = logging.getLogger(__name__)
+
+def collection_for(settings: Settings, name: str | None) -> str:
+    """The collection a command or request names, or else the configured one
+    (`CITEQA_COLLECTION`): the one place this rule is written."""
+    return name or settings.collection
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,13 @@ class Asked:
     question: str
     rewrite: Rewrite
     prepared: Question
-    collection: str
+    target: CollectionStore
     history: tuple[Turn, ...] = ()
+
+    @property
+    def collection(self) -> str:
+        """The name of the collection asked."""
+        return self.target.name
 
     @property
     def rewritten(self) -> str | None:
@@ -95,15 +103,17 @@ class Assistant:
         """The question checked, made standalone from `history` (earlier turns, oldest
         first) and checked again, and its collection found: everything that can refuse a
         question happens here, before any answering (or streaming) starts."""
+        # An unknown collection is refused now (404), not halfway through an answer; its
+        # word rarities weight the question.
+        target = self.store.collection(collection_for(self.settings, collection))
         # Validate what the user typed before rewriting it.
-        prepare_question(question, max_chars=self.settings.max_question_chars)
-        name = self.collection_name(collection)
-        rewrite = self.standalone(question, history, collection=name)
-        prepared = self._prepare_rewrite(question, rewrite.text)
-        # An unknown collection is refused now (404), not halfway through an answer.
-        self.store.collection(name)
+        typed = prepare_question(question, max_chars=self.settings.max_question_chars,
+                                 idf=target.idf)
+        rewrite = self.standalone(question, history, collection=target.name)
+        prepared = (typed if rewrite.text == question
+                    else self._prepare_rewrite(question, rewrite.text, target))
         return Asked(question=" ".join(question.split()), rewrite=rewrite, prepared=prepared,
-                     collection=name, history=tuple(history))
+                     target=target, history=tuple(history))
 
     def ask(
         self,
@@ -139,7 +149,7 @@ class Assistant:
         top_k = top_k or self.settings.top_k
         as_of = as_of or today()
         prepared, query_vector, candidates, window = self._retrieve(
-            asked.prepared, asked.collection, top_k, filters, timings, as_of=as_of,
+            asked.prepared, asked.target, top_k, filters, timings, as_of=as_of,
             time_phrases=time_phrases)
         with _timed(timings, "answer"):
             draft = self.answerer.answer(prepared, candidates, query_vector,
@@ -161,7 +171,7 @@ class Assistant:
             abstained=abstained,
             support=round(support, 4),
             citations=citations,
-            passages=passages(candidates, top_k),
+            passages=shown_passages(candidates, top_k),
             mode=draft.mode,
             unsupported=[UnsupportedSentence(text=r.text, cited=list(r.cited), score=r.score,
                                              reason=r.reason) for r in draft.rejected],
@@ -170,16 +180,13 @@ class Assistant:
             time_window=TimeWindowInfo(**window.to_dict()) if window else None,
         )
 
-    def collection_name(self, name: str | None) -> str:
-        """The collection a request names, or the configured default."""
-        return name or self.settings.collection
-
-    def _prepare_rewrite(self, question: str, rewritten: str) -> Question:
+    def _prepare_rewrite(self, question: str, rewritten: str, target: CollectionStore
+                         ) -> Question:
         """The rewritten question prepared; when only the rewrite is over the length limit,
         the error says the earlier turns made it so (the typed question was checked)."""
         max_chars = self.settings.max_question_chars
         try:
-            return prepare_question(rewritten, max_chars=max_chars)
+            return prepare_question(rewritten, max_chars=max_chars, idf=target.idf)
         except TooLarge as exc:
             if exc.code != "question_too_long":
                 raise
@@ -208,7 +215,7 @@ class Assistant:
         """
         quotes = previous_quotes(history)
         try:
-            target = self.store.collection(self.collection_name(collection))
+            target = self.store.collection(collection_for(self.settings, collection))
             for quote in quotes[:2]:
                 wanted = " ".join(quote.split())
                 hits = target.lexical_search(search_tokens(quote), 3)
@@ -238,13 +245,15 @@ class Assistant:
         a question is, as of `as_of` (None: today, UTC); each passage's offsets are character
         offsets into its document.
         """
-        prepared = prepare_question(query, max_chars=self.settings.max_question_chars)
+        target = self.store.collection(collection_for(self.settings, collection))
+        prepared = prepare_question(query, max_chars=self.settings.max_question_chars,
+                                    idf=target.idf)
         top_k = top_k or self.settings.top_k
-        _, _, candidates, _ = self._retrieve(prepared, collection, top_k, filters, {},
+        _, _, candidates, _ = self._retrieve(prepared, target, top_k, filters, {},
                                              as_of=as_of or today(), time_phrases=time_phrases)
-        return passages(candidates, top_k)
+        return shown_passages(candidates, top_k)
 
-    def _retrieve(self, prepared: Question, collection: str | None, top_k: int,
+    def _retrieve(self, prepared: Question, target: CollectionStore, top_k: int,
                   filters: Filters | None, timings: dict[str, float], *, as_of: date,
                   time_phrases: bool = True
                   ) -> tuple[Question, np.ndarray, list[Candidate], TimeWindow | None]:
@@ -253,8 +262,6 @@ class Assistant:
         Documents dated after `as_of` are left out; with `time_phrases`, the time window the
         question names (if any) favours the documents dated in it, and is returned.
         """
-        target = self.store.collection(self.collection_name(collection))
-        prepared = prepared.weighted(target.idf(prepared.tokens))
         window = (time_window(prepared.text, as_of)
                   if time_phrases and self.settings.time_boost > 1.0 else None)
         if window is not None and self.window_until_as_of:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -75,8 +76,10 @@ class Question:
         return replace(self, weights=dict(weights))
 
 
-def prepare_question(text: str, *, max_chars: int) -> Question:
-    """Validate and classify a question; empty or over-long questions are refused clearly."""
+def prepare_question(text: str, *, max_chars: int,
+                     idf: Callable[[list[str]], dict[str, float]] | None = None) -> Question:
+    """Validate and classify a question; empty or over-long questions are refused clearly.
+    With `idf` (a collection's), its words are weighted by their rarity there."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("the question is empty; ask something about your articles",
                            code="empty_question")
@@ -87,9 +90,10 @@ def prepare_question(text: str, *, max_chars: int) -> Question:
             "(CITEQA_MAX_QUESTION_CHARS)",
             code="question_too_long",
         )
-    return Question(text=cleaned, tokens=search_tokens(cleaned, question=True),
-                    answer_type=answer_type_of(cleaned), constraints=constraints_of(cleaned),
-                    focus=tuple(question_focus(cleaned)))
+    tokens = search_tokens(cleaned, question=True)
+    return Question(text=cleaned, tokens=tokens, answer_type=answer_type_of(cleaned),
+                    constraints=constraints_of(cleaned), focus=tuple(question_focus(cleaned)),
+                    weights=dict(idf(tokens)) if idf is not None else {})
 
 
 def answer_type_of(question: str) -> AnswerType:

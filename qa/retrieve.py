@@ -1,4 +1,5 @@
-"""Stage 2 — retrieval: dense (Chroma) and lexical (BM25) search, fused by reciprocal rank."""
+"""Stage 2 — retrieval: three rankings, chunk vectors and sentence vectors (Chroma) and BM25,
+fused by weighted reciprocal rank."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import date
 
 import numpy as np
 
-from index.models import ChunkRecord, Filters, date_number
+from index.documents import ChunkRecord, Filters, date_number
 from index.store import CollectionStore
 from qa.timeframe import TimeWindow, parse_day
 

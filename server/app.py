@@ -16,6 +16,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from citeqa import Citeqa
 from index.embedding import Embedder, SentenceTransformerEmbedder
 from index.settings import Settings
 from index.store import Store
@@ -24,7 +25,6 @@ from server.metrics import Metrics
 from server.middleware import BodyGuard, HeadAsGet, RequestContext, SecurityHeaders, SiteGuard
 from server.routes import ask, chat, collections, documents, health, search
 from server.security import ApiKeyRequired
-from server.services import Services
 
 STATIC = Path(__file__).resolve().parent / "static"
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
@@ -60,16 +60,18 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     settings = settings or Settings()
     # Fail closed, now rather than in the first request: a keys setting that yields no key
     # is a ConfigurationError that says what to fix.
-    settings.allowed_api_keys()
+    api_keys = settings.allowed_api_keys()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Tests may hand the app ready-made services; otherwise build them once, here.
-        if getattr(app.state, "services", None) is None:
-            app.state.services = Services.build(settings, embedder=embedder, store=store)
-        if isinstance(app.state.services.embedder, SentenceTransformerEmbedder):
+        # Tests may hand the app a ready-made application; otherwise build it once, here.
+        if getattr(app.state, "citeqa", None) is None:
+            app.state.citeqa = Citeqa.build(settings, embedder=embedder, store=store)
+        citeqa: Citeqa = app.state.citeqa
+        citeqa.on_ingest = app.state.metrics.count_ingest
+        if isinstance(citeqa.embedder, SentenceTransformerEmbedder):
             # Before the first request, not during it: /readyz then means fast answers.
-            app.state.services.embedder.prepare()
+            citeqa.embedder.prepare()
         yield
 
     app = FastAPI(
@@ -84,6 +86,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         openapi_url=None, docs_url=None, redoc_url=None,
     )
     app.state.metrics = Metrics(app)
+    # Read by the body guard before any body, and by the key dependency.
+    app.state.api_keys = api_keys
     install_error_handlers(app)
     # Every /v1 route needs the API key when keys are configured; /healthz and the page don't.
     for router in (ask.router, chat.router, collections.router, documents.router,

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,12 +18,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperGroup
 
+from index.documents import Document, Filters, SkippedSource, printable
 from index.errors import CiteqaError, InvalidInput
-from index.models import Document, Filters, SkippedSource, printable
 from index.settings import Settings
-from qa.models import Answer
+from qa.answer import Answer
 from qa.timeframe import as_of_date
 from server.schemas import DocumentFull, DocumentSummary
+
+if TYPE_CHECKING:
+    from citeqa import Citeqa
 
 console = Console()
 errors = Console(stderr=True)
@@ -80,12 +83,17 @@ def _settings(**overrides: Any) -> Settings:
         raise InvalidInput(f"invalid settings: {exc}", code="invalid_settings") from exc
 
 
-def _services(ctx: typer.Context) -> Any:
-    from server.services import Services
+def _citeqa(ctx: typer.Context, *, load_model: bool = True) -> Citeqa:
+    """The application over the settings; the model loaded now unless the command needs
+    none (listing, showing and deleting documents)."""
+    # Imported here: `citeqa --help` should not wait for the answering stack to load.
+    from citeqa import Citeqa
 
     settings: Settings = ctx.obj
+    if not load_model:
+        return Citeqa(settings)
     with errors.status("Loading the embedding model…"):
-        return Services.build(settings)
+        return Citeqa.build(settings)
 
 
 LlmOpt = Annotated[str | None, typer.Option(
@@ -111,32 +119,22 @@ def ingest(
                                                         "that are not in these sources.")] = False,
 ) -> None:
     """Add articles to a collection; unchanged ones are skipped, changed ones replaced."""
-    from index.fetch import load_locations
-    from index.ingest import ingest_documents
-
-    services = _services(ctx)
-    settings: Settings = ctx.obj
+    citeqa = _citeqa(ctx)
     with errors.status("Reading files and pages…"):
-        loaded = list(load_locations(paths, max_bytes=settings.max_upload_bytes,
-                                     timeout=settings.fetch_timeout,
-                                     allow_private=settings.fetch_allow_private))
+        loaded = citeqa.read_locations(paths)
     if not any(isinstance(item, Document) for item in loaded):
-        # Nothing readable (a typo in a path, say): refuse, rather than create an empty
-        # collection, or with --prune empty the existing one.
+        # Each unreadable source on its own line before the refusal (which lists them too).
         for item in loaded:
             if isinstance(item, SkippedSource):
                 errors.print(f"[yellow]skipped[/] {escape(item.name)}: {escape(item.reason)}")
-        raise InvalidInput(f"nothing to ingest: no readable document in {', '.join(paths)}",
-                           code="nothing_readable")
     progress = Progress(
         TextColumn("[bold]Ingesting"), BarColumn(), MofNCompleteColumn(), TextColumn("documents"),
         TimeElapsedColumn(), console=errors, transient=True, disable=not loaded,
     )
     with progress:
         task = progress.add_task("ingest", total=len(loaded))
-        report = ingest_documents(
-            loaded, store=services.store, collection=collection or settings.collection,
-            embedder=services.embedder, settings=settings, prune=prune,
+        report = citeqa.ingest(
+            loaded, collection=collection, prune=prune,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     for skipped in report.skipped:
@@ -182,21 +180,21 @@ def ask(
     except ValueError as exc:
         raise InvalidInput(str(exc), code="invalid_filters") from exc
     _with_llm(ctx, llm)
-    services = _services(ctx)
+    citeqa = _citeqa(ctx)
     if batch is not None:
-        _ask_batch(services, batch, collection=collection, top_k=top_k, filters=filters,
+        _ask_batch(citeqa, batch, collection=collection, top_k=top_k, filters=filters,
                    as_of=day)
         return
     assert question is not None
-    answer = services.assistant.ask(question, collection=collection, top_k=top_k,
-                                    filters=filters, as_of=day)
+    answer = citeqa.ask(question, collection=collection, top_k=top_k, filters=filters,
+                        as_of=day)
     if as_json:
         typer.echo(answer.model_dump_json(indent=2))
     else:
         _print_answer(answer)
 
 
-def _ask_batch(services: Any, batch: Path, *, collection: str | None, top_k: int | None,
+def _ask_batch(citeqa: Citeqa, batch: Path, *, collection: str | None, top_k: int | None,
                filters: Filters, as_of: date | None = None) -> None:
     try:
         lines = batch.read_text(encoding="utf-8").splitlines()
@@ -215,7 +213,7 @@ def _ask_batch(services: Any, batch: Path, *, collection: str | None, top_k: int
         else:
             try:
                 line_as_of = record.get("as_of")
-                answer = services.assistant.ask(
+                answer = citeqa.ask(
                     str(record["question"]), collection=collection, top_k=top_k,
                     filters=filters, as_of=as_of if line_as_of is None else as_of_date(
                         str(line_as_of), name=f"line {number}: as_of"))
@@ -244,17 +242,15 @@ def _print_answer(answer: Answer) -> None:
 def docs_list(ctx: typer.Context, collection: CollectionOpt = None, as_json: JsonOpt = False
               ) -> None:
     """List the documents of a collection."""
-    from index.store import Store
-
-    settings: Settings = ctx.obj
-    target = Store.from_settings(settings).collection(collection or settings.collection)
-    documents = target.documents()
+    citeqa = _citeqa(ctx, load_model=False)
+    documents = citeqa.documents(collection)
     if as_json:
         typer.echo(json.dumps([DocumentSummary.of(d).model_dump() for d in documents],
                               ensure_ascii=False, indent=2))
         return
-    table = Table("id", "title", "source", "date", "chunks", title=f"{target.name}: "
-                  f"{len(documents)} documents")
+    name = citeqa.collection_name(collection)
+    table = Table("id", "title", "source", "date", "chunks",
+                  title=f"{name}: {len(documents)} documents")
     for d in documents:
         # Escaped twice over: rich markup in a title is text, and control characters (ESC,
         # bidi overrides) in ids and titles are shown as escapes, never sent to the terminal.
@@ -268,11 +264,7 @@ def docs_list(ctx: typer.Context, collection: CollectionOpt = None, as_json: Jso
 def docs_show(ctx: typer.Context, doc_id: Annotated[str, typer.Argument(help="Document id.")],
               collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
     """Show one document, with its full text."""
-    from index.store import Store
-
-    settings: Settings = ctx.obj
-    stored = Store.from_settings(settings).collection(collection or settings.collection).document(
-        doc_id)
+    stored = _citeqa(ctx, load_model=False).document(doc_id, collection)
     if as_json:
         typer.echo(json.dumps(DocumentFull.of(stored).model_dump(), ensure_ascii=False,
                               indent=2))
@@ -288,12 +280,8 @@ def docs_show(ctx: typer.Context, doc_id: Annotated[str, typer.Argument(help="Do
 def docs_delete(ctx: typer.Context, doc_id: Annotated[str, typer.Argument(help="Document id.")],
                 collection: CollectionOpt = None) -> None:
     """Delete a document from every index of the collection."""
-    from index.store import Store
-
-    settings: Settings = ctx.obj
-    target = Store.from_settings(settings).collection(collection or settings.collection)
-    target.delete([doc_id])
-    console.print(f"deleted {escape(doc_id)} from {target.name}")
+    name = _citeqa(ctx, load_model=False).delete(doc_id, collection)
+    console.print(f"deleted {escape(doc_id)} from {name}")
 
 
 @app.command("eval")
@@ -317,10 +305,10 @@ def evaluate(
         "'this week'... read against it). Without it, no time window is applied.")] = False,
 ) -> None:
     """Measure retrieval, answers, citations and abstention on a labelled set."""
-    from qa.evaluation import run_evaluation
+    from citeqa.evaluate import run_evaluation
 
     _with_llm(ctx, llm)
-    services = _services(ctx)
+    citeqa = _citeqa(ctx)
     name = collection or _collection_for(corpus)
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -336,7 +324,7 @@ def evaluate(
         def on_ask(done: int, total: int) -> None:
             progress.update(asking, completed=done, total=total, visible=True)
 
-        report = run_evaluation(services, corpus=corpus, questions=questions, collection=name,
+        report = run_evaluation(citeqa, corpus=corpus, questions=questions, collection=name,
                                 limit=limit, progress=on_ask, ingest_progress=on_ingest,
                                 as_of_question_date=as_of_question_date)
     errors.print(f"[dim]corpus: {report.ingest.summary()}[/]")

@@ -6,16 +6,16 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from server.services import Services
+from citeqa import Citeqa
 
 
-def get_services(request: Request) -> Services:
-    """The services built at start-up."""
-    services: Services = request.app.state.services
-    return services
+def get_citeqa(request: Request) -> Citeqa:
+    """The application built at start-up."""
+    citeqa: Citeqa = request.app.state.citeqa
+    return citeqa
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+CiteqaDep = Annotated[Citeqa, Depends(get_citeqa)]
 CollectionQuery = Annotated[
     str | None, Query(description="Collection name (default: the configured one, `articles`).")
 ]

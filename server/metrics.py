@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from index.models import IngestReport
+from index.documents import IngestReport
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -65,14 +65,14 @@ class _IndexSize(Collector):
         self.app = app
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        """The current sizes (nothing before the services are loaded)."""
+        """The current sizes (nothing before the application is built)."""
         documents = GaugeMetricFamily("citeqa_documents", "Documents per collection.",
                                       labels=["collection"])
         chunks = GaugeMetricFamily("citeqa_chunks", "Chunks per collection.",
                                    labels=["collection"])
-        services = getattr(self.app.state, "services", None)
-        if services is not None:
-            for size in services.store.sizes():
+        citeqa = getattr(self.app.state, "citeqa", None)
+        if citeqa is not None:
+            for size in citeqa.store.sizes():
                 documents.add_metric([size.name], size.documents)
                 chunks.add_metric([size.name], size.chunks)
         yield documents

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from index.models import printable
+from index.documents import printable
 from server.errors import error_response
 from server.security import key_refusal
 
@@ -98,8 +98,8 @@ class BodyGuard:
         headers = Headers(scope=scope)
         path: str = scope["path"]
         if path == "/v1" or path.startswith("/v1/"):
-            services = getattr(getattr(scope.get("app"), "state", None), "services", None)
-            refusal = key_refusal(getattr(services, "api_keys", None) or [],
+            state = getattr(scope.get("app"), "state", None)
+            refusal = key_refusal(getattr(state, "api_keys", None) or [],
                                   headers.get("authorization"))
             if refusal is not None:
                 # Every 401 answers in OpenAI's shape, as the key dependency's does.

@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API (the answer object lives in `qa.models`)."""
+"""Request and response bodies of the HTTP API (the answer object lives in `qa.answer`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
+from index.documents import MAX_ID_CHARS, Filters, StoredDocument, date_number
 from index.errors import TooLarge
-from index.models import MAX_ID_CHARS, Filters, StoredDocument, date_number
+from qa.answer import Passage
 from qa.followup import Turn
-from qa.models import Passage
 from qa.timeframe import parse_day
 
 

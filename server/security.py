@@ -8,13 +8,19 @@ import hmac
 import ipaddress
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 
-from index.errors import ConfigurationError, Unauthorized
+from index.errors import CiteqaError, ConfigurationError
 from index.settings import Settings
-from server.deps import ServicesDep
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+class Unauthorized(CiteqaError):
+    """A missing or wrong API key."""
+
+    status = 401
+    code = "invalid_api_key"
 
 
 def key_refusal(keys: list[str], authorization: str | None) -> str | None:
@@ -33,11 +39,11 @@ def key_refusal(keys: list[str], authorization: str | None) -> str | None:
 
 
 def require_api_key(
-    services: ServicesDep,
+    request: Request,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> None:
     """Refuse the request unless the API is open or it carries one of the keys."""
-    refusal = key_refusal(services.api_keys, authorization)
+    refusal = key_refusal(getattr(request.app.state, "api_keys", None) or [], authorization)
     if refusal is not None:
         raise Unauthorized(refusal)
 

@@ -25,12 +25,12 @@ from fastapi.testclient import TestClient
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from citeqa import Citeqa
 from index.embedding import SentenceTransformerEmbedder
 from index.ingest import ingest_paths
 from index.settings import Settings
 from index.store import Store
 from server.app import create_app
-from server.services import Services
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "articles"
 LAB_DOC = "joint-ai-lab.md"
@@ -72,9 +72,9 @@ def store(settings: Settings) -> Store:
 
 
 @pytest.fixture
-def services(settings: Settings, store: Store, embedder: SentenceTransformerEmbedder) -> Services:
+def services(settings: Settings, store: Store, embedder: SentenceTransformerEmbedder) -> Citeqa:
     """Everything a running citeqa has, over an empty data folder."""
-    return Services.build(settings, embedder=embedder, store=store)
+    return Citeqa.build(settings, embedder=embedder, store=store)
 
 
 @pytest.fixture(scope="session")
@@ -151,9 +151,9 @@ def client(sample_settings: Settings,
 
 @pytest.fixture
 def sample_services(sample_settings: Settings,
-                    embedder: SentenceTransformerEmbedder) -> Services:
-    """Services over the ingested sample articles."""
-    return Services.build(sample_settings, embedder=embedder)
+                    embedder: SentenceTransformerEmbedder) -> Citeqa:
+    """Citeqa over the ingested sample articles."""
+    return Citeqa.build(sample_settings, embedder=embedder)
 
 
 @pytest.fixture

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from citeqa import Citeqa
+from index.documents import Document
 from index.embedding import SentenceTransformerEmbedder
 from index.ingest import ingest_documents
-from index.models import Document
 from index.settings import Settings
+from qa.answer import Answer
 from qa.extract import is_heading
-from qa.models import Answer
-from server.services import Services
 
 COLLECTION = "quality"
 
@@ -117,16 +117,16 @@ ARTICLES = [
 
 @pytest.fixture(scope="module")
 def quality(tmp_path_factory: pytest.TempPathFactory,
-            embedder: SentenceTransformerEmbedder) -> Iterator[Services]:
-    """Services over our own articles, ingested once for the module."""
+            embedder: SentenceTransformerEmbedder) -> Iterator[Citeqa]:
+    """Citeqa over our own articles, ingested once for the module."""
     settings = Settings(data_dir=Path(tmp_path_factory.mktemp("quality")) / "data")
-    services = Services.build(settings, embedder=embedder)
+    services = Citeqa.build(settings, embedder=embedder)
     ingest_documents(ARTICLES, store=services.store, collection=COLLECTION,
                      embedder=embedder, settings=settings)
     yield services
 
 
-def ask(services: Services, question: str) -> Answer:
+def ask(services: Citeqa, question: str) -> Answer:
     return services.assistant.ask(question, collection=COLLECTION)
 
 
@@ -140,7 +140,7 @@ def ask(services: Services, question: str) -> Answer:
          "storm-idris.md", "Storm Idris"),
     ],
 )
-def test_plain_answers_are_given_not_abstained_on(quality: Services, question: str,
+def test_plain_answers_are_given_not_abstained_on(quality: Citeqa, question: str,
                                                   doc_id: str, expected: str) -> None:
     answer = ask(quality, question)
     assert not answer.abstained, answer.support
@@ -157,7 +157,7 @@ def test_plain_answers_are_given_not_abstained_on(quality: Services, question: s
     ],
 )
 def test_the_sentence_holding_the_asked_fact_is_quoted_not_the_one_sharing_the_topic(
-        quality: Services, question: str, expected: str, not_expected: str) -> None:
+        quality: Citeqa, question: str, expected: str, not_expected: str) -> None:
     answer = ask(quality, question)
     assert not answer.abstained
     assert answer.citations[0].doc_id == "kirthos-quake.md"
@@ -165,7 +165,7 @@ def test_the_sentence_holding_the_asked_fact_is_quoted_not_the_one_sharing_the_t
     assert not_expected not in answer.citations[0].quote
 
 
-def test_a_magnitude_in_the_question_picks_the_quake_it_names(quality: Services) -> None:
+def test_a_magnitude_in_the_question_picks_the_quake_it_names(quality: Citeqa) -> None:
     answer = ask(quality, "A 5.2-magnitude quake struck an island this week. "
                           "How many people were hurt?")
     assert not answer.abstained
@@ -173,13 +173,13 @@ def test_a_magnitude_in_the_question_picks_the_quake_it_names(quality: Services)
     assert "7.3" not in answer.answer
 
 
-def test_another_labs_money_does_not_answer_for_this_lab(quality: Services) -> None:
+def test_another_labs_money_does_not_answer_for_this_lab(quality: Citeqa) -> None:
     answer = ask(quality, "How much money did Halvern Telecom invest in the joint lab?")
     assert "€48 million" not in answer.answer
     assert all(c.doc_id != "northgate-lab.md" for c in answer.citations)
 
 
-def test_a_labs_location_is_answered_from_its_own_article_only(quality: Services) -> None:
+def test_a_labs_location_is_answered_from_its_own_article_only(quality: Citeqa) -> None:
     answer = ask(quality, "Where is the Halvern joint lab located?")
     assert not answer.abstained
     assert "Lisbrook" in answer.answer
@@ -188,7 +188,7 @@ def test_a_labs_location_is_answered_from_its_own_article_only(quality: Services
 
 
 def test_a_sentence_opening_with_it_brings_the_sentence_it_refers_to(
-        quality: Services) -> None:
+        quality: Citeqa) -> None:
     answer = ask(quality, "What has Halvern Telecom set up for students?")
     assert not answer.abstained
     quote = answer.citations[0].quote
@@ -199,7 +199,7 @@ def test_a_sentence_opening_with_it_brings_the_sentence_it_refers_to(
     assert document.text[answer.citations[0].start:answer.citations[0].end] == quote
 
 
-def test_a_sentence_opening_in_fact_it_brings_what_it_refers_to(quality: Services) -> None:
+def test_a_sentence_opening_in_fact_it_brings_what_it_refers_to(quality: Citeqa) -> None:
     answer = ask(quality, "Which fellowship did the Harbour Foundation set up?")
     assert answer.citations[0].doc_id == "harbour-foundation.md"
     quote = answer.citations[0].quote
@@ -212,13 +212,13 @@ def test_a_lead_in_ending_with_a_colon_is_not_a_heading_or_a_sentence() -> None:
     assert not is_heading("Its director, Mara Elwyn, explained the plan to the council.")
 
 
-def test_a_heading_is_never_the_answer(quality: Services) -> None:
+def test_a_heading_is_never_the_answer(quality: Citeqa) -> None:
     answer = ask(quality, "What is the security lab in Lisbrook called?")
     assert all(c.quote.strip() != "The Halvern-Lisbrook Security Lab"
                for c in answer.citations)
 
 
-def test_a_comparison_quotes_both_articles_and_names_each(quality: Services) -> None:
+def test_a_comparison_quotes_both_articles_and_names_each(quality: Citeqa) -> None:
     answer = ask(quality, "Compare the magnitude of the Kirthos and Vanuatu earthquakes.")
     assert {c.doc_id for c in answer.citations} == {"kirthos-quake.md", "vanuatu-quake.md"}
     assert "According to Earthquake shakes Kirthos:" in answer.answer
@@ -226,7 +226,7 @@ def test_a_comparison_quotes_both_articles_and_names_each(quality: Services) -> 
     assert "5.2" in answer.answer and "7.3" in answer.answer
 
 
-def test_a_question_about_one_quake_quotes_one_article_unlabelled(quality: Services) -> None:
+def test_a_question_about_one_quake_quotes_one_article_unlabelled(quality: Citeqa) -> None:
     answer = ask(quality, "How strong was the earthquake on Kirthos?")
     assert {c.doc_id for c in answer.citations} == {"kirthos-quake.md"}
     assert "According to" not in answer.answer
@@ -244,7 +244,7 @@ def test_a_question_about_one_quake_quotes_one_article_unlabelled(quality: Servi
     reason="issue 12 is blocked here: support cannot yet tell a passage on the asked topic "
     "that never states the asked detail from one that does (near-miss 'missing_detail' is "
     "abstained on 7.5% of the time at the fitted threshold, see make train)")
-def test_a_detail_the_articles_never_state_is_abstained_on(quality: Services,
+def test_a_detail_the_articles_never_state_is_abstained_on(quality: Citeqa,
                                                            question: str) -> None:
     answer = ask(quality, question)
     assert answer.abstained, (answer.support, answer.answer)

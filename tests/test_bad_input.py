@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from test_parser_bombs import empty_paragraphs_docx, shared_stream_pdf
 from typer.testing import CliRunner, Result
 
-import server.services
+import citeqa.app
 from index.embedding import SentenceTransformerEmbedder
 from index.settings import Settings
 from server.app import create_app
@@ -802,7 +802,7 @@ def cli(sample_settings: Settings, embedder: SentenceTransformerEmbedder,
         monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Result]]:
     """`citeqa --data-dir <sample copy> ARGS…`, in process, with the session's (real) model
     instead of a fresh load per command."""
-    monkeypatch.setattr(server.services, "SentenceTransformerEmbedder",
+    monkeypatch.setattr(citeqa.app, "SentenceTransformerEmbedder",
                         lambda *args, **kwargs: embedder)
 
     def run(*args: str) -> Result:

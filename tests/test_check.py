@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from index.documents import ChunkRecord, Document, Sentence
 from index.embedding import SentenceTransformerEmbedder
-from index.models import ChunkRecord, Document, Sentence
 from index.text import sentence_spans
 from qa.check import CheckedSentence, check_answer
 from qa.retrieve import Candidate

@@ -34,14 +34,14 @@ import numpy as np
 import pytest
 from conftest import LAB_DOC, SAMPLES, serving
 
+from citeqa import Citeqa
+from index.documents import Filters
 from index.embedding import SentenceTransformerEmbedder
 from index.ingest import ingest_paths
-from index.models import Filters
 from index.settings import Settings
 from index.store import Store
 from index.text import search_tokens, sentence_spans
 from index.vectors import SENTENCES_SUFFIX, chunk_of_sentence
-from server.services import Services
 
 pytestmark = pytest.mark.slow
 
@@ -318,7 +318,7 @@ def ingest_in_process(data_dir: Path, corpus: Corpus, embedder: SentenceTransfor
 def answers_from(data_dir: Path, embedder: SentenceTransformerEmbedder, doc_id: str) -> None:
     """A fresh citeqa over the folder answers a question about `doc_id` from it."""
     n = int(doc_id[6:9])
-    services = Services.build(Settings(data_dir=data_dir), embedder=embedder)
+    services = Citeqa.build(Settings(data_dir=data_dir), embedder=embedder)
     try:
         answer = services.assistant.ask(f"Who runs the {invented(n, 'Kv')} depot?",
                                         collection=COLLECTION)

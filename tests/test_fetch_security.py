@@ -26,9 +26,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from index import fetch
+from index.documents import Document, SkippedSource
 from index.fetch import fetch_url
 from index.loaders import load_sources
-from index.models import Document, SkippedSource
 
 PAGE = (b"<html><head><title>Tide Tables for Skellan Harbour</title></head><body><article>"
         b"<p>High water at Skellan Harbour falls at 06:40 on Saturday.</p></article></body>"

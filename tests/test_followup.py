@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 
 import qa.followup
+from citeqa import Citeqa
+from index.documents import Document
 from index.ingest import ingest_documents
-from index.models import Document
 from qa.followup import Rewrite, Turn, garbled, standalone_question, things_of_kind
-from server.services import Services
 from tests.conftest import SAMPLES
 
 LABS_DOC = "harbourline-labs.txt"
@@ -263,7 +263,7 @@ def test_no_history_no_rewrite() -> None:
 # End to end: Assistant.ask with the conversation -----------------------------------------------
 
 @pytest.fixture
-def lab_services(services: Services) -> Services:
+def lab_services(services: Citeqa) -> Citeqa:
     """Our two articles and a sample article about another lab, in the default collection."""
     ingest_documents([
         Document(id=LABS_DOC, title="Harbourline Energy Opens Two Research Labs", text=LABS),
@@ -279,7 +279,7 @@ def lab_services(services: Services) -> Services:
     return services
 
 
-def _follow(services: Services, first: str, follow_up: str) -> tuple[str, object]:
+def _follow(services: Citeqa, first: str, follow_up: str) -> tuple[str, object]:
     assistant = services.assistant
     previous = assistant.ask(first)
     assert not previous.abstained
@@ -289,7 +289,7 @@ def _follow(services: Services, first: str, follow_up: str) -> tuple[str, object
 
 
 def test_the_other_lab_is_searched_by_name_and_answered_from_its_article(
-        lab_services: Services) -> None:
+        lab_services: Citeqa) -> None:
     first = "What will the grid lab study?"
     previous, answer = _follow(lab_services, first, "And what does the other lab focus on?")
     assert "Grid Laboratory" in previous
@@ -302,13 +302,13 @@ def test_the_other_lab_is_searched_by_name_and_answered_from_its_article(
     assert "Grid Laboratory" not in answer.answer
 
 
-def test_the_answer_about_the_other_lab_says_what_it_focuses_on(lab_services: Services) -> None:
+def test_the_answer_about_the_other_lab_says_what_it_focuses_on(lab_services: Citeqa) -> None:
     _, answer = _follow(lab_services, "What will the grid lab study?",
                         "And what does the other lab focus on?")
     assert "hydrogen from seawater" in answer.answer
 
 
-def test_the_previous_article_is_found_from_the_quoted_answer(lab_services: Services) -> None:
+def test_the_previous_article_is_found_from_the_quoted_answer(lab_services: Citeqa) -> None:
     assistant = lab_services.assistant
     previous = assistant.ask("What will the grid lab study?")
     history = [Turn("user", "What will the grid lab study?"), Turn("assistant", previous.answer)]
@@ -319,7 +319,7 @@ def test_the_previous_article_is_found_from_the_quoted_answer(lab_services: Serv
     assert assistant.previous_article([Turn("user", "x")]) is None
 
 
-def test_the_other_company_follow_up_finds_the_other_company(lab_services: Services) -> None:
+def test_the_other_company_follow_up_finds_the_other_company(lab_services: Citeqa) -> None:
     _, answer = _follow(lab_services, "Where is Vantor Foods based?",
                         "What does the other company make?")
     assert answer.rewritten_question == "What does Ellesmere Dairy make?"

@@ -25,14 +25,14 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.outputs import ChatGenerationChunk
 from typer.testing import CliRunner
 
+from citeqa import Citeqa
+from index.documents import MAX_ID_CHARS, Document, InvalidDocument, printable
 from index.embedding import SentenceTransformerEmbedder
-from index.models import MAX_ID_CHARS, Document, InvalidDocument, printable
 from index.settings import Settings
 from server import cli
 from server.app import create_app
 from server.connections import MAX_HEAD_BYTES, GuardedH11Protocol, connection_limits
 from server.schemas import MAX_FILTER_ENTRIES
-from server.services import Services
 
 TEXT = "The Quarrow ferry sails at dawn; its captain is Maren Holt.\n"
 SMALL_UPLOAD = 64 * 1024
@@ -56,7 +56,7 @@ def _app(settings: Settings, embedder: SentenceTransformerEmbedder, **update: An
     """The whole app, with its services ready, to drive at the ASGI level."""
     small = settings.model_copy(update={"max_upload_bytes": SMALL_UPLOAD, **update})
     app = create_app(small, embedder=embedder)
-    app.state.services = Services.build(small, embedder=embedder)
+    app.state.citeqa = Citeqa.build(small, embedder=embedder)
     return app
 
 
@@ -544,7 +544,7 @@ def test_a_streamed_llm_answer_stops_when_its_client_leaves(
     model = CountingChatModel(responses=[generated], sleep=0.01)  # about 25 s in all
     settings = sample_settings.model_copy(update={"llm": "openai:fake"})
     app = create_app(settings, embedder=embedder)
-    app.state.services = Services.build(settings, embedder=embedder, chat_model=model)
+    app.state.citeqa = Citeqa.build(settings, embedder=embedder, chat_model=model)
     with _uvicorn(app) as port:
         with httpx.stream("POST", f"http://127.0.0.1:{port}/v1/ask/stream", timeout=60,
                           json={"question": "Who co-leads the lab?"}) as response:

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from index.chunking import Chunker
+from index.documents import Chunk, Document, Filters, PreparedDocument, SkippedSource
 from index.errors import ConfigurationError, InvalidInput, NotFound
 from index.ingest import chunk_vectors, ingest_documents, ingest_paths
 from index.loaders import load_bytes, load_sources
-from index.models import Chunk, Document, Filters, PreparedDocument, SkippedSource
 from index.settings import Settings
 from index.store import CollectionStore, Store
 from index.text import search_tokens, sentence_spans

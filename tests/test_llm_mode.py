@@ -14,10 +14,10 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
 
+from citeqa import Citeqa
 from index.embedding import SentenceTransformerEmbedder
 from index.settings import Settings
 from server.app import create_app
-from server.services import Services
 from tests.conftest import LAB_DOC, canned_json_server
 
 QUESTION = "Who co-leads the lab?"
@@ -37,13 +37,13 @@ class DownChatModel(BaseChatModel):
 
 
 def _services(settings: Settings, embedder: SentenceTransformerEmbedder,
-              *replies: str, **overrides: Any) -> Services:
+              *replies: str, **overrides: Any) -> Citeqa:
     model = FakeListChatModel(responses=list(replies))
-    return Services.build(settings.model_copy(update={"llm": "openai:fake", **overrides}),
+    return Citeqa.build(settings.model_copy(update={"llm": "openai:fake", **overrides}),
                           embedder=embedder, chat_model=model)
 
 
-def _text(services: Services, doc_id: str) -> str:
+def _text(services: Citeqa, doc_id: str) -> str:
     return services.store.collection("articles").document(doc_id).document.text
 
 
@@ -143,7 +143,7 @@ def test_generation_is_bounded_on_openai_compatible_servers(
         settings = sample_settings.model_copy(update={
             "llm": "openai:m", "llm_max_tokens": 40, "llm_retries": 0,
             "llm_base_url": f"{base}/v1"})
-        answer = Services.build(settings, embedder=embedder).assistant.ask(QUESTION)
+        answer = Citeqa.build(settings, embedder=embedder).assistant.ask(QUESTION)
     assert answer.mode == "llm"
     # `max_tokens`, the name self-hosted servers read (llama.cpp ignores the newer one).
     assert received[0][1]["max_tokens"] == 40  # type: ignore[index]
@@ -151,7 +151,7 @@ def test_generation_is_bounded_on_openai_compatible_servers(
 
 def test_llm_down_falls_back_to_the_extractive_answer(
         sample_settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
-    services = Services.build(sample_settings.model_copy(update={"llm": "openai:down"}),
+    services = Citeqa.build(sample_settings.model_copy(update={"llm": "openai:down"}),
                               embedder=embedder, chat_model=DownChatModel())
     answer = services.assistant.ask(QUESTION)
     assert answer.mode == "llm-fallback"
@@ -163,7 +163,7 @@ def test_llm_down_without_fallback_is_a_503(
     settings = sample_settings.model_copy(update={"llm": "openai:down",
                                                   "llm_fallback": "error"})
     app = create_app(settings, embedder=embedder)
-    app.state.services = Services.build(settings, embedder=embedder,
+    app.state.citeqa = Citeqa.build(settings, embedder=embedder,
                                         chat_model=DownChatModel())
     with TestClient(app) as client:
         response = client.post("/v1/ask", json={"question": QUESTION})
@@ -192,7 +192,7 @@ def test_tokens_stream_and_the_checked_answer_comes_last(
                  "The lab also runs a second site in Tokyo [1].")
     settings = sample_settings.model_copy(update={"llm": "openai:fake"})
     app = create_app(settings, embedder=embedder)
-    app.state.services = Services.build(
+    app.state.citeqa = Citeqa.build(
         settings, embedder=embedder, chat_model=FakeListChatModel(responses=[generated]))
     with TestClient(app) as client, client.stream(
             "POST", "/v1/ask/stream", json={"question": QUESTION}) as response:

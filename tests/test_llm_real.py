@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from citeqa import Citeqa
 from index.embedding import SentenceTransformerEmbedder
 from index.settings import Settings
 from server.app import create_app
-from server.services import Services
 from tests.conftest import LAB_DOC, _free_port, background_process
 
 pytestmark = pytest.mark.llm
@@ -41,8 +41,8 @@ def llm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _llm_services(settings: Settings, embedder: SentenceTransformerEmbedder, url: str,
-                  **overrides: object) -> Services:
-    return Services.build(settings.model_copy(update={
+                  **overrides: object) -> Citeqa:
+    return Citeqa.build(settings.model_copy(update={
         "llm": "openai:smollm2", "llm_base_url": url, "llm_retries": 0, **overrides}),
         embedder=embedder)
 

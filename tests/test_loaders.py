@@ -17,9 +17,9 @@ import docx
 import pypdf
 import pytest
 
+from index.documents import Document, SkippedSource
 from index.fetch import fetch_failed, fetch_url, is_url
 from index.loaders import load_bytes, load_sources
-from index.models import Document, SkippedSource
 
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 

@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from citeqa import Citeqa
+from citeqa.evaluate import run_evaluation
 from index.errors import InvalidInput
+from qa.answer import Answer, Citation, Passage
+from qa.eval_set import read_questions
 from qa.evaluation import (
     EvalQuestion,
     QuestionResult,
@@ -21,15 +25,11 @@ from qa.evaluation import (
     normalize_answer,
     percentile,
     ranked_doc_ids,
-    read_questions,
     recall_at,
-    run_evaluation,
     score_answer,
     summarize,
     token_f1,
 )
-from qa.models import Answer, Citation, Passage
-from server.services import Services
 
 SUMMARY_KEYS = {
     "questions", "errors", "abstained", "retrieval_questions", "answer_questions",
@@ -446,7 +446,7 @@ def test_calibration_bins_questions_by_support_with_the_share_right() -> None:
 
 
 @pytest.mark.slow
-def test_run_evaluation_end_to_end_and_reuses_the_index(services: Services,
+def test_run_evaluation_end_to_end_and_reuses_the_index(services: Citeqa,
                                                         tmp_path: Path) -> None:
     corpus = _write_lines(tmp_path / "corpus.jsonl", [json.dumps(d) for d in CORPUS])
     questions = _write_lines(tmp_path / "questions.jsonl.gz", [json.dumps(q) for q in QUESTIONS])

@@ -7,18 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from citeqa import Citeqa
+from index.documents import Document
 from index.errors import InvalidInput, NotFound, TooLarge
 from index.ingest import ingest_documents
-from index.models import Document
+from qa.answer import Answer
 from qa.followup import Rewrite, Turn, standalone_question
-from qa.models import Answer
 from qa.question import AnswerType, answer_type_of, prepare_question
 from qa.retrieve import FusionWeights, hybrid_search
-from server.services import Services
 from tests.conftest import LAB_DOC
 
 
-def _check_spans(services: Services, answer: Answer) -> None:
+def _check_spans(services: Citeqa, answer: Answer) -> None:
     collection = services.store.collection("articles")
     for citation in answer.citations:
         text = collection.document(citation.doc_id).document.text
@@ -30,7 +30,7 @@ def _check_spans(services: Services, answer: Answer) -> None:
 
 
 def test_who_co_leads_the_lab_names_both_and_cites_the_lab_article(
-        sample_services: Services) -> None:
+        sample_services: Citeqa) -> None:
     answer = sample_services.assistant.ask("Who co-leads the lab?")
     assert not answer.abstained
     assert "Miriam Okafor" in answer.answer and "Tomas Verhoeven" in answer.answer
@@ -55,7 +55,7 @@ def test_who_co_leads_the_lab_names_both_and_cites_the_lab_article(
     ],
 )
 def test_sample_questions_are_answered_from_the_right_article(
-        sample_services: Services, question: str, doc_id: str, expected: str) -> None:
+        sample_services: Citeqa, question: str, doc_id: str, expected: str) -> None:
     answer = sample_services.assistant.ask(question)
     assert not answer.abstained
     assert answer.citations[0].doc_id == doc_id
@@ -67,7 +67,7 @@ def test_sample_questions_are_answered_from_the_right_article(
     "question",
     ["What is the boiling point of mercury?", "How do I bake sourdough bread at home?"],
 )
-def test_unrelated_questions_abstain_without_citations(sample_services: Services,
+def test_unrelated_questions_abstain_without_citations(sample_services: Citeqa,
                                                        question: str) -> None:
     answer = sample_services.assistant.ask(question)
     assert answer.abstained
@@ -75,13 +75,13 @@ def test_unrelated_questions_abstain_without_citations(sample_services: Services
     assert "do not say" in answer.answer
 
 
-def test_top_k_limits_passages(sample_services: Services) -> None:
+def test_top_k_limits_passages(sample_services: Citeqa) -> None:
     answer = sample_services.assistant.ask("Who co-leads the lab?", top_k=2)
     assert len(answer.passages) == 2
     assert answer.passages[0].score >= answer.passages[1].score
 
 
-def test_bad_questions_are_refused_clearly(sample_services: Services) -> None:
+def test_bad_questions_are_refused_clearly(sample_services: Citeqa) -> None:
     with pytest.raises(InvalidInput, match="empty"):
         sample_services.assistant.ask("   ")
     with pytest.raises(TooLarge, match="limit"):
@@ -116,7 +116,7 @@ def test_fusion_weights_refuse_values_that_cannot_rank(weights: dict[str, float]
         FusionWeights(**weights)  # type: ignore[arg-type]
 
 
-def test_each_retriever_alone_still_finds_the_lab_article(sample_services: Services) -> None:
+def test_each_retriever_alone_still_finds_the_lab_article(sample_services: Citeqa) -> None:
     collection = sample_services.store.collection("articles")
     question = prepare_question("Who co-leads the new AI lab?", max_chars=1000)
     vector = sample_services.embedder.embed_query(question.text)
@@ -134,14 +134,14 @@ def test_question_shaping_words_are_not_searched_for() -> None:
 
 
 def test_which_city_is_answered_with_the_sentence_naming_the_city(
-        sample_services: Services) -> None:
+        sample_services: Citeqa) -> None:
     answer = sample_services.assistant.ask("In which city is the lab?")
     assert not answer.abstained
     assert "Rotterdam" in answer.citations[0].quote
     assert answer.citations[0].doc_id == LAB_DOC
 
 
-def _museum(services: Services, text: str) -> None:
+def _museum(services: Citeqa, text: str) -> None:
     ingest_documents([Document(id="museum.txt", title="Museum reopens", text=text)],
                      store=services.store, collection="articles",
                      embedder=services.embedder, settings=services.settings)
@@ -153,7 +153,7 @@ def _museum(services: Services, text: str) -> None:
     "vetoing it (a veto abstained on plain answers it failed to recognise), and support does "
     "not yet fall below the threshold when the asked number is missing")
 def test_a_how_many_question_is_not_answered_by_a_sentence_without_a_number(
-        services: Services) -> None:
+        services: Citeqa) -> None:
     _museum(services, "The town museum reopened on the harbour front after a long restoration. "
                       "Its director thanked the volunteers who repainted the main gallery.")
     answer = services.assistant.ask("How many volunteers repainted the museum gallery?")
@@ -162,7 +162,7 @@ def test_a_how_many_question_is_not_answered_by_a_sentence_without_a_number(
 
 
 def test_a_how_many_question_is_answered_by_the_sentence_with_the_number(
-        services: Services) -> None:
+        services: Citeqa) -> None:
     _museum(services, "The town museum reopened on the harbour front after a long restoration. "
                       "Its director thanked the volunteers who helped. "
                       "Forty-two volunteers repainted the main gallery over three winters.")
@@ -177,7 +177,7 @@ FOLLOWUPS = [json.loads(line) for line in
 
 @pytest.mark.parametrize("case", FOLLOWUPS, ids=[c["followup"] for c in FOLLOWUPS])
 def test_follow_up_questions_are_made_standalone_and_find_their_article(
-        sample_services: Services, case: dict[str, str]) -> None:
+        sample_services: Citeqa, case: dict[str, str]) -> None:
     assistant = sample_services.assistant
     first = assistant.ask(case["first"])
     history = [Turn("user", case["first"]), Turn("assistant", first.answer)]

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from langchain_core.documents import Document
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
+from citeqa import Citeqa
 from index.errors import CiteqaError, InvalidInput, NotFound
-from qa.retriever import CiteqaRetriever, RemoteSearchError
-from server.services import Services
+from qa.langchain_retriever import CiteqaRetriever, RemoteSearchError
 
 LAB_QUESTION = "Who co-leads the lab?"
 CYCLING_QUESTION = "Who won the Tour of the Carpathian Ridge?"
@@ -43,7 +43,7 @@ def format_docs(documents: list[Document]) -> str:
 # Assistant.search and the local retriever ------------------------------------------------------
 
 
-def test_assistant_search_returns_the_passages_ask_shows(sample_services: Services) -> None:
+def test_assistant_search_returns_the_passages_ask_shows(sample_services: Citeqa) -> None:
     assistant = sample_services.assistant
     found = assistant.search(LAB_QUESTION, top_k=3)
     answer = assistant.ask(LAB_QUESTION, top_k=3)
@@ -53,12 +53,12 @@ def test_assistant_search_returns_the_passages_ask_shows(sample_services: Servic
 
 
 @pytest.mark.parametrize("query", ["", "   "])
-def test_assistant_search_refuses_an_empty_query(sample_services: Services, query: str) -> None:
+def test_assistant_search_refuses_an_empty_query(sample_services: Citeqa, query: str) -> None:
     with pytest.raises(InvalidInput):
         sample_services.assistant.search(query)
 
 
-def test_local_retriever_cites_exact_spans(sample_services: Services) -> None:
+def test_local_retriever_cites_exact_spans(sample_services: Citeqa) -> None:
     retriever = CiteqaRetriever(assistant=sample_services.assistant, collection="articles", k=4)
     documents = retriever.invoke(LAB_QUESTION)
 
@@ -76,14 +76,14 @@ def test_local_retriever_cites_exact_spans(sample_services: Services) -> None:
     assert scores == sorted(scores, reverse=True)
 
 
-def test_local_retriever_async_matches_sync(sample_services: Services) -> None:
+def test_local_retriever_async_matches_sync(sample_services: Citeqa) -> None:
     retriever = CiteqaRetriever(assistant=sample_services.assistant, k=3)
 
     assert spans(asyncio.run(retriever.ainvoke(LAB_QUESTION))) == spans(
         retriever.invoke(LAB_QUESTION))
 
 
-def test_local_retriever_raises_citeqa_errors(sample_services: Services) -> None:
+def test_local_retriever_raises_citeqa_errors(sample_services: Citeqa) -> None:
     with pytest.raises(NotFound, match="no-such-collection"):
         CiteqaRetriever(assistant=sample_services.assistant,
                         collection="no-such-collection").invoke(LAB_QUESTION)
@@ -92,7 +92,7 @@ def test_local_retriever_raises_citeqa_errors(sample_services: Services) -> None
 
 
 def test_retriever_in_an_lcel_chain_puts_the_cited_passage_in_the_prompt(
-        sample_services: Services) -> None:
+        sample_services: Citeqa) -> None:
     retriever = CiteqaRetriever(assistant=sample_services.assistant, k=2)
     prompt = RunnableLambda(
         lambda x: f"Answer from the context only.\n\nContext:\n{x['context']}\n\n"
@@ -148,7 +148,7 @@ def test_search_passages_carry_the_document_url(client: TestClient) -> None:
 
     passage = search(client, question, top_k=1)["passages"][0]
     assert (passage["doc_id"], passage["url"]) == ("kestrel-1", url)
-    services: Services = client.app.state.services
+    services: Citeqa = client.app.state.citeqa
     document = CiteqaRetriever(assistant=services.assistant, k=1).invoke(question)[0]
     assert document.metadata["url"] == url
 
@@ -186,7 +186,7 @@ def test_openapi_documents_search(client: TestClient) -> None:
 
 
 def test_remote_retriever_returns_what_the_local_one_does(
-        live_server: str, sample_services: Services) -> None:
+        live_server: str, sample_services: Citeqa) -> None:
     local = CiteqaRetriever(assistant=sample_services.assistant, k=4)
     remote = CiteqaRetriever(base_url=live_server + "/", collection="articles", k=4)
 
@@ -239,7 +239,7 @@ def test_retriever_needs_an_assistant_or_a_base_url() -> None:
         CiteqaRetriever()
 
 
-def test_retriever_refuses_both_an_assistant_and_a_base_url(sample_services: Services) -> None:
+def test_retriever_refuses_both_an_assistant_and_a_base_url(sample_services: Citeqa) -> None:
     with pytest.raises(ValueError, match="pass only one"):
         CiteqaRetriever(assistant=sample_services.assistant, base_url="http://127.0.0.1:8000")
 

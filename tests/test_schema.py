@@ -14,10 +14,10 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
+from citeqa import Citeqa
 from index.embedding import SentenceTransformerEmbedder
 from index.settings import Settings
 from server.app import create_app
-from server.services import Services
 
 _DATA = Path(tempfile.mkdtemp(prefix="citeqa-schema-")) / "data"
 SETTINGS = Settings(data_dir=_DATA)
@@ -31,7 +31,7 @@ schema = schemathesis.openapi.from_dict(APP.openapi())
 def _services(_sample_data_template: Path, embedder: SentenceTransformerEmbedder
               ) -> Iterator[None]:
     shutil.copytree(_sample_data_template, _DATA)
-    APP.state.services = Services.build(SETTINGS, embedder=embedder)
+    APP.state.citeqa = Citeqa.build(SETTINGS, embedder=embedder)
     yield
     shutil.rmtree(_DATA.parent, ignore_errors=True)
 

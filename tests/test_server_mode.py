@@ -13,6 +13,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from citeqa import Citeqa
 from index.embedding import SentenceTransformerEmbedder
 from index.errors import ConfigurationError
 from index.ingest import ingest_paths
@@ -20,7 +21,6 @@ from index.settings import Settings
 from index.store import Store
 from index.text import search_tokens
 from server.cli import app
-from server.services import Services
 from tests.conftest import LAB_DOC, SAMPLES, _free_port, serving, wait_until_up
 
 pytestmark = pytest.mark.server
@@ -51,7 +51,7 @@ def _ingest_samples(settings: Settings, embedder: SentenceTransformerEmbedder) -
 def test_ingest_ask_and_delete_keep_the_vectors_on_the_server(
         server_settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
     store = _ingest_samples(server_settings, embedder)
-    services = Services.build(server_settings, embedder=embedder, store=store)
+    services = Citeqa.build(server_settings, embedder=embedder, store=store)
     chunks = store.collection("articles").count_chunks()
     assert _server_collection(server_settings, "articles").count() == chunks
 

@@ -18,6 +18,17 @@ from index.store import Store
 from tests.conftest import _free_port, wait_until_up
 
 
+def _wait_for_collection(base: str, name: str) -> None:
+    """Return once the server lists collection `name` (at most 120 s)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        listed = httpx.get(f"{base}/v1/collections", timeout=30).json()["collections"]
+        if any(collection["name"] == name for collection in listed):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"collection {name!r} never appeared")
+
+
 def _long_article() -> bytes:
     paragraphs = [
         f"# Harbour Survey Notes\n\nThe survey team logged mooring number {n} on pier "
@@ -41,12 +52,16 @@ def test_sigterm_lets_an_upload_in_flight_finish(settings: Settings, tmp_path: P
         try:
             wait_until_up(process, f"{base}/readyz", what="citeqa serve", log=log)
             outcome: dict[str, httpx.Response] = {}
+            article = _long_article()
             upload = threading.Thread(target=lambda: outcome.update(response=httpx.post(
                 f"{base}/v1/documents", timeout=300,
-                files={"file": ("harbour-survey.md", _long_article(), "text/markdown")})))
+                files={"file": ("harbour-survey.md", article, "text/markdown")})))
             upload.start()
-            # Embedding 1,200 paragraphs takes seconds; stop the server while it works.
-            time.sleep(1.0)
+            # Stop the server while it works on the upload: once ingestion has created the
+            # collection, embedding 1,200 paragraphs takes seconds more. (A fixed sleep sent
+            # the signal before a loaded machine had even sent the request; a request not yet
+            # received is rightly dropped.)
+            _wait_for_collection(base, "articles")
             process.send_signal(signal.SIGTERM)
             upload.join(timeout=300)
             # uvicorn exits through the signal it was sent, once the work is done.

@@ -12,12 +12,14 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from citeqa import Citeqa
+from citeqa.evaluate import run_evaluation
+from index.documents import Document, Filters
 from index.embedding import SentenceTransformerEmbedder
 from index.errors import InvalidInput
 from index.ingest import ingest_documents
-from index.models import Document, Filters
 from index.settings import Settings
-from qa.evaluation import read_questions, run_evaluation
+from qa.eval_set import read_questions
 from qa.timeframe import (
     TimeWindow,
     as_of_date,
@@ -28,7 +30,6 @@ from qa.timeframe import (
 )
 from server.app import create_app
 from server.cli import app
-from server.services import Services
 
 # --- the phrases, read against a fixed as_of ------------------------------------------------
 
@@ -143,14 +144,14 @@ GUILD_QUESTION = "Who chairs the Millbrook Cookery Guild?"
 FUTURE = "market-week-3.md"
 
 
-def _ingest(services: Services) -> None:
+def _ingest(services: Citeqa) -> None:
     ingest_documents(ARTICLES, store=services.store, collection="articles",
                      embedder=services.embedder, settings=services.settings)
 
 
 @pytest.fixture
-def market(services: Services) -> Services:
-    """Services over the three weekly market articles and the undated judges' article."""
+def market(services: Citeqa) -> Citeqa:
+    """Citeqa over the three weekly market articles and the undated judges' article."""
     _ingest(services)
     return services
 
@@ -158,7 +159,7 @@ def market(services: Services) -> Services:
 @pytest.mark.parametrize(("as_of", "week"), [(date(2025, 3, 7), "market-week-1.md"),
                                              (date(2025, 3, 14), "market-week-2.md"),
                                              (date(2025, 3, 21), "market-week-3.md")])
-def test_this_week_cites_the_article_of_the_asked_week(market: Services, as_of: date,
+def test_this_week_cites_the_article_of_the_asked_week(market: Citeqa, as_of: date,
                                                        week: str) -> None:
     answer = market.assistant.ask(WINNER_QUESTION, as_of=as_of)
 
@@ -172,7 +173,7 @@ def test_this_week_cites_the_article_of_the_asked_week(market: Services, as_of: 
     assert {p.doc_id for p in answer.passages} <= {week, "tasting-judges.md"}
 
 
-def test_documents_dated_after_as_of_are_never_cited_or_listed(market: Services) -> None:
+def test_documents_dated_after_as_of_are_never_cited_or_listed(market: Citeqa) -> None:
     as_of = date(2025, 3, 14)
     for question in (WINNER_QUESTION, "Whose plum chutney won the Millbrook tasting?",
                      "How many jars were entered for the plum chutney's tasting?",
@@ -192,7 +193,7 @@ def test_documents_dated_after_as_of_are_never_cited_or_listed(market: Services)
     date(2025, 3, 14),  # one dated article after as_of, one undated: left out by id
     date(2025, 3, 1),  # every dated article after as_of: kept by date or as undated
 ])
-def test_an_undated_document_is_still_found(market: Services, as_of: date) -> None:
+def test_an_undated_document_is_still_found(market: Citeqa, as_of: date) -> None:
     answer = market.assistant.ask(GUILD_QUESTION, as_of=as_of, top_k=50)
 
     assert answer.citations and answer.citations[0].doc_id == "tasting-judges.md"
@@ -217,7 +218,7 @@ REGATTA = [
 ]
 
 
-def test_a_report_dated_after_the_span_it_is_about_is_favoured(services: Services) -> None:
+def test_a_report_dated_after_the_span_it_is_about_is_favoured(services: Citeqa) -> None:
     ingest_documents(REGATTA, store=services.store, collection="regatta",
                      embedder=services.embedder, settings=services.settings)
     # Last weekend was 8-9 March; the report came out on Monday the 10th.
@@ -230,7 +231,7 @@ def test_a_report_dated_after_the_span_it_is_about_is_favoured(services: Service
     assert [p.doc_id for p in answer.passages] == ["regatta-report.md"]
 
 
-def test_as_of_combines_with_the_other_filters(market: Services) -> None:
+def test_as_of_combines_with_the_other_filters(market: Citeqa) -> None:
     filters = Filters(doc_ids=("market-week-1.md", FUTURE, "tasting-judges.md"))
     for question in (WINNER_QUESTION, GUILD_QUESTION):
         answer = market.assistant.ask(question, as_of=date(2025, 3, 14), filters=filters,
@@ -241,7 +242,7 @@ def test_as_of_combines_with_the_other_filters(market: Services) -> None:
 
 
 def test_a_window_that_holds_nothing_relevant_does_not_empty_the_answer(
-        market: Services) -> None:
+        market: Citeqa) -> None:
     answer = market.assistant.ask("Whose quince jelly won the Millbrook tasting yesterday?",
                                   as_of=date(2025, 3, 18))
     assert answer.time_window is not None and answer.time_window.start == "2025-03-17"
@@ -341,7 +342,7 @@ def _cli(data_dir: Path, *args: str) -> Any:
                               env={"COLUMNS": "200"}, catch_exceptions=False)
 
 
-def test_cli_ask_takes_as_of_for_a_batch_and_per_line(market: Services,
+def test_cli_ask_takes_as_of_for_a_batch_and_per_line(market: Citeqa,
                                                       tmp_path: Path) -> None:
     batch = tmp_path / "questions.jsonl"
     batch.write_text("\n".join(json.dumps(line) for line in [
@@ -395,7 +396,7 @@ def test_eval_questions_carry_their_date(tmp_path: Path) -> None:
         read_questions(path)
 
 
-def test_evaluation_asks_as_of_each_questions_date_only_when_told(market: Services,
+def test_evaluation_asks_as_of_each_questions_date_only_when_told(market: Citeqa,
                                                                   tmp_path: Path) -> None:
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("".join(json.dumps({"id": d.id, "title": d.title, "text": d.text,

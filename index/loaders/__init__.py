@@ -22,6 +22,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from index.documents import Document, SkippedSource
 from index.loaders.common import MAX_EXTRACTED_CHARS, Loaded
 from index.loaders.docx import (
     MAX_DOCX_ELEMENTS,
@@ -45,7 +46,6 @@ from index.loaders.pdf import (
     pdf_document,
 )
 from index.loaders.text import _decode, markdown_document, text_document
-from index.models import Document, SkippedSource
 from index.parsing import parse_isolated
 
 __all__ = [

@@ -14,6 +14,7 @@ import docx
 from docx.table import Table
 from lxml import etree
 
+from index.documents import Document, SkippedSource
 from index.loaders.common import (
     _CHUNK,
     _MAX_TITLE_CHARS,
@@ -25,7 +26,6 @@ from index.loaders.common import (
     _normalise_newlines,
     _OverLimit,
 )
-from index.models import Document, SkippedSource
 
 # Caps on what one DOCX file may cost to parse (the others are in `index.loaders.common`).
 # The XML parts of a .docx, unpacked; and how many times smaller than that a large part may be

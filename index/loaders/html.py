@@ -12,8 +12,8 @@ from pathlib import Path
 from bs4 import BeautifulSoup, Tag
 from lxml import etree
 
+from index.documents import Document
 from index.loaders.common import _CHUNK, _check_chars, _count_elements, _ElementCounter
-from index.models import Document
 
 # Caps on what one HTML file may cost to parse (the others are in `index.loaders.common`).
 MAX_HTML_ELEMENTS = 200_000

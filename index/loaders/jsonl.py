@@ -12,8 +12,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from index.documents import Document, SkippedSource
 from index.loaders.common import Loaded, _link
-from index.models import Document, SkippedSource
 
 # Decompressed JSONL larger than this is refused, so a tiny gzip cannot fill the memory; callers
 # that know their size limit (uploads, `load_file`) pass it, and it bounds decompression too.

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 import pypdf
 
+from index.documents import Document, SkippedSource
 from index.loaders.common import (
     _check_chars,
     _describe,
@@ -21,7 +22,6 @@ from index.loaders.common import (
     _normalise_newlines,
     _OverLimit,
 )
-from index.models import Document, SkippedSource
 
 # Caps on what one PDF file may cost to parse (the others are in `index.loaders.common`).
 MAX_PDF_PAGES = 2_000

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
+from index.documents import Document, SkippedSource
 from index.loaders.common import _first_line_title, _link, _normalise_newlines
-from index.models import Document, SkippedSource
 
 # Byte-order marks of the Unicode encodings other than UTF-8 that a text file may be saved in
 # (Windows "Unicode" text is UTF-16 with a BOM). The 4-byte UTF-32 marks come first: the

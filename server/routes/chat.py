@@ -9,20 +9,22 @@ final stream chunk), so none is lost on the way.
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from citeqa import Citeqa
+from citeqa.stream import Answered, AnswerEvents, Delta, Failed, Searching
 from index.errors import InvalidInput, NotFound
+from qa.answer import Answer, Citation, TimeWindowInfo
 from qa.followup import Turn
-from qa.models import Answer, Citation, TimeWindowInfo
-from server.deps import ServicesDep
+from server.deps import CiteqaDep
 from server.schemas import (
     MAX_CONTENT_PARTS,
     AsOf,
@@ -30,14 +32,12 @@ from server.schemas import (
     as_of_date,
     check_conversation,
 )
-from server.services import Services
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
 MODEL = "citeqa"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": OpenAIErrorBody} for status in (400, 401, 404, 413, 415, 422)}
-_PIECE = re.compile(r"\S+\s*")
 MAX_CHAT_MESSAGES = 200
 
 
@@ -97,7 +97,8 @@ class Choice(BaseModel):
 
 
 class Usage(BaseModel):
-    """Sizes of the request and the answer, in words: citeqa runs no LLM, so it has no tokens."""
+    """Sizes of the request and the answer, in words (a tokenizer's count would depend on a
+    model: in extractive mode there is none, and in LLM mode it is the LLM server's)."""
 
     prompt_tokens: int
     completion_tokens: int
@@ -165,10 +166,10 @@ them: a first chunk with the assistant role, content chunks, a last chunk with
                      "content": {"text/event-stream": {"schema": {}}}},
                **_ERRORS},
 )
-def chat_completions(request: ChatRequest, services: ServicesDep
+def chat_completions(request: ChatRequest, citeqa: CiteqaDep
                      ) -> ChatCompletion | StreamingResponse:
     """Answer the last user message from the articles, citing exact spans."""
-    collection = collection_of(request.model, services)
+    collection = collection_of(request.model, citeqa)
     if request.n not in (None, 1):
         raise InvalidInput(f"n={request.n} is not supported; citeqa gives one answer (n=1)",
                            code="unsupported_n")
@@ -181,38 +182,39 @@ def chat_completions(request: ChatRequest, services: ServicesDep
     question = texts[-1]
     history = [Turn(m.role, text) for m, text in zip(request.messages[:-1], texts, strict=False)
                if m.role in ("user", "assistant")]
-    answer = services.assistant.ask(question, collection=collection, history=history,
-                                    as_of=as_of_date(request.as_of))
     words_in = sum(len(text.split()) for text in texts)
-    completion = _completion(answer, request.model, collection, words_in)
     if not request.stream:
-        return completion
-    return StreamingResponse(_chunks(completion), media_type="text/event-stream",
+        answer = citeqa.ask(question, collection=collection, history=history,
+                            as_of=as_of_date(request.as_of))
+        return _completion(answer, request.model, collection, words_in)
+    # Not live: a chat client keeps the text it is sent, so it gets the checked text only.
+    events = citeqa.ask_stream(question, collection=collection, history=history,
+                               as_of=as_of_date(request.as_of), live=False)
+    return StreamingResponse(_chunks(events, request.model, collection, words_in),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @router.get("/models", response_model=ModelList, responses=_ERRORS)
-def list_models(services: ServicesDep) -> ModelList:
+def list_models(citeqa: CiteqaDep) -> ModelList:
     """`citeqa` for the default collection, and `citeqa:<name>` for each collection."""
-    records = services.store.collections()
     created = int(time.time())
     cards = [ModelCard(id=MODEL, created=created)]
-    cards += [ModelCard(id=f"{MODEL}:{record.name}", created=created) for record in records]
+    cards += [ModelCard(id=f"{MODEL}:{record.name}", created=created)
+              for record, _, _ in citeqa.collections()]
     return ModelList(data=cards)
 
 
-def collection_of(model: str, services: Services) -> str:
-    """The collection a model name asks for; 404 for a model this server does not have."""
+def collection_of(model: str, citeqa: Citeqa) -> str:
+    """The collection a model name asks for; 404 for a model this server does not have (an
+    unknown collection is refused when the question is asked)."""
     if model == MODEL:
-        return services.settings.collection
+        return citeqa.collection_name(None)
     prefix = f"{MODEL}:"
     if not model.startswith(prefix) or not model[len(prefix):]:
         raise NotFound(f"unknown model {model!r}: use {MODEL!r} or '{MODEL}:<collection>' "
                        "(GET /v1/models lists them)", code="model_not_found")
-    name = model[len(prefix):]
-    # Raises NotFound (404) for a collection that does not exist.
-    services.store.collection(name)
-    return name
+    return model[len(prefix):]
 
 
 def _completion(answer: Answer, model: str, collection: str, words_in: int) -> ChatCompletion:
@@ -232,20 +234,34 @@ def _completion(answer: Answer, model: str, collection: str, words_in: int) -> C
     )
 
 
-def _chunks(completion: ChatCompletion) -> Iterator[str]:
-    base = {"id": completion.id, "object": "chat.completion.chunk",
-            "created": completion.created, "model": completion.model}
+def _chunks(events: AnswerEvents, model: str, collection: str, words_in: int
+            ) -> Iterator[str]:
+    """The answer's events as OpenAI's `chat.completion.chunk` objects, then `[DONE]`."""
+    base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": model}
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         body = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
                 **extra}
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
-    yield chunk({"role": "assistant", "content": ""})
-    for piece in _PIECE.findall(completion.choices[0].message.content):
-        yield chunk({"content": piece})
-    yield chunk({}, "stop",
-                citations=[c.model_dump(mode="json") for c in completion.citations],
-                citeqa=completion.citeqa.model_dump(mode="json"),
-                usage=completion.usage.model_dump())
+    with closing(events):
+        for event in events:
+            match event:
+                case Searching():
+                    yield chunk({"role": "assistant", "content": ""})
+                case Delta():
+                    yield chunk({"content": event.text})
+                case Answered():
+                    completion = _completion(event.answer, model, collection, words_in)
+                    yield chunk({}, "stop",
+                                citations=[c.model_dump(mode="json")
+                                           for c in completion.citations],
+                                citeqa=completion.citeqa.model_dump(mode="json"),
+                                usage=completion.usage.model_dump())
+                case Failed():
+                    # As OpenAI reports an error mid-stream.
+                    error = {"message": event.error.detail, "type": "server_error",
+                             "param": None, "code": event.error.code}
+                    yield f"data: {json.dumps({'error': error}, ensure_ascii=False)}\n\n"
     yield "data: [DONE]\n\n"

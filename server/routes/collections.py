@@ -6,9 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from index.errors import Conflict
-from index.store import validate_collection_name
-from server.deps import ServicesDep
+from server.deps import CiteqaDep
 from server.schemas import (
     CollectionDeleted,
     CollectionIn,
@@ -24,29 +22,24 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("", response_model=CollectionList, responses=_ERRORS)
-def list_collections(services: ServicesDep) -> CollectionList:
+def list_collections(citeqa: CiteqaDep) -> CollectionList:
     """Every collection with its number of documents and chunks."""
-    infos = []
-    for record in services.store.collections():
-        collection = services.store.collection(record.name)
-        infos.append(CollectionInfo(name=record.name, documents=collection.count_documents(),
-                                    chunks=collection.count_chunks(), model=record.model))
-    return CollectionList(collections=infos, default=services.settings.collection)
+    return CollectionList(
+        collections=[CollectionInfo(name=record.name, documents=documents, chunks=chunks,
+                                    model=record.model)
+                     for record, documents, chunks in citeqa.collections()],
+        default=citeqa.collection_name(None))
 
 
 @router.post("", response_model=CollectionInfo, status_code=201, responses=_ERRORS)
-def create_collection(body: CollectionIn, services: ServicesDep) -> CollectionInfo:
+def create_collection(body: CollectionIn, citeqa: CiteqaDep) -> CollectionInfo:
     """An empty collection, for this server's embedding model."""
-    name = validate_collection_name(body.name)
-    if any(record.name == name for record in services.store.collections()):
-        raise Conflict(f"collection {name!r} exists already", code="collection_exists")
-    created = services.store.create_collection(name, model=services.embedder.name,
-                                               dimension=services.embedder.dimension)
-    return CollectionInfo(name=name, documents=0, chunks=0, model=created.model)
+    created = citeqa.create_collection(body.name)
+    return CollectionInfo(name=created.name, documents=0, chunks=0, model=created.model)
 
 
 @router.delete("/{name}", response_model=CollectionDeleted, responses=_ERRORS)
-def delete_collection(name: str, services: ServicesDep) -> CollectionDeleted:
+def delete_collection(name: str, citeqa: CiteqaDep) -> CollectionDeleted:
     """Remove a collection with all its documents, vectors and indexes."""
-    services.store.delete_collection(name)
+    citeqa.delete_collection(name)
     return CollectionDeleted(deleted=name)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from server.deps import ServicesDep
+from server.deps import CiteqaDep
 from server.schemas import Health, Ready
 from server.security import ApiKeyRequired
 
@@ -17,19 +17,19 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=Health)
-def healthz(services: ServicesDep) -> Health:
+def healthz(citeqa: CiteqaDep) -> Health:
     """The server is up, with the number of collections it holds."""
-    return Health(status="ok", collections=len(services.store.collections()))
+    return Health(status="ok", collections=len(citeqa.store.collections()))
 
 
 @router.get("/readyz", response_model=Ready, responses={503: {"model": Ready}})
 def readyz(request: Request) -> Ready | JSONResponse:
     """Ready only once the embedding model and the store are loaded and the store answers."""
-    services = getattr(request.app.state, "services", None)
-    if services is None:
+    citeqa = getattr(request.app.state, "citeqa", None)
+    if citeqa is None:
         return JSONResponse(status_code=503,
                             content={"status": "starting", "worker": os.getpid()})
-    if not services.store.reachable():
+    if not citeqa.store.reachable():
         return JSONResponse(status_code=503,
                             content={"status": "store_unavailable", "worker": os.getpid()})
     return Ready(status="ready", worker=os.getpid())

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from server.deps import ServicesDep
+from server.deps import CiteqaDep
 from server.schemas import ErrorBody, SearchPassage, SearchRequest, SearchResult, as_of_date
 
 router = APIRouter(prefix="/v1", tags=["search"])
@@ -16,15 +16,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/search", response_model=SearchResult, responses=_ERRORS)
-def search(request: SearchRequest, services: ServicesDep) -> SearchResult:
+def search(request: SearchRequest, citeqa: CiteqaDep) -> SearchResult:
     """Retrieve the passages a question would be answered from, best first.
 
     The same hybrid retrieval (dense, sentence and BM25, fused) and reranking as
     `POST /v1/ask`, without answer extraction; every passage's `start`/`end` are character
     offsets into its document (`GET /v1/documents/{doc_id}`).
     """
-    name = request.collection or services.settings.collection
-    found = services.assistant.search(
+    name = citeqa.collection_name(request.collection)
+    found = citeqa.search(
         request.query,
         collection=name,
         top_k=request.top_k,

@@ -15,7 +15,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import Field, field_validator, model_validator
 
 from index.errors import CiteqaError, NotFound
-from qa.models import Passage
+from qa.answer import Passage
 from qa.pipeline import Assistant
 
 
@@ -42,11 +42,11 @@ class CiteqaRetriever(BaseRetriever):
 
     In this process, over a data folder (no server needed)::
 
-        from qa.retriever import CiteqaRetriever
-        from server.services import Services
+        from qa.langchain_retriever import CiteqaRetriever
+        from citeqa import Citeqa
         from index.settings import Settings
 
-        services = Services.build(Settings())
+        services = Citeqa.build(Settings())
         retriever = CiteqaRetriever(assistant=services.assistant, collection="articles", k=5)
         docs = retriever.invoke("Who co-leads the lab?")
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, Field
+
+MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+"""A citation marker in an answer's text: [1], or [1, 2] as a model may write it."""
 
 
 class Citation(BaseModel):
