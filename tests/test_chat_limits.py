@@ -8,14 +8,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from qa.followup import (
-    MAX_ADDED_CHARS,
-    Turn,
-    people_in,
-    quoted_sentences,
-    standalone_question,
-    things_of_kind,
-)
+from qa.followup import MAX_ADDED_CHARS, Turn, standalone_question
+from qa.mentions import people_in, quoted_sentences, things_of_kind
 from server.schemas import MAX_CONTENT_PARTS, MAX_CONVERSATION_CHARS, MAX_MESSAGE_CHARS
 
 LAB = [Turn("user", "Who co-leads the lab?"),

@@ -14,7 +14,8 @@ import qa.followup
 from citeqa import Citeqa
 from index.documents import Document
 from index.ingest import ingest_documents
-from qa.followup import Rewrite, Turn, garbled, standalone_question, things_of_kind
+from qa.followup import Rewrite, Turn, garbled, standalone_question
+from qa.mentions import things_of_kind
 from tests.conftest import SAMPLES
 
 LABS_DOC = "harbourline-labs.txt"
