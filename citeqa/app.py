@@ -8,7 +8,8 @@ is written.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -18,7 +19,7 @@ from citeqa.stream import AnswerEvents, answer_events
 from index.catalog import CollectionRecord
 from index.documents import Document, Filters, IngestReport, SkippedSource, StoredDocument
 from index.embedding import Embedder, SentenceTransformerEmbedder
-from index.errors import Conflict, InvalidInput, UnreadableFile
+from index.errors import CiteqaError, Conflict, InvalidInput, UnreadableFile
 from index.fetch import fetch_url, is_url, load_locations
 from index.ingest import ProgressCallback, ingest_documents
 from index.loaders import load_bytes, record_document
@@ -30,6 +31,7 @@ from qa.draft import Answerer
 from qa.followup import Turn
 from qa.generate import chat_model_from
 from qa.pipeline import Assistant, collection_for
+from qa.timeframe import as_of_date
 
 Loaded = Document | SkippedSource
 """A source read: a document, or the reason it was skipped."""
@@ -109,6 +111,35 @@ class Citeqa:
         asked = self.assistant.prepare(question, history=history, collection=collection)
         return answer_events(self.assistant, asked, top_k=top_k, filters=filters,
                              as_of=as_of, live=live)
+
+    def ask_batch(self, lines: Iterable[str], *, collection: str | None = None,
+                  top_k: int | None = None, filters: Filters | None = None,
+                  as_of: date | None = None) -> Iterator[dict[str, Any]]:
+        """Answer JSON lines of `{"id", "question", "as_of"?}`, one result per line in
+        order: the answer with its id, or `{"id", "error", "detail"}` for a line that cannot
+        be read or asked. An unknown collection stops the batch (every line would fail)."""
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict) or "question" not in record:
+                    raise ValueError('expected {"id", "question"}')
+            except ValueError as exc:
+                yield {"id": None, "error": "invalid_line", "detail": f"line {number}: {exc}"}
+                continue
+            try:
+                line_as_of = record.get("as_of")
+                answer = self.ask(
+                    str(record["question"]), collection=collection, top_k=top_k,
+                    filters=filters, as_of=as_of if line_as_of is None else as_of_date(
+                        str(line_as_of), name=f"line {number}: as_of"))
+            except CiteqaError as exc:
+                if exc.code == "collection_not_found":
+                    raise
+                yield {"id": record.get("id"), "error": exc.code, "detail": exc.detail}
+            else:
+                yield {"id": record.get("id"), **answer.model_dump()}
 
     def search(self, query: str, *, collection: str | None = None, top_k: int | None = None,
                filters: Filters | None = None, as_of: date | None = None) -> list[Passage]:

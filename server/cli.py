@@ -200,28 +200,8 @@ def _ask_batch(citeqa: Citeqa, batch: Path, *, collection: str | None, top_k: in
         lines = batch.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read {batch}: {exc}", code="unreadable_file") from exc
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict) or "question" not in record:
-                raise ValueError('expected {"id", "question"}')
-        except ValueError as exc:
-            out: dict[str, Any] = {"id": None, "error": "invalid_line",
-                                   "detail": f"line {number}: {exc}"}
-        else:
-            try:
-                line_as_of = record.get("as_of")
-                answer = citeqa.ask(
-                    str(record["question"]), collection=collection, top_k=top_k,
-                    filters=filters, as_of=as_of if line_as_of is None else as_of_date(
-                        str(line_as_of), name=f"line {number}: as_of"))
-                out = {"id": record.get("id"), **answer.model_dump()}
-            except CiteqaError as exc:
-                if exc.code in ("collection_not_found",):
-                    raise
-                out = {"id": record.get("id"), "error": exc.code, "detail": exc.detail}
+    for out in citeqa.ask_batch(lines, collection=collection, top_k=top_k, filters=filters,
+                                as_of=as_of):
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
         sys.stdout.flush()
 
