@@ -15,9 +15,8 @@ def cite(draft: Draft) -> tuple[str, list[Citation]]:
     (CITEQA_UNSUPPORTED=flag) stand where they were written, marked [unsupported].
     """
     flagged: dict[int, list[str]] = {}
-    for rejected in draft.rejected:
-        if rejected.shown_after is not None:
-            flagged.setdefault(rejected.shown_after, []).append(rejected.text)
+    for position, text in draft.flagged:
+        flagged.setdefault(position, []).append(text)
     parts = [f"{text} [unsupported]" for text in flagged.get(0, [])]
     citations = []
     for n, sentence in enumerate(draft.sentences, start=1):

@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from index.documents import Document
+from qa.answer import UnsupportedSentence
 from qa.followup import Turn
 from qa.question import Question
 from qa.retrieve import Candidate
@@ -53,28 +54,17 @@ class AnswerSentence:
 
 
 @dataclass(frozen=True)
-class Rejected:
-    """A generated sentence the citation check rejected (LLM mode)."""
-
-    text: str
-    cited: tuple[int, ...]
-    score: float
-    reason: str
-    # Kept in the answer text, marked, after this many cited sentences
-    # (CITEQA_UNSUPPORTED=flag); None when dropped.
-    shown_after: int | None = None
-
-
-@dataclass(frozen=True)
 class Draft:
     """The chosen sentences, and what the support model reads about how well they answer."""
 
     sentences: list[AnswerSentence]
     evidence: Mapping[str, float] = field(default_factory=dict)
     mode: Mode = "extractive"
-    # LLM mode: the generated sentences the check rejected, and the support it measured
-    # itself (None: the support model rates the draft).
-    rejected: Sequence[Rejected] = ()
+    # LLM mode: the generated sentences the check rejected; those kept in the text, marked
+    # (CITEQA_UNSUPPORTED=flag), as (how many cited sentences come before it, its text); and
+    # the support the check measured itself (None: the support model rates the draft).
+    rejected: Sequence[UnsupportedSentence] = ()
+    flagged: Sequence[tuple[int, str]] = ()
     support: float | None = None
 
 

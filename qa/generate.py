@@ -21,8 +21,9 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from index.embedding import Embedder
 from index.errors import CiteqaError, ConfigurationError
 from index.settings import Settings
+from qa.answer import UnsupportedSentence
 from qa.check import check_answer
-from qa.draft import Answerer, AnswerSentence, Draft, Rejected, TokenCallback
+from qa.draft import Answerer, AnswerSentence, Draft, TokenCallback
 from qa.followup import Turn
 from qa.question import Question
 from qa.retrieve import Candidate
@@ -231,7 +232,8 @@ class GeneratingAnswerer:
         checked = check_answer(generated, prompt.evidence, embedder=self.embedder,
                                attribute=options.attribute)
         kept: list[AnswerSentence] = []
-        rejected: list[Rejected] = []
+        rejected: list[UnsupportedSentence] = []
+        flagged: list[tuple[int, str]] = []
         for sentence in checked.sentences:
             if sentence.supported and sentence.passage is not None:
                 assert sentence.start is not None and sentence.end is not None
@@ -240,14 +242,14 @@ class GeneratingAnswerer:
                     end=sentence.end, score=sentence.score, wording=sentence.text,
                     attributed=sentence.attributed))
             else:
-                rejected.append(Rejected(
-                    text=sentence.text, cited=tuple(sentence.cited), score=sentence.score,
-                    reason=sentence.reason,
-                    shown_after=len(kept) if options.keep_unsupported else None))
+                rejected.append(UnsupportedSentence(
+                    text=sentence.text, cited=list(sentence.cited), score=sentence.score,
+                    reason=sentence.reason))
+                if options.keep_unsupported:
+                    flagged.append((len(kept), sentence.text))
         if not kept:
             # Nothing generated survived the check: the extractive answer stands in.
             return replace(self.fallback.answer(question, candidates, query_vector),
-                           mode="llm-extractive",
-                           rejected=[replace(r, shown_after=None) for r in rejected])
-        return Draft(kept, mode="llm", rejected=rejected,
+                           mode="llm-extractive", rejected=rejected)
+        return Draft(kept, mode="llm", rejected=rejected, flagged=flagged,
                      support=max(s.score for s in checked.supported))

@@ -18,7 +18,7 @@ from index.settings import Settings
 from index.store import CollectionStore, Store
 from index.text import search_tokens
 from qa.abstain import ABSTAIN_MESSAGE, FittedSupport, SupportModel, should_abstain
-from qa.answer import Answer, Passage, TimeWindowInfo, UnsupportedSentence
+from qa.answer import Answer, Passage, TimeWindowInfo
 from qa.cite import cite, shown_passages
 from qa.draft import Answerer, TokenCallback
 from qa.extract import ExtractiveAnswerer
@@ -173,8 +173,7 @@ class Assistant:
             citations=citations,
             passages=shown_passages(candidates, top_k),
             mode=draft.mode,
-            unsupported=[UnsupportedSentence(text=r.text, cited=list(r.cited), score=r.score,
-                                             reason=r.reason) for r in draft.rejected],
+            unsupported=list(draft.rejected),
             timings_ms={k: round(v, 2) for k, v in timings.items()},
             as_of=as_of.isoformat(),
             time_window=TimeWindowInfo(**window.to_dict()) if window else None,
