@@ -37,7 +37,6 @@ class GuardedH11Protocol(H11Protocol):
 
     head_seconds: float = HEAD_SECONDS
     _head_deadline: asyncio.TimerHandle | None = None
-    _head_started = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the clock for the first request's head."""
@@ -46,7 +45,6 @@ class GuardedH11Protocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         """Feed h11; keep the clock running only while a head is incomplete."""
-        self._head_started = self._head_started or self.conn.their_state is h11.IDLE
         super().data_received(data)
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
             # Part of a head is waiting in h11's buffer (or a pipelined one after a response).
@@ -58,7 +56,6 @@ class GuardedH11Protocol(H11Protocol):
         """The next request's head gets its own clock, started by its first byte; until then
         the keep-alive timeout applies."""
         super().on_response_complete()
-        self._head_started = False
         self._disarm_head_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -79,7 +76,8 @@ class GuardedH11Protocol(H11Protocol):
         self._head_deadline = None
         if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
             return
-        if self._head_started:
+        began, _ = self.conn.trailing_data  # what h11 holds of a head not yet complete
+        if began:
             # A client that began a request is told why it ends; a silent connection (a
             # browser's preconnect) is just closed, as a browser expects.
             client = f"{self.client[0]}:{self.client[1]}" if self.client else "-"
