@@ -24,7 +24,7 @@ from index.fetch import fetch_url, is_url, load_locations
 from index.ingest import ProgressCallback, ingest_documents
 from index.loaders import load_bytes, record_document
 from index.settings import Settings
-from index.store import Store, validate_collection_name
+from index.store import CollectionStore, Store, validate_collection_name
 from qa.abstain import SupportModel
 from qa.answer import Answer, Passage
 from qa.draft import Answerer
@@ -234,14 +234,13 @@ class Citeqa:
             sizes.append((record, target.count_documents(), target.count_chunks()))
         return sizes
 
-    def create_collection(self, name: str) -> CollectionRecord:
+    def create_collection(self, name: str) -> CollectionStore:
         """An empty collection for this embedding model (409 if it exists)."""
         name = validate_collection_name(name)
         if any(record.name == name for record in self.store.collections()):
             raise Conflict(f"collection {name!r} exists already", code="collection_exists")
-        self.store.create_collection(name, model=self.embedder.name,
-                                     dimension=self.embedder.dimension)
-        return next(record for record in self.store.collections() if record.name == name)
+        return self.store.create_collection(name, model=self.embedder.name,
+                                            dimension=self.embedder.dimension)
 
     def delete_collection(self, name: str) -> None:
         """Remove a collection with all its documents, vectors and indexes (404 if unknown)."""
