@@ -193,7 +193,7 @@ _JSONL_ALL_BAD = b"\n".join([
     b'{"text": "No id."}',
 ])
 
-def _nested(depth: int) -> dict[str, Any]:
+def nested_metadata(depth: int) -> dict[str, Any]:
     value: dict[str, Any] = {"leaf": "harbour"}
     for _ in range(depth - 1):
         value = {"inner": value}
@@ -279,7 +279,7 @@ UPLOADS = [
     pytest.param(Upload("ferry.md", GOOD_TEXT.encode(), 400, ("invalid collection name",),
                         params={"collection": "../../etc"}), id="traversal-in-collection-name"),
     # Issue 13's hostile files: each is refused with the limit it broke, and stores nothing.
-    pytest.param(Upload("deep.jsonl", _jsonl_line(metadata=_nested(300)), 422,
+    pytest.param(Upload("deep.jsonl", _jsonl_line(metadata=nested_metadata(300)), 422,
                         ("deep.jsonl", "levels deep", "20")), id="metadata-300-levels-deep"),
     pytest.param(Upload("long-id.jsonl", _jsonl_line(id="q" * 1_000_000), 422,
                         ("long-id.jsonl", "1,000,000 characters")), id="jsonl-id-of-1-MB"),
@@ -704,13 +704,6 @@ EVIL_ORIGIN = "http://evil.example"
 KEY = "sesame-42"
 
 
-def _nested(depth: int) -> dict[str, Any]:
-    value: dict[str, Any] = {}
-    for _ in range(depth - 1):
-        value = {"a": value}
-    return value
-
-
 def _chunked(total: int) -> Iterator[bytes]:
     """A body sent in 64 KiB pieces with no Content-Length, as a chunked upload is."""
     piece = b"x" * 65536
@@ -757,11 +750,11 @@ HOSTILE = [
                                                               "application/json"}}),
     Hostile("deep-metadata", "POST", "/v1/documents", 422, "", "20",
             {"json": {"documents": [{"id": "deep.md", "text": GOOD_TEXT,
-                                     "metadata": _nested(30)}]}}),
+                                     "metadata": nested_metadata(30)}]}}),
     # Deeper still, the JSON parser stops before our check does.
     Hostile("260-levels-of-metadata", "POST", "/v1/documents", 422, "invalid_request",
             "recursion limit", {"json": {"documents": [{"id": "deep.md", "text": GOOD_TEXT,
-                                                        "metadata": _nested(260)}]}}),
+                                                        "metadata": nested_metadata(260)}]}}),
     Hostile("megabyte-id", "POST", "/v1/documents", 422, "invalid_request", "512",
             {"json": {"documents": [{"id": "x" * 2**20, "text": GOOD_TEXT}]}}),
     Hostile("script-url", "POST", "/v1/documents", 422, "", "http",

@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.outputs import ChatGenerationChunk
+from test_bad_input import nested_metadata
 from typer.testing import CliRunner
 
 from citeqa import Citeqa
@@ -40,13 +41,6 @@ SMALL_UPLOAD = 64 * 1024
 BODY_LIMIT = SMALL_UPLOAD + 1024 * 1024
 CHUNK = 64 * 1024
 HUGE_BODY_CHUNKS = 300 * 16  # 300 MiB in 64 KiB chunks
-
-
-def _nested(depth: int) -> dict[str, Any]:
-    value: dict[str, Any] = {}
-    for _ in range(depth - 1):
-        value = {"a": value}
-    return value
 
 
 # Body limits on the bytes received, and the key before the body (finding 3) ------------------
@@ -268,7 +262,7 @@ def _upload_jsonl(api: TestClient, *records: dict[str, Any]) -> Any:
 def test_deeply_nested_metadata_is_refused_and_the_list_still_works(
         api: TestClient, depth: int) -> None:
     good = {"id": "good.txt", "text": TEXT}
-    deep = {"id": "deep.txt", "text": TEXT, "extra": _nested(depth)}
+    deep = {"id": "deep.txt", "text": TEXT, "extra": nested_metadata(depth)}
     response = _upload_jsonl(api, good, deep)
     assert response.status_code == 200, response.text
     assert response.json()["added"] == ["good.txt"]
@@ -280,16 +274,16 @@ def test_deeply_nested_metadata_is_refused_and_the_list_still_works(
 
 
 def test_deep_metadata_sent_as_json_is_refused(api: TestClient) -> None:
-    response = _add(api, {"id": "deep.txt", "text": TEXT, "extra": _nested(100)})
+    response = _add(api, {"id": "deep.txt", "text": TEXT, "extra": nested_metadata(100)})
     assert response.status_code == 422, response.text
     assert "nests more than 20 levels" in response.json()["detail"]
 
 
 def test_metadata_depth_up_to_the_limit_is_kept(api: TestClient) -> None:
     # The metadata object itself is the first level.
-    response = _add(api, {"id": "ok.txt", "text": TEXT, "extra": _nested(19)})
+    response = _add(api, {"id": "ok.txt", "text": TEXT, "extra": nested_metadata(19)})
     assert response.status_code == 200, response.text
-    assert api.get("/v1/documents/ok.txt").json()["metadata"]["extra"] == _nested(19)
+    assert api.get("/v1/documents/ok.txt").json()["metadata"]["extra"] == nested_metadata(19)
 
 
 def test_oversized_metadata_is_refused_from_every_source(api: TestClient) -> None:
