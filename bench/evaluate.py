@@ -36,7 +36,7 @@ from rich.table import Table
 from bench.near_miss import dev_sets, half
 from citeqa import Citeqa
 from citeqa.evaluate import run_evaluation
-from index.settings import Settings
+from core.settings import Settings
 from qa.abstain import FittedSupport, SupportModel
 from qa.draft import Answerer
 from qa.evaluation import (

@@ -17,7 +17,7 @@ from rich.progress import track
 
 from bench.near_miss import half, read_jsonl
 from citeqa import Citeqa
-from index.settings import Settings
+from core.settings import Settings
 from qa.question import prepare_question
 
 HERE = Path(__file__).resolve().parent

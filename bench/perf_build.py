@@ -29,9 +29,9 @@ import numpy as np
 
 from bench.perf_corpus import synthetic_documents
 from citeqa import Citeqa
+from core.settings import Settings
 from index.embedding import SentenceTransformerEmbedder
 from index.ingest import ingest_documents
-from index.settings import Settings
 
 COLLECTION = "perf"
 BUILD_INFO = "build.json"

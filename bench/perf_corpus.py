@@ -23,11 +23,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from core.documents import Document
+from core.settings import Settings
+from core.text import sentence_spans
 from index.chunking import Chunker
-from index.documents import Document
 from index.loaders import record_document
-from index.settings import Settings
-from index.text import sentence_spans
 
 HERE = Path(__file__).resolve().parent
 SHARED_EVAL = HERE.parent.parent / "shared" / "eval"

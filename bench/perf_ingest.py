@@ -25,14 +25,14 @@ import numpy as np
 
 from bench.perf_corpus import corpus_path, questions, read_jsonl, write_jsonl
 from bench.perf_load import latency_summary
+from core.documents import Chunk, Document
+from core.settings import Settings
+from core.text import sentence_spans
 from index.chunking import Chunker
-from index.documents import Chunk, Document
 from index.embedding import Embedder, SentenceTransformerEmbedder, resolve_model_location
 from index.ingest import ingest_paths
 from index.loaders import record_document
-from index.settings import Settings
 from index.store import Store
-from index.text import sentence_spans
 
 COLLECTION = "perf-ingest"
 

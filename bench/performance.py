@@ -59,8 +59,8 @@ from bench.perf_procs import (
     citeqa_server,
     clear_own_settings,
 )
+from core.settings import Settings
 from index.embedding import resolve_model_location
-from index.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data" / "perf"
@@ -484,7 +484,7 @@ def main(argv: list[str] | None = None) -> None:
                 modes.append("server")
             else:
                 message = ("server mode skipped: this citeqa has no CITEQA_CHROMA_URL setting "
-                           "(no chroma_url in index/settings.py) yet")
+                           "(no chroma_url in core/settings.py) yet")
                 console.print(f"[yellow]{message}[/]")
                 results["notes"].append(message)
         results["serving"] = []

@@ -78,7 +78,7 @@ def main() -> None:
     arguments = parser.parse_args()
     from fastapi.testclient import TestClient
 
-    from index.settings import Settings
+    from core.settings import Settings
     from server.app import create_app
 
     with PathTracer() as tracer, \

@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.near_miss import half, read_jsonl
 from citeqa import Citeqa
-from index.settings import Settings
+from core.settings import Settings
 from qa.evaluation import TOP_K, EvalQuestion, score_answer
 from qa.pipeline import Assistant
 from qa.timeframe import parse_day, time_window

@@ -40,10 +40,10 @@ from rich.table import Table
 
 from bench.near_miss import dev_sets, half
 from citeqa import Citeqa
+from core.settings import Settings
 from index.embedding import SentenceTransformerEmbedder
 from index.ingest import ingest_documents
 from index.loaders import record_document
-from index.settings import Settings
 from qa import extract
 from qa.draft import Draft
 from qa.evaluation import auroc, contains_answer

@@ -12,7 +12,7 @@ Layers, each importing only those below it:
 Other Python programs use it directly::
 
     from citeqa import Citeqa
-    from index.settings import Settings
+    from core.settings import Settings
 
     app = Citeqa.build(Settings(data_dir="data"))
     print(app.ask("Who co-leads the lab?").answer)

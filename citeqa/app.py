@@ -16,14 +16,15 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from citeqa.stream import AnswerEvents, answer_events
+from core.documents import Document, Filters, IngestReport, SkippedSource, StoredDocument
+from core.errors import CiteqaError, Conflict, InvalidInput
+from core.settings import Settings
 from index.catalog import CollectionRecord
-from index.documents import Document, Filters, IngestReport, SkippedSource, StoredDocument
 from index.embedding import Embedder, SentenceTransformerEmbedder
-from index.errors import CiteqaError, Conflict, InvalidInput, UnreadableFile
+from index.errors import UnreadableFile
 from index.fetch import fetch_url, is_url, load_locations
 from index.ingest import ProgressCallback, ingest_documents
 from index.loaders import load_bytes, record_document
-from index.settings import Settings
 from index.store import CollectionStore, Store, validate_collection_name
 from qa.abstain import SupportModel
 from qa.answer import Answer, Passage

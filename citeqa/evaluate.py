@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from citeqa.app import Citeqa
-from index.errors import CiteqaError, InvalidInput
+from core.errors import CiteqaError, InvalidInput
 from index.ingest import ProgressCallback
 from index.loaders import load_sources
 from qa.eval_set import read_questions

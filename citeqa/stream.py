@@ -17,8 +17,8 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import date
 
-from index.documents import Filters
-from index.errors import CiteqaError
+from core.documents import Filters
+from core.errors import CiteqaError
 from qa.answer import Answer
 from qa.generate import StopGenerating
 from qa.pipeline import Asked, Assistant

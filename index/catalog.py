@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index import schema
-from index.documents import (
+from core.documents import (
     ChunkRecord,
     Document,
     Filters,
@@ -29,6 +28,7 @@ from index.documents import (
     StoredDocument,
     date_number,
 )
+from index import schema
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from index.documents import Chunk, Document
+from core.documents import Chunk, Document
 
 # Paragraphs first, then lines, then sentence ends, then words: chunks end where sentences do
 # whenever a sentence fits.

@@ -11,9 +11,9 @@ from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from index.errors import ConfigurationError
+from core.errors import ConfigurationError
+from core.settings import DEFAULT_MODEL
 from index.onnx_encoder import ExportFailed, OnnxEncoder
-from index.settings import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 

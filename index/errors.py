@@ -1,53 +1,8 @@
-"""The one error module: every failure a user can cause or fix is a `CiteqaError`.
-
-Each error carries an HTTP status and a machine-readable code, so the API maps them in one
-exception handler and the CLI prints them in one place.
-"""
+"""The errors only ingestion raises; the shared ones are in `core.errors`."""
 
 from __future__ import annotations
 
-
-class CiteqaError(Exception):
-    """Base error: a message for people, a `code` for programs, an HTTP `status`."""
-
-    status: int = 400
-    code: str = "bad_request"
-
-    def __init__(self, detail: str, *, code: str | None = None, status: int | None = None):
-        super().__init__(detail)
-        self.detail = detail
-        if code is not None:
-            self.code = code
-        if status is not None:
-            self.status = status
-
-
-class InvalidInput(CiteqaError):
-    """The request or its arguments are wrong; the message says how to fix them."""
-
-    status = 400
-    code = "invalid_input"
-
-
-class Conflict(CiteqaError):
-    """The thing to create exists already."""
-
-    status = 409
-    code = "conflict"
-
-
-class NotFound(CiteqaError):
-    """An unknown document or collection."""
-
-    status = 404
-    code = "not_found"
-
-
-class TooLarge(CiteqaError):
-    """An upload or question over the configured limit."""
-
-    status = 413
-    code = "too_large"
+from core.errors import CiteqaError
 
 
 class UnreadableFile(CiteqaError):
@@ -55,10 +10,3 @@ class UnreadableFile(CiteqaError):
 
     status = 422
     code = "unreadable_file"
-
-
-class ConfigurationError(CiteqaError):
-    """Settings that cannot work together, such as a model that differs from the collection's."""
-
-    status = 500
-    code = "configuration_error"

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from index.documents import Document, SkippedSource
+from core.documents import Document, SkippedSource
 from index.loaders import load_bytes, load_sources
 
 USER_AGENT = "citeqa/0.1"

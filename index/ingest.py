@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
+from core.documents import Chunk, Document, IngestReport, PreparedDocument, SkippedSource
+from core.settings import Settings
+from core.text import chunk_tokens, sentence_spans
 from index.chunking import Chunker
-from index.documents import Chunk, Document, IngestReport, PreparedDocument, SkippedSource
 from index.embedding import Embedder
 from index.loaders import load_sources
-from index.settings import Settings
 from index.store import CollectionStore, Store
-from index.text import chunk_tokens, sentence_spans
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (documents done, documents in total) as ingestion goes on."""

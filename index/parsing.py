@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from index.documents import Document, SkippedSource
+from core.documents import Document, SkippedSource
 
 # Longest one file may take to parse before its worker is killed and the file refused.
 PARSE_TIMEOUT_SECONDS = 30.0

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
-from index import text as analyser
-from index.errors import ConfigurationError
+from core import text as analyser
+from core.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 

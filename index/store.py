@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.catalog import Catalog, CollectionRecord
-from index.documents import (
+from core.documents import (
     Chunk,
     ChunkRecord,
     Filters,
@@ -28,9 +27,10 @@ from index.documents import (
     StoredDocument,
     date_number,
 )
-from index.errors import ConfigurationError, NotFound
+from core.errors import ConfigurationError, NotFound
+from core.settings import Settings
+from index.catalog import Catalog, CollectionRecord
 from index.lexical import LexicalHit, LexicalIndex
-from index.settings import Settings
 from index.vectors import (
     DateCut,
     DenseHit,

@@ -19,9 +19,9 @@ import chromadb
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
-from index.documents import Chunk, Document, Filters, date_number
-from index.errors import ConfigurationError, InvalidInput
-from index.settings import Settings
+from core.documents import Chunk, Document, Filters, date_number
+from core.errors import ConfigurationError, InvalidInput
+from core.settings import Settings
 
 # Each collection's sentence vectors live in a second Chroma collection of this suffix.
 SENTENCES_SUFFIX = ".sentences"

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from core.text import search_tokens, sentence_spans
 from index.embedding import Embedder
-from index.text import search_tokens, sentence_spans
 from qa.answer import MARKER
 from qa.conflicts import meaning_change, missing_facts
 from qa.retrieve import Candidate

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from index.text import STOP_WORDS, search_tokens, sentence_spans
+from core.text import STOP_WORDS, search_tokens, sentence_spans
 from qa.entities import is_organisation, proper_names
 from qa.quantities import _CACHE, _DETERMINERS, _digits, _quantities, number_conflict
 

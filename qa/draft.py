@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from index.documents import Document
+from core.documents import Document
 from qa.answer import UnsupportedSentence
 from qa.followup import Turn
 from qa.question import Question

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from index.text import search_tokens
+from core.text import search_tokens
 from qa.question import AnswerType
 
 _MONTHS = (

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from index.errors import InvalidInput
+from core.errors import InvalidInput
 from qa.evaluation import EvalQuestion
 from qa.timeframe import parse_day
 

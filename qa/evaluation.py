@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from index.documents import IngestReport
-from index.errors import CiteqaError
+from core.documents import IngestReport
+from core.errors import CiteqaError
 from qa.answer import Answer
 
 # Passages asked for per question: enough for Recall@10, MRR@10 and nDCG@10.

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from index.documents import Document
+from core.documents import Document
+from core.text import search_tokens, sentence_spans
 from index.embedding import Embedder
-from index.text import search_tokens, sentence_spans
 from qa.constraints import agreement
 from qa.draft import AnswerSentence, Draft, TokenCallback
 from qa.entities import has_answer_type

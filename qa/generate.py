@@ -18,9 +18,9 @@ import numpy as np
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
+from core.errors import CiteqaError, ConfigurationError
+from core.settings import Settings
 from index.embedding import Embedder
-from index.errors import CiteqaError, ConfigurationError
-from index.settings import Settings
 from qa.answer import UnsupportedSentence
 from qa.check import check_answer
 from qa.draft import Answerer, AnswerSentence, Draft, TokenCallback

@@ -14,7 +14,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import Field, field_validator, model_validator
 
-from index.errors import CiteqaError, NotFound
+from core.errors import CiteqaError, NotFound
 from qa.answer import Passage
 from qa.pipeline import Assistant
 
@@ -44,7 +44,7 @@ class CiteqaRetriever(BaseRetriever):
 
         from qa.langchain_retriever import CiteqaRetriever
         from citeqa import Citeqa
-        from index.settings import Settings
+        from core.settings import Settings
 
         services = Citeqa.build(Settings())
         retriever = CiteqaRetriever(assistant=services.assistant, collection="articles", k=5)

@@ -11,12 +11,12 @@ from datetime import date
 import numpy as np
 from langchain_core.language_models import BaseChatModel
 
-from index.documents import Filters
+from core.documents import Filters
+from core.errors import CiteqaError, TooLarge
+from core.settings import Settings
+from core.text import search_tokens
 from index.embedding import Embedder
-from index.errors import CiteqaError, TooLarge
-from index.settings import Settings
 from index.store import CollectionStore, Store
-from index.text import search_tokens
 from qa.abstain import ABSTAIN_MESSAGE, FittedSupport, SupportModel, should_abstain
 from qa.answer import Answer, Passage, TimeWindowInfo
 from qa.cite import cite, shown_passages

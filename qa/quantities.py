@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from index.text import STOP_WORDS, search_tokens
+from core.text import STOP_WORDS, search_tokens
 
 # The checks read each passage once per generated sentence and cited passage: the pure
 # helpers below (and those of `qa/conflicts.py`) cache what they derive from a text.

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from index.errors import InvalidInput, TooLarge
-from index.text import STOP_WORDS, search_tokens
+from core.errors import InvalidInput, TooLarge
+from core.text import STOP_WORDS, search_tokens
 from qa.constraints import Constraints, constraints_of
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from index.text import words
+from core.text import words
 from qa.answer import MARKER
 from qa.mentions import (
     _answered_thing,

@@ -8,7 +8,7 @@ from datetime import date
 
 import numpy as np
 
-from index.documents import ChunkRecord, Filters, date_number
+from core.documents import ChunkRecord, Filters, date_number
 from index.store import CollectionStore
 from qa.timeframe import TimeWindow, parse_day
 

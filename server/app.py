@@ -17,8 +17,8 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from citeqa import Citeqa
+from core.settings import Settings
 from index.embedding import Embedder, SentenceTransformerEmbedder
-from index.settings import Settings
 from index.store import Store
 from server.errors import install_error_handlers
 from server.metrics import Metrics

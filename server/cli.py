@@ -18,9 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperGroup
 
-from index.documents import Document, Filters, SkippedSource, printable
-from index.errors import CiteqaError, InvalidInput
-from index.settings import Settings
+from core.documents import Document, Filters, SkippedSource, printable
+from core.errors import CiteqaError, InvalidInput
+from core.settings import Settings
 from qa.answer import Answer
 from qa.timeframe import as_of_date
 from server.schemas import DocumentFull, DocumentSummary

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from index.errors import CiteqaError
+from core.errors import CiteqaError
 
 log = logging.getLogger("citeqa.server")
 

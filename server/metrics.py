@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from index.documents import IngestReport
+from core.documents import IngestReport
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from index.documents import printable
+from core.documents import printable
 from server.errors import error_response
 from server.security import key_refusal
 

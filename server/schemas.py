@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from index.documents import MAX_ID_CHARS, Filters, StoredDocument, date_number
-from index.errors import TooLarge
+from core.documents import MAX_ID_CHARS, Filters, StoredDocument, date_number
+from core.errors import TooLarge
 from qa.answer import Passage
 from qa.followup import Turn
 from qa.timeframe import parse_day

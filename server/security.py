@@ -10,8 +10,8 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from index.errors import CiteqaError, ConfigurationError
-from index.settings import Settings
+from core.errors import CiteqaError, ConfigurationError
+from core.settings import Settings
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 

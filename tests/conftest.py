@@ -26,9 +26,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from citeqa import Citeqa
+from core.settings import Settings
 from index.embedding import SentenceTransformerEmbedder
 from index.ingest import ingest_paths
-from index.settings import Settings
 from index.store import Store
 from server.app import create_app
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from citeqa import Citeqa
-from index.documents import Document
+from core.documents import Document
+from core.settings import Settings
 from index.embedding import SentenceTransformerEmbedder
 from index.ingest import ingest_documents
-from index.settings import Settings
 from qa.answer import Answer
 from qa.extract import is_heading
 

@@ -11,8 +11,8 @@ import pytest
 from conftest import LAB_DOC
 from fastapi.testclient import TestClient
 
+from core.settings import Settings
 from index.embedding import SentenceTransformerEmbedder
-from index.settings import Settings
 from server.app import create_app
 
 LAB_QUESTION = "Who co-leads the lab?"

@@ -27,8 +27,8 @@ from test_parser_bombs import empty_paragraphs_docx, shared_stream_pdf
 from typer.testing import CliRunner, Result
 
 import citeqa.app
+from core.settings import Settings
 from index.embedding import SentenceTransformerEmbedder
-from index.settings import Settings
 from server.app import create_app
 from server.cli import app as cli_app
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from index.documents import ChunkRecord, Document, Sentence
+from core.documents import ChunkRecord, Document, Sentence
+from core.text import sentence_spans
 from index.embedding import SentenceTransformerEmbedder
-from index.text import sentence_spans
 from qa.check import CheckedSentence, check_answer
 from qa.retrieve import Candidate
 

@@ -17,8 +17,8 @@ from conftest import LAB_DOC, SAMPLES
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
+from core.settings import Settings
 from index.embedding import SentenceTransformerEmbedder
-from index.settings import Settings
 from server.app import create_app
 from server.cli import app
 

@@ -35,12 +35,12 @@ import pytest
 from conftest import LAB_DOC, SAMPLES, serving
 
 from citeqa import Citeqa
-from index.documents import Filters
+from core.documents import Filters
+from core.settings import Settings
+from core.text import search_tokens, sentence_spans
 from index.embedding import SentenceTransformerEmbedder
 from index.ingest import ingest_paths
-from index.settings import Settings
 from index.store import Store
-from index.text import search_tokens, sentence_spans
 from index.vectors import SENTENCES_SUFFIX, chunk_of_sentence
 
 pytestmark = pytest.mark.slow

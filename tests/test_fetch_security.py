@@ -25,8 +25,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from core.documents import Document, SkippedSource
 from index import fetch
-from index.documents import Document, SkippedSource
 from index.fetch import fetch_url
 from index.loaders import load_sources
 

@@ -12,7 +12,7 @@ import pytest
 
 import qa.followup
 from citeqa import Citeqa
-from index.documents import Document
+from core.documents import Document
 from index.ingest import ingest_documents
 from qa.followup import Rewrite, Turn, garbled, standalone_question
 from qa.mentions import things_of_kind

@@ -27,9 +27,9 @@ from test_bad_input import nested_metadata
 from typer.testing import CliRunner
 
 from citeqa import Citeqa
-from index.documents import MAX_ID_CHARS, Document, InvalidDocument, printable
+from core.documents import MAX_ID_CHARS, Document, InvalidDocument, printable
+from core.settings import Settings
 from index.embedding import SentenceTransformerEmbedder
-from index.settings import Settings
 from server import cli
 from server.app import create_app
 from server.connections import MAX_HEAD_BYTES, GuardedH11Protocol, connection_limits

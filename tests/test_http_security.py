@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from core.errors import ConfigurationError
+from core.settings import Settings
 from index.embedding import SentenceTransformerEmbedder
-from index.errors import ConfigurationError
-from index.settings import Settings
 from server import cli
 from server.app import create_app
 from server.security import loopback_hosts, refuse_open_server

@@ -10,14 +10,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from core.documents import Chunk, Document, Filters, PreparedDocument, SkippedSource
+from core.errors import ConfigurationError, InvalidInput, NotFound
+from core.settings import Settings
+from core.text import search_tokens, sentence_spans
 from index.chunking import Chunker
-from index.documents import Chunk, Document, Filters, PreparedDocument, SkippedSource
-from index.errors import ConfigurationError, InvalidInput, NotFound
 from index.ingest import chunk_vectors, ingest_documents, ingest_paths
 from index.loaders import load_bytes, load_sources
-from index.settings import Settings
 from index.store import CollectionStore, Store
-from index.text import search_tokens, sentence_spans
 from index.vectors import SENTENCES_SUFFIX, chroma_client, persistent_client
 from tests.conftest import SAMPLES
 

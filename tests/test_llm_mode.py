@@ -15,8 +15,8 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
 
 from citeqa import Citeqa
+from core.settings import Settings
 from index.embedding import SentenceTransformerEmbedder
-from index.settings import Settings
 from server.app import create_app
 from tests.conftest import LAB_DOC, canned_json_server
 

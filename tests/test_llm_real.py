@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from citeqa import Citeqa
+from core.settings import Settings
 from index.embedding import SentenceTransformerEmbedder
-from index.settings import Settings
 from server.app import create_app
 from tests.conftest import LAB_DOC, _free_port, background_process
 

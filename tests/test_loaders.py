@@ -17,7 +17,7 @@ import docx
 import pypdf
 import pytest
 
-from index.documents import Document, SkippedSource
+from core.documents import Document, SkippedSource
 from index.fetch import fetch_failed, fetch_url, is_url
 from index.loaders import load_bytes, load_sources
 

@@ -11,7 +11,7 @@ import pytest
 
 from citeqa import Citeqa
 from citeqa.evaluate import run_evaluation
-from index.errors import InvalidInput
+from core.errors import InvalidInput
 from qa.answer import Answer, Citation, Passage
 from qa.eval_set import read_questions
 from qa.evaluation import (

@@ -22,12 +22,13 @@ import numpy as np
 import pytest
 from chromadb.config import Settings as ChromaSettings
 
-from index import schema, text
+from core import text
+from core.errors import ConfigurationError
+from core.settings import Settings
+from core.text import search_tokens, sentence_spans
+from index import schema
 from index.catalog import Catalog
-from index.errors import ConfigurationError
-from index.settings import Settings
 from index.store import Store
-from index.text import search_tokens, sentence_spans
 
 V1_SCHEMA = Path(__file__).parent / "data" / "catalog-v1.sql"
 COLLECTION = "articles"

@@ -15,14 +15,14 @@ import httpx
 import pytest
 import uvicorn
 
+from core.documents import Document, SkippedSource
+from core.settings import Settings
 from index import loaders, parsing
-from index.documents import Document, SkippedSource
 from index.embedding import Embedder
 from index.loaders import common as loaders_common
 from index.loaders import docx as loaders_docx
 from index.loaders import load_bytes
 from index.loaders import pdf as loaders_pdf
-from index.settings import Settings
 from server.app import create_app
 from tests.conftest import _free_port
 from tests.test_loaders import pdf_bytes

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from citeqa import Citeqa
-from index.documents import Document
-from index.errors import InvalidInput, NotFound, TooLarge
+from core.documents import Document
+from core.errors import InvalidInput, NotFound, TooLarge
 from index.ingest import ingest_documents
 from qa.answer import Answer
 from qa.followup import Rewrite, Turn, standalone_question

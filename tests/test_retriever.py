@@ -14,7 +14,7 @@ from langchain_core.documents import Document
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
 from citeqa import Citeqa
-from index.errors import CiteqaError, InvalidInput, NotFound
+from core.errors import CiteqaError, InvalidInput, NotFound
 from qa.langchain_retriever import CiteqaRetriever, RemoteSearchError
 
 LAB_QUESTION = "Who co-leads the lab?"

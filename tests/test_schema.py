@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from citeqa import Citeqa
+from core.settings import Settings
 from index.embedding import SentenceTransformerEmbedder
-from index.settings import Settings
 from server.app import create_app
 
 _DATA = Path(tempfile.mkdtemp(prefix="citeqa-schema-")) / "data"

@@ -14,12 +14,12 @@ import pytest
 from typer.testing import CliRunner
 
 from citeqa import Citeqa
+from core.errors import ConfigurationError
+from core.settings import Settings
+from core.text import search_tokens
 from index.embedding import SentenceTransformerEmbedder
-from index.errors import ConfigurationError
 from index.ingest import ingest_paths
-from index.settings import Settings
 from index.store import Store
-from index.text import search_tokens
 from server.cli import app
 from tests.conftest import LAB_DOC, SAMPLES, _free_port, serving, wait_until_up
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from index.settings import Settings
+from core.settings import Settings
 from index.store import Store
 from tests.conftest import _free_port, wait_until_up
 

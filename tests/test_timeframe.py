@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 
 from citeqa import Citeqa
 from citeqa.evaluate import run_evaluation
-from index.documents import Document, Filters
+from core.documents import Document, Filters
+from core.errors import InvalidInput
+from core.settings import Settings
 from index.embedding import SentenceTransformerEmbedder
-from index.errors import InvalidInput
 from index.ingest import ingest_documents
-from index.settings import Settings
 from qa.eval_set import read_questions
 from qa.timeframe import (
     TimeWindow,

@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from index.documents import Document, SkippedSource
+from core.documents import Document, SkippedSource
 from index.loaders.common import MAX_EXTRACTED_CHARS, Loaded
 from index.loaders.docx import (
     MAX_DOCX_ELEMENTS,

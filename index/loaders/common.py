@@ -13,7 +13,7 @@ from typing import Any
 
 from lxml import etree
 
-from index.documents import Document, SkippedSource
+from core.documents import Document, SkippedSource
 
 Loaded = Document | SkippedSource
 

@@ -14,7 +14,7 @@ import docx
 from docx.table import Table
 from lxml import etree
 
-from index.documents import Document, SkippedSource
+from core.documents import Document, SkippedSource
 from index.loaders.common import (
     _CHUNK,
     _MAX_TITLE_CHARS,

@@ -12,7 +12,7 @@ from pathlib import Path
 from bs4 import BeautifulSoup, Tag
 from lxml import etree
 
-from index.documents import Document
+from core.documents import Document
 from index.loaders.common import _CHUNK, _check_chars, _count_elements, _ElementCounter
 
 # Caps on what one HTML file may cost to parse (the others are in `index.loaders.common`).

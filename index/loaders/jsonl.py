@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from index.documents import Document, SkippedSource
+from core.documents import Document, SkippedSource
 from index.loaders.common import Loaded, _link
 
 # Decompressed JSONL larger than this is refused, so a tiny gzip cannot fill the memory; callers

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import pypdf
 
-from index.documents import Document, SkippedSource
+from core.documents import Document, SkippedSource
 from index.loaders.common import (
     _check_chars,
     _describe,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from index.documents import Document, SkippedSource
+from core.documents import Document, SkippedSource
 from index.loaders.common import _first_line_title, _link, _normalise_newlines
 
 # Byte-order marks of the Unicode encodings other than UTF-8 that a text file may be saved in

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from citeqa import Citeqa
 from citeqa.stream import Answered, AnswerEvents, Delta, Failed, Searching
-from index.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
 from qa.answer import Answer, Citation, TimeWindowInfo
 from qa.followup import Turn
 from server.deps import CiteqaDep

@@ -12,8 +12,8 @@ from starlette.datastructures import UploadFile
 
 from citeqa import Citeqa
 from citeqa.app import Loaded
-from index.documents import IngestReport
-from index.errors import InvalidInput, TooLarge
+from core.documents import IngestReport
+from core.errors import InvalidInput, TooLarge
 from server.deps import CiteqaDep, CollectionQuery
 from server.schemas import (
     Deleted,

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from index.errors import ConfigurationError
+from core.errors import ConfigurationError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 

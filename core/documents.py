@@ -9,7 +9,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from index.errors import InvalidInput
+from core.errors import InvalidInput
 
 # Limits on what one document may carry, whatever its source (upload, JSONL, front matter,
 # a fetched page). Ids travel in every answer, URL and log line; metadata is stored as JSON and
