@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -126,8 +126,7 @@ def _choose(tune: dict[str, dict[str, dict[str, float | int]]]) -> Variant:
 def _run(services: Citeqa, variant: Variant, questions: list[EvalQuestion]
          ) -> dict[str, dict[str, float | int]]:
     assistant = Assistant(store=services.store, embedder=services.embedder,
-                          settings=services.settings.model_copy(
-                              update={"time_boost": variant.boost}))
+                          options=replace(services.options, time_boost=variant.boost))
     assistant.narrow_to_window = variant.narrow
     assistant.drop_time_phrase = variant.drop_phrase
     assistant.window_until_as_of = variant.until_as_of

@@ -2,7 +2,7 @@
 
 Each use case is here once: reading sources, ingesting them, asking (whole or as events),
 searching, and looking after documents and collections. A collection not named is the
-configured one (`CITEQA_COLLECTION`): `qa.pipeline.collection_for`, the one place that rule
+configured one (`CITEQA_COLLECTION`): `AnswerOptions.collection_for`, the one place that rule
 is written.
 """
 
@@ -31,7 +31,7 @@ from qa.answer import Answer, Passage
 from qa.draft import Answerer
 from qa.followup import Turn
 from qa.generate import chat_model_from
-from qa.pipeline import Assistant, collection_for
+from qa.pipeline import AnswerOptions, Assistant
 from qa.timeframe import as_of_date
 
 Loaded = Document | SkippedSource
@@ -47,6 +47,7 @@ class Citeqa:
                  answerer: Answerer | None = None, support: SupportModel | None = None,
                  on_ingest: Callable[[IngestReport], None] | None = None) -> None:
         self.settings = settings
+        self.options = AnswerOptions.from_settings(settings)
         self.store = store or Store.from_settings(settings)
         # The model is loaded at first need: listing or deleting documents needs none.
         self._embedder = embedder
@@ -85,13 +86,13 @@ class Citeqa:
             chat_model = (self._chat_model if self._chat_model is not None
                           else chat_model_from(self.settings))
             self._assistant = Assistant(store=self.store, embedder=self.embedder,
-                                        settings=self.settings, answerer=self._answerer,
+                                        options=self.options, answerer=self._answerer,
                                         support=self._support, chat_model=chat_model)
         return self._assistant
 
     def collection_name(self, name: str | None) -> str:
         """The collection a request names, or the configured default."""
-        return collection_for(self.settings, name)
+        return self.options.collection_for(name)
 
     # Questions -------------------------------------------------------------------------------
 

@@ -137,7 +137,7 @@ class CiteqaRetriever(BaseRetriever):
     # Local -----------------------------------------------------------------------------------
 
     def _search_local(self, assistant: Assistant, query: str) -> list[Document]:
-        name = self.collection or assistant.settings.collection
+        name = assistant.options.collection_for(self.collection)
         found = assistant.search(query, collection=name, top_k=self.k)
         collection = assistant.store.collection(name)
         urls: dict[str, str | None] = {}

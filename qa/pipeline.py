@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
@@ -30,10 +30,46 @@ from qa.retrieve import Candidate, FusionWeights, hybrid_search
 from qa.timeframe import TimeWindow, time_window, today, without_phrase
 
 
-def collection_for(settings: Settings, name: str | None) -> str:
-    """The collection a command or request names, or else the configured one
-    (`CITEQA_COLLECTION`): the one place this rule is written."""
-    return name or settings.collection
+@dataclass(frozen=True)
+class AnswerOptions:
+    """The settings the answering pipeline takes: its view of `Settings`, checked here so a
+    pipeline built without settings is checked too."""
+
+    collection: str
+    max_question_chars: int
+    top_k: int
+    candidates: int
+    fusion: FusionWeights
+    time_boost: float
+    answer_sentences: int
+    abstain_threshold: float | None = None
+    generation: GenerationOptions = field(default_factory=GenerationOptions)
+
+    def __post_init__(self) -> None:
+        for name in ("max_question_chars", "top_k", "candidates", "answer_sentences"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.time_boost < 1.0:
+            raise ValueError(f"time_boost must be at least 1 (1 turns it off), got "
+                             f"{self.time_boost}")
+        if self.abstain_threshold is not None and not 0.0 <= self.abstain_threshold <= 1.0:
+            raise ValueError(f"abstain_threshold must be within 0..1, got "
+                             f"{self.abstain_threshold}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AnswerOptions:
+        """The options as the settings (`CITEQA_TOP_K`, `CITEQA_WEIGHT_*`...) give them."""
+        return cls(collection=settings.collection,
+                   max_question_chars=settings.max_question_chars, top_k=settings.top_k,
+                   candidates=settings.candidates, fusion=FusionWeights.from_settings(settings),
+                   time_boost=settings.time_boost, answer_sentences=settings.answer_sentences,
+                   abstain_threshold=settings.abstain_threshold,
+                   generation=GenerationOptions.from_settings(settings))
+
+    def collection_for(self, name: str | None) -> str:
+        """The collection a command or request names, or else the configured one
+        (`CITEQA_COLLECTION`): the one place this rule is written."""
+        return name or self.collection
 
 
 @dataclass(frozen=True)
@@ -74,7 +110,7 @@ class Assistant:
         *,
         store: Store,
         embedder: Embedder,
-        settings: Settings,
+        options: AnswerOptions,
         reranker: Reranker | None = None,
         answerer: Answerer | None = None,
         support: SupportModel | None = None,
@@ -82,19 +118,15 @@ class Assistant:
     ) -> None:
         self.store = store
         self.embedder = embedder
-        self.settings = settings
+        self.options = options
         self.reranker = reranker or FusionOrder()
-        self.fusion = FusionWeights(
-            dense=settings.weight_dense, sentences=settings.weight_sentences,
-            lexical=settings.weight_lexical, k=settings.rrf_k,
-        )
         extractive = answerer or ExtractiveAnswerer(
-            embedder=embedder, max_sentences=settings.answer_sentences
+            embedder=embedder, max_sentences=options.answer_sentences
         )
         # In LLM mode the model writes and the extractive answerer stands in when it cannot.
         self.answerer: Answerer = extractive if chat_model is None else GeneratingAnswerer(
             chat_model=chat_model, fallback=extractive, embedder=embedder,
-            options=GenerationOptions.from_settings(settings))
+            options=options.generation)
         self.support = support or FittedSupport()
         self.chat_model = chat_model
 
@@ -105,9 +137,9 @@ class Assistant:
         question happens here, before any answering (or streaming) starts."""
         # An unknown collection is refused now (404), not halfway through an answer; its
         # word rarities weight the question.
-        target = self.store.collection(collection_for(self.settings, collection))
+        target = self.store.collection(self.options.collection_for(collection))
         # Validate what the user typed before rewriting it.
-        typed = prepare_question(question, max_chars=self.settings.max_question_chars,
+        typed = prepare_question(question, max_chars=self.options.max_question_chars,
                                  idf=target.idf)
         rewrite = self.standalone(question, history, collection=target.name)
         prepared = (typed if rewrite.text == question
@@ -146,7 +178,7 @@ class Assistant:
         """Answer a prepared question (see `ask`): retrieve, draft, judge, cite."""
         started = time.perf_counter() if started is None else started
         timings: dict[str, float] = {}
-        top_k = top_k or self.settings.top_k
+        top_k = top_k or self.options.top_k
         as_of = as_of or today()
         prepared, query_vector, candidates, window = self._retrieve(
             asked.prepared, asked.target, top_k, filters, timings, as_of=as_of,
@@ -159,7 +191,7 @@ class Assistant:
             support, abstained = draft.support, not draft.sentences
         else:
             support = self.support.support(draft)
-            threshold = self.settings.abstain_threshold
+            threshold = self.options.abstain_threshold
             abstained = should_abstain(draft, support, threshold=self.support.threshold
                                        if threshold is None else threshold)
         text, citations = (ABSTAIN_MESSAGE, []) if abstained else cite(draft)
@@ -183,7 +215,7 @@ class Assistant:
                          ) -> Question:
         """The rewritten question prepared; when only the rewrite is over the length limit,
         the error says the earlier turns made it so (the typed question was checked)."""
-        max_chars = self.settings.max_question_chars
+        max_chars = self.options.max_question_chars
         try:
             return prepare_question(rewritten, max_chars=max_chars, idf=target.idf)
         except TooLarge as exc:
@@ -214,7 +246,7 @@ class Assistant:
         """
         quotes = previous_quotes(history)
         try:
-            target = self.store.collection(collection_for(self.settings, collection))
+            target = self.store.collection(self.options.collection_for(collection))
             for quote in quotes[:2]:
                 wanted = " ".join(quote.split())
                 hits = target.lexical_search(search_tokens(quote), 3)
@@ -244,10 +276,10 @@ class Assistant:
         a question is, as of `as_of` (None: today, UTC); each passage's offsets are character
         offsets into its document.
         """
-        target = self.store.collection(collection_for(self.settings, collection))
-        prepared = prepare_question(query, max_chars=self.settings.max_question_chars,
+        target = self.store.collection(self.options.collection_for(collection))
+        prepared = prepare_question(query, max_chars=self.options.max_question_chars,
                                     idf=target.idf)
-        top_k = top_k or self.settings.top_k
+        top_k = top_k or self.options.top_k
         _, _, candidates, _ = self._retrieve(prepared, target, top_k, filters, {},
                                              as_of=as_of or today(), time_phrases=time_phrases)
         return shown_passages(candidates, top_k)
@@ -262,13 +294,13 @@ class Assistant:
         question names (if any) favours the documents dated in it, and is returned.
         """
         window = (time_window(prepared.text, as_of)
-                  if time_phrases and self.settings.time_boost > 1.0 else None)
+                  if time_phrases and self.options.time_boost > 1.0 else None)
         if window is not None and self.window_until_as_of:
             window = replace(window, end=as_of)
         searched = prepared
         if window is not None and self.drop_time_phrase:
             searched = prepare_question(without_phrase(prepared.text, window),
-                                        max_chars=self.settings.max_question_chars)
+                                        max_chars=self.options.max_question_chars)
         filters = replace(filters or Filters(), as_of=as_of.isoformat())
         with _timed(timings, "embed"):
             query_vector = self.embedder.embed_query(searched.text)
@@ -277,11 +309,11 @@ class Assistant:
                 target,
                 query_vector=query_vector,
                 query_tokens=searched.tokens,
-                depth=max(self.settings.candidates, top_k),
-                weights=self.fusion,
+                depth=max(self.options.candidates, top_k),
+                weights=self.options.fusion,
                 filters=filters,
                 window=window,
-                time_boost=self.settings.time_boost,
+                time_boost=self.options.time_boost,
                 narrow=self.narrow_to_window,
             )
         with _timed(timings, "rerank"):

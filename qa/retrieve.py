@@ -9,6 +9,7 @@ from datetime import date
 import numpy as np
 
 from core.documents import ChunkRecord, Filters, date_number
+from core.settings import Settings
 from index.store import CollectionStore
 from qa.timeframe import TimeWindow, parse_day
 
@@ -40,6 +41,12 @@ class FusionWeights:
             raise ValueError(f"at least one fusion weight must be positive, got {self}")
         if self.k < 1:
             raise ValueError(f"fusion k must be at least 1, got {self.k}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FusionWeights:
+        """The weights as `CITEQA_WEIGHT_*` and `CITEQA_RRF_K` give them."""
+        return cls(dense=settings.weight_dense, sentences=settings.weight_sentences,
+                   lexical=settings.weight_lexical, k=settings.rrf_k)
 
 
 def hybrid_search(

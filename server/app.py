@@ -23,6 +23,7 @@ from index.store import Store
 from server.errors import install_error_handlers
 from server.metrics import Metrics
 from server.middleware import BodyGuard, HeadAsGet, RequestContext, SecurityHeaders, SiteGuard
+from server.options import ServerOptions
 from server.routes import ask, chat, collections, documents, health, search
 from server.security import ApiKeyRequired
 
@@ -58,9 +59,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
                store: Store | None = None) -> FastAPI:
     """The citeqa API; the model and store are built once, at start-up."""
     settings = settings or Settings()
-    # Fail closed, now rather than in the first request: a keys setting that yields no key
-    # is a ConfigurationError that says what to fix.
-    api_keys = settings.allowed_api_keys()
+    options = ServerOptions.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,7 +86,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     )
     app.state.metrics = Metrics(app)
     # Read by the body guard before any body, and by the key dependency.
-    app.state.api_keys = api_keys
+    app.state.api_keys = list(options.api_keys)
     install_error_handlers(app)
     # Every /v1 route needs the API key when keys are configured; /healthz and the page don't.
     for router in (ask.router, chat.router, collections.router, documents.router,
@@ -98,14 +97,13 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     # request id and log, the Host and Origin checks, the key and body limit (before any body
     # is read), and HEAD turned into GET last.
     app.add_middleware(HeadAsGet)
-    # Room for a multipart envelope around the largest upload.
-    app.add_middleware(BodyGuard, max_body_bytes=settings.max_upload_bytes + 1024 * 1024)
-    app.add_middleware(SiteGuard, allowed_hosts=settings.allowed_host_names(),
-                       trusted_origins=settings.allowed_origins())
+    app.add_middleware(BodyGuard, max_body_bytes=options.max_body_bytes)
+    app.add_middleware(SiteGuard, allowed_hosts=list(options.allowed_hosts),
+                       trusted_origins=list(options.cors_origins))
     app.add_middleware(RequestContext)
     app.add_middleware(SecurityHeaders)
-    if settings.allowed_origins():
-        app.add_middleware(CORSMiddleware, allow_origins=settings.allowed_origins(),
+    if options.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(options.cors_origins),
                            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
                            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
                            expose_headers=["X-Request-ID"])

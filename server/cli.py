@@ -359,6 +359,7 @@ def serve(
 
     from server.app import create_app
     from server.connections import connection_limits
+    from server.options import ServerOptions
     from server.security import is_loopback, loopback_hosts, refuse_open_server
 
     settings: Settings = ctx.obj
@@ -368,7 +369,7 @@ def serve(
         settings = settings.model_copy(update={"allow_open": True})
     # Before anything starts: keys that yield no key, or an open server beyond loopback
     # nobody asked for, end here with a message that says what to change.
-    refuse_open_server(host, settings)
+    refuse_open_server(host, ServerOptions.from_settings(settings))
     if not settings.allowed_hosts.strip() and is_loopback(host):
         # Bound to loopback, only a browser on this machine can reach the server; answering
         # loopback names only keeps a DNS-rebinding page from reaching it under its own name.

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from core.errors import CiteqaError, ConfigurationError
-from core.settings import Settings
+from server.options import ServerOptions
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
@@ -71,11 +71,9 @@ def loopback_hosts(bind_host: str) -> str:
     return ",".join(dict.fromkeys((*LOOPBACK_NAMES, name)))
 
 
-def refuse_open_server(host: str, settings: Settings) -> None:
+def refuse_open_server(host: str, options: ServerOptions) -> None:
     """Raise unless serving on `host` is safe: loopback, keys configured, or opted in."""
-    # Read the keys first, whatever the address: a keys setting that yields none stops here.
-    keys = settings.allowed_api_keys()
-    if is_loopback(host) or settings.allow_open or keys:
+    if is_loopback(host) or options.allow_open or options.api_keys:
         return
     raise ConfigurationError(
         f"refusing to serve on {host} without API keys: anyone who can reach it could read, "

@@ -16,6 +16,7 @@ from core.settings import Settings
 from index.embedding import SentenceTransformerEmbedder
 from server import cli
 from server.app import create_app
+from server.options import ServerOptions
 from server.security import loopback_hosts, refuse_open_server
 
 EVIL = "http://evil.example"
@@ -263,19 +264,21 @@ def test_head_on_a_post_only_route_is_still_405(client: TestClient) -> None:
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "example.org"])
 def test_serving_beyond_loopback_without_keys_is_refused(settings: Settings, host: str) -> None:
     with pytest.raises(ConfigurationError) as raised:
-        refuse_open_server(host, settings)
+        refuse_open_server(host, ServerOptions.from_settings(settings))
     assert raised.value.code == "open_server"
     assert "--allow-open" in raised.value.detail and "CITEQA_API_KEYS" in raised.value.detail
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.5"])
 def test_serving_on_loopback_without_keys_is_fine(settings: Settings, host: str) -> None:
-    refuse_open_server(host, settings)
+    refuse_open_server(host, ServerOptions.from_settings(settings))
 
 
 def test_keys_or_an_explicit_opt_in_allow_serving_beyond_loopback(settings: Settings) -> None:
-    refuse_open_server("0.0.0.0", settings.model_copy(update={"api_keys": "k1"}))
-    refuse_open_server("0.0.0.0", settings.model_copy(update={"allow_open": True}))
+    refuse_open_server("0.0.0.0", ServerOptions.from_settings(
+        settings.model_copy(update={"api_keys": "k1"})))
+    refuse_open_server("0.0.0.0", ServerOptions.from_settings(
+        settings.model_copy(update={"allow_open": True})))
 
 
 def test_serve_on_all_addresses_without_keys_exits_with_the_reason(
