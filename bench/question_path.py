@@ -78,7 +78,10 @@ def main() -> None:
     arguments = parser.parse_args()
     from fastapi.testclient import TestClient
 
-    from core.settings import Settings
+    try:
+        from core.settings import Settings
+    except ImportError:  # a commit from before core/ existed
+        from index.settings import Settings  # type: ignore[no-redef]
     from server.app import create_app
 
     with PathTracer() as tracer, \
@@ -91,8 +94,10 @@ def main() -> None:
     returns = sum(1 for n, stop in enumerate(stops) if stop in stops[:n])
     for stop in stops:
         print(" ", stop)
+    directing = sorted({stop for stop in stops if stop.startswith(ORCHESTRATION)})
     print(f"{len(stops)} stops in {len(set(stops))} files, {returns} returns to a file "
           f"already left; prepare_question ran {tracer.prepared} times")
+    print(f"{len(directing)} files direct the question: {', '.join(directing)}")
 
 
 if __name__ == "__main__":

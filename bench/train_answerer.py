@@ -28,7 +28,6 @@ import argparse
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -180,10 +179,11 @@ def _unrelated(question: dict[str, Any]) -> dict[str, Any]:
 
 def _ask(services: Citeqa, answerer: Any, set_name: str, collection: str,
          question: dict[str, Any]) -> Asked:
-    prepared = prepare_question(question["question"],
+    target = services.store.collection(collection)
+    prepared = prepare_question(question["question"], idf=target.idf,
                                 max_chars=services.settings.max_question_chars)
     prepared, vector, candidates, _ = services.assistant._retrieve(
-        prepared, collection, TOP_K, None, {}, as_of=date.today(), time_phrases=False)
+        prepared, target, TOP_K, None, {}, time_phrases=False)
     sentences = answerer.candidate_sentences(candidates)
     rows = extract.sentence_features(prepared, sentences, vector, embedder=services.embedder)
     gold = set(question.get("gold_doc_ids", []))

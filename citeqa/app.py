@@ -110,9 +110,9 @@ class Citeqa:
                    live: bool = True) -> AnswerEvents:
         """The answer as events (`citeqa.stream`). A question that cannot be asked (empty,
         too long, an unknown collection) is refused here, before the first event."""
-        asked = self.assistant.prepare(question, history=history, collection=collection)
-        return answer_events(self.assistant, asked, top_k=top_k, filters=filters,
-                             as_of=as_of, live=live)
+        asked = self.assistant.prepare(question, history=history, collection=collection,
+                                       as_of=as_of)
+        return answer_events(self.assistant, asked, top_k=top_k, filters=filters, live=live)
 
     def ask_batch(self, lines: Iterable[str], *, collection: str | None = None,
                   top_k: int | None = None, filters: Filters | None = None,

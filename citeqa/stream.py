@@ -15,7 +15,6 @@ import re
 import threading
 from collections.abc import Generator
 from dataclasses import dataclass
-from datetime import date
 
 from core.documents import Filters
 from core.errors import CiteqaError
@@ -62,12 +61,11 @@ AnswerEvents = Generator[AnswerEvent, None, None]
 
 
 def answer_events(assistant: Assistant, asked: Asked, *, top_k: int | None = None,
-                  filters: Filters | None = None, as_of: date | None = None,
-                  live: bool = True) -> AnswerEvents:
+                  filters: Filters | None = None, live: bool = True) -> AnswerEvents:
     """The events of one prepared question's answer (see the module's docstring)."""
     if live and assistant.chat_model is not None:
-        return _generated(assistant, asked, top_k=top_k, filters=filters, as_of=as_of)
-    answer = assistant.answer(asked, top_k=top_k, filters=filters, as_of=as_of)
+        return _generated(assistant, asked, top_k=top_k, filters=filters)
+    answer = assistant.answer(asked, top_k=top_k, filters=filters)
     return _pieces(asked, answer)
 
 
@@ -79,7 +77,7 @@ def _pieces(asked: Asked, answer: Answer) -> AnswerEvents:
 
 
 def _generated(assistant: Assistant, asked: Asked, *, top_k: int | None,
-               filters: Filters | None, as_of: date | None) -> AnswerEvents:
+               filters: Filters | None) -> AnswerEvents:
     """LLM mode: the model's tokens as they come, then the checked answer. A reader who
     leaves stops the model at its next token."""
     tokens: queue.Queue[str | None] = queue.Queue()
@@ -94,7 +92,7 @@ def _generated(assistant: Assistant, asked: Asked, *, top_k: int | None,
     def run() -> None:
         try:
             outcome["answer"] = assistant.answer(asked, top_k=top_k, filters=filters,
-                                                 as_of=as_of, on_token=on_token)
+                                                 on_token=on_token)
         except StopGenerating:
             pass
         except CiteqaError as exc:

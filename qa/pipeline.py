@@ -27,7 +27,7 @@ from qa.generate import GeneratingAnswerer, GenerationOptions
 from qa.question import Question, prepare_question
 from qa.rerank import FusionOrder, Reranker
 from qa.retrieve import Candidate, FusionWeights, hybrid_search
-from qa.timeframe import TimeWindow, time_window, today, without_phrase
+from qa.timeframe import TimeWindow, without_phrase
 
 
 @dataclass(frozen=True)
@@ -131,19 +131,20 @@ class Assistant:
         self.chat_model = chat_model
 
     def prepare(self, question: str, *, history: Sequence[Turn] = (),
-                collection: str | None = None) -> Asked:
+                collection: str | None = None, as_of: date | None = None) -> Asked:
         """The question checked, made standalone from `history` (earlier turns, oldest
-        first) and checked again, and its collection found: everything that can refuse a
-        question happens here, before any answering (or streaming) starts."""
+        first) and checked again, its collection found, and its day (`as_of`, None: today)
+        and time phrase read: everything that can refuse a question happens here, before any
+        answering (or streaming) starts."""
         # An unknown collection is refused now (404), not halfway through an answer; its
         # word rarities weight the question.
         target = self.store.collection(self.options.collection_for(collection))
         # Validate what the user typed before rewriting it.
         typed = prepare_question(question, max_chars=self.options.max_question_chars,
-                                 idf=target.idf)
+                                 idf=target.idf, as_of=as_of)
         rewrite = self.standalone(question, history, collection=target.name)
         prepared = (typed if rewrite.text == question
-                    else self._prepare_rewrite(question, rewrite.text, target))
+                    else self._prepare_rewrite(question, rewrite.text, target, typed.as_of))
         return Asked(question=" ".join(question.split()), rewrite=rewrite, prepared=prepared,
                      target=target, history=tuple(history))
 
@@ -168,21 +169,19 @@ class Assistant:
         `time_phrases` "this week", "in March"... favour documents dated in that span.
         """
         started = time.perf_counter()
-        asked = self.prepare(question, history=history, collection=collection)
+        asked = self.prepare(question, history=history, collection=collection, as_of=as_of)
         return self.answer(asked, top_k=top_k, filters=filters, on_token=on_token,
-                           as_of=as_of, time_phrases=time_phrases, started=started)
+                           time_phrases=time_phrases, started=started)
 
     def answer(self, asked: Asked, *, top_k: int | None = None, filters: Filters | None = None,
-               on_token: TokenCallback | None = None, as_of: date | None = None,
-               time_phrases: bool = True, started: float | None = None) -> Answer:
+               on_token: TokenCallback | None = None, time_phrases: bool = True,
+               started: float | None = None) -> Answer:
         """Answer a prepared question (see `ask`): retrieve, draft, judge, cite."""
         started = time.perf_counter() if started is None else started
         timings: dict[str, float] = {}
         top_k = top_k or self.options.top_k
-        as_of = as_of or today()
         prepared, query_vector, candidates, window = self._retrieve(
-            asked.prepared, asked.target, top_k, filters, timings, as_of=as_of,
-            time_phrases=time_phrases)
+            asked.prepared, asked.target, top_k, filters, timings, time_phrases=time_phrases)
         with _timed(timings, "answer"):
             draft = self.answerer.answer(prepared, candidates, query_vector,
                                          history=asked.history, on_token=on_token)
@@ -207,17 +206,18 @@ class Assistant:
             mode=draft.mode,
             unsupported=list(draft.rejected),
             timings_ms={k: round(v, 2) for k, v in timings.items()},
-            as_of=as_of.isoformat(),
+            as_of=prepared.as_of.isoformat(),
             time_window=TimeWindowInfo(**window.to_dict()) if window else None,
         )
 
-    def _prepare_rewrite(self, question: str, rewritten: str, target: CollectionStore
-                         ) -> Question:
+    def _prepare_rewrite(self, question: str, rewritten: str, target: CollectionStore,
+                         as_of: date) -> Question:
         """The rewritten question prepared; when only the rewrite is over the length limit,
         the error says the earlier turns made it so (the typed question was checked)."""
         max_chars = self.options.max_question_chars
         try:
-            return prepare_question(rewritten, max_chars=max_chars, idf=target.idf)
+            return prepare_question(rewritten, max_chars=max_chars, idf=target.idf,
+                                    as_of=as_of)
         except TooLarge as exc:
             if exc.code != "question_too_long":
                 raise
@@ -278,14 +278,14 @@ class Assistant:
         """
         target = self.store.collection(self.options.collection_for(collection))
         prepared = prepare_question(query, max_chars=self.options.max_question_chars,
-                                    idf=target.idf)
+                                    idf=target.idf, as_of=as_of)
         top_k = top_k or self.options.top_k
         _, _, candidates, _ = self._retrieve(prepared, target, top_k, filters, {},
-                                             as_of=as_of or today(), time_phrases=time_phrases)
+                                             time_phrases=time_phrases)
         return shown_passages(candidates, top_k)
 
     def _retrieve(self, prepared: Question, target: CollectionStore, top_k: int,
-                  filters: Filters | None, timings: dict[str, float], *, as_of: date,
+                  filters: Filters | None, timings: dict[str, float], *,
                   time_phrases: bool = True
                   ) -> tuple[Question, np.ndarray, list[Candidate], TimeWindow | None]:
         """Weight, embed, retrieve and rerank: the part `ask` and `search` share.
@@ -293,8 +293,8 @@ class Assistant:
         Documents dated after `as_of` are left out; with `time_phrases`, the time window the
         question names (if any) favours the documents dated in it, and is returned.
         """
-        window = (time_window(prepared.text, as_of)
-                  if time_phrases and self.options.time_boost > 1.0 else None)
+        as_of = prepared.as_of
+        window = prepared.window if time_phrases and self.options.time_boost > 1.0 else None
         if window is not None and self.window_until_as_of:
             window = replace(window, end=as_of)
         searched = prepared

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import date
 from enum import StrEnum
 
 from core.errors import InvalidInput, TooLarge
 from core.text import STOP_WORDS, search_tokens
 from qa.constraints import Constraints, constraints_of
+from qa.timeframe import TimeWindow, time_window, today
 
 
 class AnswerType(StrEnum):
@@ -70,6 +72,10 @@ class Question:
     focus: tuple[str, ...] = ()
     # How specific each token is in the collection asked (BM25 idf); empty until known.
     weights: dict[str, float] = field(default_factory=dict)
+    # The day it is asked as of (documents dated later are not used), and the time window
+    # its time phrase names relative to that day ("this week", "in March"), if any.
+    as_of: date = field(default_factory=today)
+    window: TimeWindow | None = None
 
     def weighted(self, weights: dict[str, float]) -> Question:
         """The same question with its tokens' weights in the collection being asked."""
@@ -77,9 +83,11 @@ class Question:
 
 
 def prepare_question(text: str, *, max_chars: int,
-                     idf: Callable[[list[str]], dict[str, float]] | None = None) -> Question:
+                     idf: Callable[[list[str]], dict[str, float]] | None = None,
+                     as_of: date | None = None) -> Question:
     """Validate and classify a question; empty or over-long questions are refused clearly.
-    With `idf` (a collection's), its words are weighted by their rarity there."""
+    With `idf` (a collection's), its words are weighted by their rarity there. It is asked
+    as of `as_of` (None: today, UTC), and its time phrase read relative to that day."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("the question is empty; ask something about your articles",
                            code="empty_question")
@@ -91,9 +99,11 @@ def prepare_question(text: str, *, max_chars: int,
             code="question_too_long",
         )
     tokens = search_tokens(cleaned, question=True)
+    as_of = as_of or today()
     return Question(text=cleaned, tokens=tokens, answer_type=answer_type_of(cleaned),
                     constraints=constraints_of(cleaned), focus=tuple(question_focus(cleaned)),
-                    weights=dict(idf(tokens)) if idf is not None else {})
+                    weights=dict(idf(tokens)) if idf is not None else {}, as_of=as_of,
+                    window=time_window(cleaned, as_of))
 
 
 def answer_type_of(question: str) -> AnswerType:
