@@ -220,6 +220,11 @@ class Filters:
             value = getattr(self, name)
             if value is not None and date_number(value) is None:
                 raise ValueError(f"{name} must be a date like 2026-01-31, got {value!r}")
+        start = date_number(self.date_from) if self.date_from else None
+        end = date_number(self.date_to) if self.date_to else None
+        if start is not None and end is not None and start > end:
+            raise InvalidInput(f"date_from {self.date_from} is after date_to {self.date_to}, "
+                               "so no document can match; swap them", code="empty_date_range")
 
     @property
     def empty(self) -> bool:

@@ -349,28 +349,19 @@ class Catalog:
 
     def matching_doc_ids(self, collection: str, filters: Filters) -> set[str]:
         """Ids of the documents that pass the filters."""
-        clauses = ["collection = ?"]
-        params: list[object] = [collection]
-        if filters.sources:
-            clauses.append(f"source IN ({','.join('?' * len(filters.sources))})")
-            params.extend(filters.sources)
-        if filters.doc_ids:
-            clauses.append(f"doc_id IN ({','.join('?' * len(filters.doc_ids))})")
-            params.extend(filters.doc_ids)
-        if filters.date_from:
-            clauses.append("date_num >= ?")
-            params.append(date_number(filters.date_from))
-        if filters.date_to:
-            clauses.append("date_num <= ?")
-            params.append(date_number(filters.date_to))
-        if filters.as_of:
-            # Undated documents stay: only a date after as_of leaves a document out.
-            clauses.append("(date_num IS NULL OR date_num <= ?)")
-            params.append(date_number(filters.as_of))
-        rows = self._connect().execute(
-            f"SELECT doc_id FROM documents WHERE {' AND '.join(clauses)}", params
-        )
+        where, params = _filter_clauses(collection, filters)
+        rows = self._connect().execute(f"SELECT doc_id FROM documents WHERE {where}", params)
         return {row[0] for row in rows}
+
+    def count_matching(self, collection: str, filters: Filters, *, undated: bool = False
+                       ) -> int:
+        """How many documents pass the filters (with `undated`, only those without a date)."""
+        where, params = _filter_clauses(collection, filters)
+        if undated:
+            where += " AND date_num IS NULL"
+        row = self._connect().execute(
+            f"SELECT COUNT(*) FROM documents WHERE {where}", params).fetchone()
+        return int(row[0])
 
     def dated_after(self, collection: str, date_num: int) -> list[str]:
         """Ids of the documents dated after `date_num` (as 20260131)."""
@@ -393,6 +384,29 @@ class Catalog:
 
     def _bump(self, db: sqlite3.Connection, collection: str) -> None:
         db.execute("UPDATE collections SET version = version + 1 WHERE name = ?", (collection,))
+
+
+def _filter_clauses(collection: str, filters: Filters) -> tuple[str, list[object]]:
+    """The SQL condition (and its parameters) for the documents that pass the filters."""
+    clauses = ["collection = ?"]
+    params: list[object] = [collection]
+    if filters.sources:
+        clauses.append(f"source IN ({','.join('?' * len(filters.sources))})")
+        params.extend(filters.sources)
+    if filters.doc_ids:
+        clauses.append(f"doc_id IN ({','.join('?' * len(filters.doc_ids))})")
+        params.extend(filters.doc_ids)
+    if filters.date_from:
+        clauses.append("date_num >= ?")
+        params.append(date_number(filters.date_from))
+    if filters.date_to:
+        clauses.append("date_num <= ?")
+        params.append(date_number(filters.date_to))
+    if filters.as_of:
+        # Undated documents stay: only a date after as_of leaves a document out.
+        clauses.append("(date_num IS NULL OR date_num <= ?)")
+        params.append(date_number(filters.as_of))
+    return " AND ".join(clauses), params
 
 
 def _stored(row: tuple) -> StoredDocument:

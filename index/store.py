@@ -56,6 +56,16 @@ class CollectionSize:
     chunks: int
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """What a question's filters leave of a collection: its documents, those that pass, and
+    the undated ones a date range (`date_from`/`date_to`) left out."""
+
+    documents: int
+    matching: int
+    undated_left_out: int = 0
+
+
 class Store:
     """All collections under one data folder (vectors there, or on a Chroma server)."""
 
@@ -318,6 +328,16 @@ class CollectionStore:
     def count_chunks(self) -> int:
         """Number of chunks."""
         return self._catalog.count_chunks(self.name)
+
+    def coverage(self, filters: Filters) -> Coverage:
+        """How many documents there are and how many pass `filters` (see `Coverage`)."""
+        undated_left_out = 0
+        if filters.date_from or filters.date_to:
+            undated_left_out = self._catalog.count_matching(
+                self.name, replace(filters, date_from=None, date_to=None), undated=True)
+        return Coverage(documents=self.count_documents(),
+                        matching=self._catalog.count_matching(self.name, filters),
+                        undated_left_out=undated_left_out)
 
     def chunk_ids(self) -> set[str]:
         """The id of every chunk the catalog holds."""

@@ -76,6 +76,16 @@ class Answer(BaseModel):
     abstained: bool = Field(
         description="True when the articles do not support an answer; then there are no citations."
     )
+    abstain_reason: str | None = Field(
+        default=None,
+        description="Why the answer abstained: not_supported (the articles searched do not "
+        "support an answer), empty_collection (there was nothing to search), "
+        "no_matching_documents (no article passes the filters and as_of); null when it "
+        "answered. The answer text says the same in words.")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What the reader should know about what was searched, such as undated "
+        "articles a date range left out.")
     support: float = Field(
         default=0.0,
         description=(

@@ -17,7 +17,14 @@ from core.settings import Settings
 from core.text import search_tokens
 from index.embedding import Embedder
 from index.store import CollectionStore, Store
-from qa.abstain import ABSTAIN_MESSAGE, FittedSupport, SupportModel, should_abstain
+from qa.abstain import (
+    NOT_SUPPORTED,
+    FittedSupport,
+    SupportModel,
+    should_abstain,
+    undated_note,
+    why_nothing,
+)
 from qa.answer import Answer, Passage, TimeWindowInfo
 from qa.cite import cite, shown_passages
 from qa.draft import Answerer, TokenCallback
@@ -182,6 +189,15 @@ class Assistant:
         top_k = top_k or self.options.top_k
         prepared, query_vector, candidates, window = self._retrieve(
             asked.prepared, asked.target, top_k, filters, timings, time_phrases=time_phrases)
+        searched = replace(filters or Filters(), as_of=prepared.as_of.isoformat())
+        nothing, notes = None, []
+        # Counted only when it can matter: nothing found, or a date range given.
+        if not candidates or searched.date_from or searched.date_to:
+            coverage = asked.target.coverage(searched)
+            if not candidates:
+                nothing = why_nothing(asked.collection, coverage, searched)
+            if coverage.undated_left_out and nothing is None:
+                notes.append(undated_note(coverage.undated_left_out))
         with _timed(timings, "answer"):
             draft = self.answerer.answer(prepared, candidates, query_vector,
                                          history=asked.history, on_token=on_token)
@@ -193,13 +209,16 @@ class Assistant:
             threshold = self.options.abstain_threshold
             abstained = should_abstain(draft, support, threshold=self.support.threshold
                                        if threshold is None else threshold)
-        text, citations = (ABSTAIN_MESSAGE, []) if abstained else cite(draft)
+        abstention = nothing or NOT_SUPPORTED
+        text, citations = (abstention.message, []) if abstained else cite(draft)
         timings["total"] = (time.perf_counter() - started) * 1000
         return Answer(
             question=asked.question,
             rewritten_question=asked.rewritten,
             answer=text,
             abstained=abstained,
+            abstain_reason=abstention.reason if abstained else None,
+            notes=notes,
             support=round(support, 4),
             citations=citations,
             passages=shown_passages(candidates, top_k),

@@ -146,14 +146,62 @@ def test_date_filters_keep_retrieval_to_the_date_range(client: TestClient) -> No
     assert "Miriam Okafor" in only_to["answer"]
 
 
-def test_filters_matching_nothing_abstain(client: TestClient) -> None:
-    for filters in ({"source": "Nobody's Gazette"}, {"doc_ids": ["not-there.md"]},
-                    {"date_from": "2026-09-01", "date_to": "2026-01-01"}):
-        answer = ask(client, LAB_QUESTION, filters=filters)
+@pytest.mark.parametrize(("filters", "named"), [
+    ({"source": "Nobody's Gazette"}, "source Nobody's Gazette"),
+    ({"doc_ids": ["not-there.md"]}, "document not-there.md"),
+    ({"date_from": "2030-01-01"}, "dated from 2030-01-01"),
+])
+def test_filters_matching_nothing_say_so_instead_of_the_articles_do_not_say(
+        client: TestClient, filters: dict[str, Any], named: str) -> None:
+    answer = ask(client, LAB_QUESTION, filters=filters)
 
-        assert answer["abstained"] is True, filters
-        assert answer["citations"] == []
-        assert answer["passages"] == []
+    assert answer["abstained"] is True and answer["abstain_reason"] == "no_matching_documents"
+    assert answer["citations"] == [] and answer["passages"] == []
+    assert named in answer["answer"] and "do not say" not in answer["answer"]
+
+
+def test_reversed_dates_are_refused_with_what_to_do(client: TestClient) -> None:
+    response = client.post("/v1/ask", json={
+        "question": LAB_QUESTION, "filters": {"date_from": "2026-09-01", "date_to": "2026-01-01"}})
+
+    body = assert_error(response, 400, "empty_date_range")
+    assert "swap" in body["detail"]
+
+
+def test_asked_as_of_a_day_before_every_article_says_so(client: TestClient) -> None:
+    answer = ask(client, LAB_QUESTION, as_of="2020-01-01")
+
+    assert answer["abstain_reason"] == "no_matching_documents"
+    assert "not dated after 2020-01-01" in answer["answer"]
+
+
+def test_an_empty_collection_says_it_is_empty(client: TestClient) -> None:
+    assert client.post("/v1/collections", json={"name": "drafts"}).status_code in (200, 201)
+
+    answer = ask(client, LAB_QUESTION, collection="drafts")
+
+    assert answer["abstain_reason"] == "empty_collection"
+    assert "\u201cdrafts\u201d has no articles yet" in answer["answer"]
+
+
+def test_a_question_the_articles_do_not_answer_still_says_so(client: TestClient) -> None:
+    answer = ask(client, "What is the boiling point of liquid nitrogen at sea level?")
+
+    assert answer["abstained"] is True and answer["abstain_reason"] == "not_supported"
+    assert "do not say" in answer["answer"]
+
+
+def test_a_date_range_notes_the_undated_articles_it_leaves_out(client: TestClient) -> None:
+    assert client.post("/v1/documents", json={"documents": [
+        {"id": "undated-notice", "title": "Harbour notice",
+         "text": "Miriam Okafor will speak at the harbour on Friday about the new lab."},
+    ]}).status_code == 200
+
+    answer = ask(client, LAB_QUESTION, filters={"date_from": "2026-01-01"})
+    assert answer["notes"] == [
+        "1 article has no date, and a date range leaves undated articles out."]
+    assert not answer["abstained"]
+    assert ask(client, LAB_QUESTION)["notes"] == []
 
 
 def test_invalid_date_filter_is_a_422(client: TestClient) -> None:
