@@ -28,8 +28,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## Create .venv and install citeqa with its test tools
 
-ingest-samples: $(STAMP)  ## Ingest the bundled sample articles into ./data
-	$(BIN)/citeqa ingest samples/articles
+# The samples get their own collection, so the user's own articles never land beside them.
+ingest-samples: $(STAMP)  ## Ingest the bundled (fictional) sample articles into ./data, collection "samples"
+	$(BIN)/citeqa ingest samples/articles --collection samples
+	@echo 'The fictional sample articles are in the collection "samples"; questions go there until you'
+	@echo 'ingest your own articles (citeqa ingest FILES, collection "articles"). To remove them:'
+	@echo '  .venv/bin/citeqa collections delete samples'
 
 run: ingest-samples  ## Set up, ingest the samples and serve on http://127.0.0.1:8000
 	$(BIN)/citeqa serve --host $(HOST) --port $(PORT)

@@ -38,6 +38,10 @@ Loaded = Document | SkippedSource
 """A source read: a document, or the reason it was skipped."""
 
 
+# The collection `make run` (`make ingest-samples`) puts the bundled sample articles in.
+SAMPLES_COLLECTION = "samples"
+
+
 class Citeqa:
     """A running citeqa: its settings, store, embedding model and assistant, and every use
     case over them. Built once (the model load is the slow part) and shared."""
@@ -91,8 +95,15 @@ class Citeqa:
         return self._assistant
 
     def collection_name(self, name: str | None) -> str:
-        """The collection a request names, or the configured default."""
-        return self.options.collection_for(name)
+        """The collection a request names, or else the configured one (`CITEQA_COLLECTION`);
+        while that is left at its default and does not exist yet, the sample articles'
+        (`make run` puts them in their own collection, so they never mix with the user's)."""
+        if name or "collection" in self.settings.model_fields_set:
+            return self.options.collection_for(name)
+        existing = {record.name for record in self.store.collections()}
+        if self.options.collection not in existing and SAMPLES_COLLECTION in existing:
+            return SAMPLES_COLLECTION
+        return self.options.collection
 
     # Questions -------------------------------------------------------------------------------
 
@@ -100,7 +111,8 @@ class Citeqa:
             filters: Filters | None = None, history: Sequence[Turn] = (),
             as_of: date | None = None, time_phrases: bool = True) -> Answer:
         """Answer a question from the collection, citing the exact spans used."""
-        return self.assistant.ask(question, collection=collection, top_k=top_k,
+        return self.assistant.ask(question, collection=self.collection_name(collection),
+                                  top_k=top_k,
                                   filters=filters, history=history, as_of=as_of,
                                   time_phrases=time_phrases)
 
@@ -110,8 +122,8 @@ class Citeqa:
                    live: bool = True) -> AnswerEvents:
         """The answer as events (`citeqa.stream`). A question that cannot be asked (empty,
         too long, an unknown collection) is refused here, before the first event."""
-        asked = self.assistant.prepare(question, history=history, collection=collection,
-                                       as_of=as_of)
+        asked = self.assistant.prepare(question, history=history,
+                                       collection=self.collection_name(collection), as_of=as_of)
         return answer_events(self.assistant, asked, top_k=top_k, filters=filters, live=live)
 
     def ask_batch(self, lines: Iterable[str], *, collection: str | None = None,
@@ -209,7 +221,8 @@ class Citeqa:
         trace (not even an empty collection) and `prune` never empties a collection by
         mistake; a batch whose every document was skipped is refused too.
         """
-        name = validate_collection_name(self.collection_name(collection))
+        # New documents go where named or configured, never to the samples.
+        name = validate_collection_name(self.options.collection_for(collection))
         if not any(isinstance(item, Document) for item in loaded):
             skipped = [item for item in loaded if isinstance(item, SkippedSource)]
             self._ingested(IngestReport(skipped=skipped))
