@@ -96,14 +96,12 @@ def test_streamed_annotations_come_with_the_last_chunk(client: openai.OpenAI,
 
 def test_sources_model_ends_the_content_with_the_sources(client: openai.OpenAI,
                                                          live_server: str) -> None:
-    messages = [{"role": "user", "content": QUESTION}]
-    plain = client.chat.completions.create(model="citeqa", messages=messages)  # type: ignore[arg-type]
-    whole = client.chat.completions.create(model="citeqa+sources",
-                                           messages=messages)  # type: ignore[arg-type]
-    streamed = "".join(
-        c.choices[0].delta.content or "" for c in client.chat.completions.create(
-            model="citeqa:articles+sources", messages=messages, stream=True)  # type: ignore[arg-type]
-        if c.choices)
+    messages: list[Any] = [{"role": "user", "content": QUESTION}]
+    plain = client.chat.completions.create(model="citeqa", messages=messages)
+    whole = client.chat.completions.create(model="citeqa+sources", messages=messages)
+    stream = client.chat.completions.create(model="citeqa:articles+sources", messages=messages,
+                                            stream=True)
+    streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     content = whole.choices[0].message.content or ""
     assert streamed == content
     assert content.startswith((plain.choices[0].message.content or "") + "\n\nSources:\n- [1] ")

@@ -35,6 +35,13 @@ def document_text(base: str, doc_id: str) -> str:
     return text
 
 
+def output_annotations(response: Any) -> list[dict[str, Any]]:
+    """The annotations of a response's output text, as JSON."""
+    annotations: list[dict[str, Any]] = (
+        response.model_dump()["output"][0]["content"][0]["annotations"])
+    return annotations
+
+
 def assert_points_at_cited_passages(text: str, annotations: list[dict[str, Any]], base: str
                                     ) -> None:
     """Each annotation spans an [n] marker of the text, and its link opens the exact span
@@ -86,7 +93,7 @@ def test_streamed_response_sends_the_responses_events(client: openai.OpenAI,
     added = [e.annotation.model_dump() for e in events
              if e.type == "response.output_text.annotation.added" and e.annotation is not None]
     assert_points_at_cited_passages(streamed, added, live_server)
-    assert [a.model_dump() for a in final.output[0].content[0].annotations] == added  # type: ignore[union-attr]
+    assert output_annotations(final) == added
     sequence = [event.sequence_number for event in events]
     assert sequence == list(range(len(events)))
 
@@ -104,7 +111,7 @@ def test_conversation_in_input_answers_the_follow_up(client: openai.OpenAI) -> N
     follow_up = client.responses.create(model="citeqa", instructions="Be brief.", input=[
         {"role": "user", "content": QUESTION},
         # An earlier answer as the SDK hands it back: an output message, annotations and all.
-        first.output[0].model_dump(exclude_none=True),  # type: ignore[list-item]
+        first.model_dump(exclude_none=True)["output"][0],
         {"role": "user", "content": [{"type": "input_text",
                                       "text": "What else does the second one do?"}]},
     ])
@@ -119,7 +126,7 @@ def test_sources_model_appends_a_numbered_list_with_quote_and_link(client: opena
     with_sources = client.responses.create(model="citeqa+sources", input=QUESTION)
     text = with_sources.output_text
     assert text.startswith(plain.output_text + "\n\nSources:\n")
-    annotations = [a.model_dump() for a in with_sources.output[0].content[0].annotations]  # type: ignore[union-attr]
+    annotations = output_annotations(with_sources)
     # The annotations still point at the markers of the answer, before the list.
     assert_points_at_cited_passages(text, annotations, live_server)
     footer = text[len(plain.output_text):]
@@ -135,7 +142,7 @@ def test_unanswerable_question_has_no_annotations_and_no_sources(client: openai.
     response = client.responses.create(model="citeqa+sources",
                                        input="What is the capital of Australia?")
     assert response.model_dump()["citeqa"]["abstained"] is True
-    assert response.output[0].content[0].annotations == []  # type: ignore[union-attr]
+    assert output_annotations(response) == []
     assert "Sources:" not in response.output_text
 
 
@@ -157,12 +164,13 @@ def test_langchain_chat_openai_keeps_the_annotations(live_server: str) -> None:
     chat = ChatOpenAI(base_url=f"{live_server}/v1", api_key="unused",  # type: ignore[arg-type]
                       model="citeqa", max_retries=0, use_responses_api=True)
     reply = chat.invoke(QUESTION)
+    assert isinstance(reply.content, list)
     [block] = reply.content
     assert isinstance(block, dict) and "Tomas Verhoeven" in block["text"]
     assert_points_at_cited_passages(block["text"], block["annotations"], live_server)
     # LangChain's standard blocks keep the link and indexes, and citeqa's fields as extras.
     [standard] = [b for b in reply.content_blocks if b["type"] == "text"]
-    citation = standard["annotations"][0]  # type: ignore[typeddict-item]
+    citation = standard["annotations"][0]
     assert citation["type"] == "citation"
     assert citation["url"] == block["annotations"][0]["url"]
     assert citation["extras"]["quote"] == block["annotations"][0]["quote"]
@@ -179,7 +187,7 @@ def test_langchain_chat_openai_keeps_the_annotations(live_server: str) -> None:
 def test_annotation_link_opens_the_cited_passage_on_the_page(browser: Any, client: openai.OpenAI
                                                              ) -> None:
     response = client.responses.create(model="citeqa", input=QUESTION)
-    annotation = response.output[0].content[0].annotations[0].model_dump()  # type: ignore[union-attr]
+    annotation = output_annotations(response)[0]
     context = browser.new_context(viewport=DESKTOP)
     try:
         page = context.new_page()
