@@ -1,6 +1,6 @@
-"""An answer as events, for both streaming routes (`/v1/ask/stream`, and
-`/v1/chat/completions` with `stream`): what is being searched, the answer's text piece by
-piece, then the whole answer (or, if the LLM fails mid-way, the error).
+"""An answer as events, for the streaming routes (`/v1/ask/stream`, and
+`/v1/chat/completions` or `/v1/responses` with `stream`): what is being searched, the answer's
+text piece by piece, then the whole answer (or, if the LLM fails mid-way, the error).
 
 Live (LLM mode, `/v1/ask/stream`): the pieces are the model's text as it writes it, before the
 check; the final answer holds the checked text. Otherwise the answer is complete before the

@@ -24,7 +24,7 @@ from server.errors import install_error_handlers
 from server.metrics import Metrics
 from server.middleware import BodyGuard, HeadAsGet, RequestContext, SecurityHeaders, SiteGuard
 from server.options import ServerOptions
-from server.routes import ask, chat, collections, documents, health, search
+from server.routes import ask, chat, collections, documents, health, responses, search
 from server.security import ApiKeyRequired
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     install_error_handlers(app)
     # Every /v1 route needs the API key when keys are configured; /healthz and the page don't.
     for router in (ask.router, chat.router, collections.router, documents.router,
-                   search.router):
+                   responses.router, search.router):
         app.include_router(router, dependencies=[ApiKeyRequired])
     app.include_router(health.router)
     # Added innermost first: CORS (when on) sees every request first, then the headers, the

@@ -1,9 +1,9 @@
 """The one place the API turns exceptions into JSON error responses.
 
 citeqa's own routes answer `{"error": "<code>", "detail": "<what to do>"}`. The OpenAI-compatible
-routes (`/v1/chat/completions`, `/v1/models`) and every 401 answer in OpenAI's shape,
-`{"error": {"message", "type", "param", "code"}}`, so OpenAI clients raise their usual errors;
-those bodies carry `detail` too.
+routes (`/v1/chat/completions`, `/v1/responses`, `/v1/models`) and every 401 answer in OpenAI's
+shape, `{"error": {"message", "type", "param", "code"}}`, so OpenAI clients raise their usual
+errors; those bodies carry `detail` too.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ _HTTP_CODES = {
 }
 
 
-_OPENAI_PATHS = ("/v1/chat/", "/v1/models")
+_OPENAI_PATHS = ("/v1/chat/", "/v1/models", "/v1/responses")
 
 
 def error_response(status: int, code: str, detail: str, *, openai_style: bool = False

@@ -1,5 +1,5 @@
-"""The OpenAI-compatible API, used by the real `openai` client and LangChain's ChatOpenAI
-against a real `citeqa serve` on loopback."""
+"""The OpenAI-compatible chat API, used by the real `openai` client and LangChain's ChatOpenAI
+against a real `citeqa serve` on loopback (the Responses API: tests/test_responses.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from tests.conftest import LAB_DOC, serving
+from tests.test_responses import assert_points_at_cited_passages
 
 QUESTION = "Who co-leads the lab?"
 
@@ -69,6 +70,46 @@ def test_streamed_answer_ends_with_the_citations(client: openai.OpenAI) -> None:
     assert len(chunks) > 5
 
 
+def test_message_annotations_point_at_the_cited_passages(client: openai.OpenAI,
+                                                         live_server: str) -> None:
+    completion = client.chat.completions.create(
+        model="citeqa", messages=[{"role": "user", "content": QUESTION}])
+    message = completion.choices[0].message
+    assert message.annotations
+    annotations = [{"type": a.type, **a.url_citation.model_dump()} for a in message.annotations]
+    assert_points_at_cited_passages(message.content or "", annotations, live_server)
+    assert [a["quote"] for a in annotations] == [
+        c["quote"] for c in _extra(completion, "citations")]
+
+
+def test_streamed_annotations_come_with_the_last_chunk(client: openai.OpenAI,
+                                                       live_server: str) -> None:
+    chunks = list(client.chat.completions.create(
+        model="citeqa", messages=[{"role": "user", "content": QUESTION}], stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    last = chunks[-1].choices[0]
+    assert last.finish_reason == "stop"
+    annotations = [{"type": a["type"], **a["url_citation"]}
+                   for a in _extra(last.delta, "annotations")]
+    assert_points_at_cited_passages(text, annotations, live_server)
+
+
+def test_sources_model_ends_the_content_with_the_sources(client: openai.OpenAI,
+                                                         live_server: str) -> None:
+    messages: list[Any] = [{"role": "user", "content": QUESTION}]
+    plain = client.chat.completions.create(model="citeqa", messages=messages)
+    whole = client.chat.completions.create(model="citeqa+sources", messages=messages)
+    stream = client.chat.completions.create(model="citeqa:articles+sources", messages=messages,
+                                            stream=True)
+    streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    content = whole.choices[0].message.content or ""
+    assert streamed == content
+    assert content.startswith((plain.choices[0].message.content or "") + "\n\nSources:\n- [1] ")
+    citation = _extra(whole, "citations")[0]
+    assert citation["quote"] in content and citation["title"] in content
+    assert f"{live_server}/#source={LAB_DOC}&collection=articles" in content
+
+
 def test_follow_up_uses_the_earlier_turns(client: openai.OpenAI) -> None:
     first = client.chat.completions.create(
         model="citeqa", messages=[{"role": "user", "content": QUESTION}])
@@ -106,6 +147,7 @@ def test_bad_requests_are_clear_errors(client: openai.OpenAI) -> None:
 def test_models_are_listed_per_collection(client: openai.OpenAI) -> None:
     ids = [model.id for model in client.models.list()]
     assert ids[0] == "citeqa" and "citeqa:articles" in ids
+    assert "citeqa+sources" in ids and "citeqa:articles+sources" in ids
 
 
 def test_api_keys_are_required_and_checked(keyed_server: str) -> None:
@@ -124,7 +166,7 @@ def test_api_keys_are_required_and_checked(keyed_server: str) -> None:
     assert httpx.get(f"{keyed_server}/").status_code == 200
 
 
-def test_langchain_chat_openai_gets_the_answer(live_server: str) -> None:
+def test_langchain_chat_openai_gets_the_answer_but_not_the_citations(live_server: str) -> None:
     from langchain_openai import ChatOpenAI
 
     chat = ChatOpenAI(base_url=f"{live_server}/v1", api_key="unused",  # type: ignore[arg-type]
@@ -133,3 +175,12 @@ def test_langchain_chat_openai_gets_the_answer(live_server: str) -> None:
     assert "Tomas Verhoeven" in str(reply.content)
     streamed = "".join(str(part.content) for part in chat.stream(QUESTION))
     assert "Tomas Verhoeven" in streamed
+    # What the README says of chat-completions mode: ChatOpenAI copies only the fields it
+    # knows, so the annotations and citations are gone (use_responses_api=True keeps them,
+    # tests/test_responses.py) and only the [n] markers, or a +sources footer, remain.
+    kept = repr((reply.content, reply.additional_kwargs, reply.response_metadata))
+    assert "url_citation" not in kept and "quote" not in kept
+    with_sources = ChatOpenAI(base_url=f"{live_server}/v1",
+                              api_key="unused",  # type: ignore[arg-type]
+                              model="citeqa+sources", max_retries=0).invoke(QUESTION)
+    assert "Sources:" in str(with_sources.content)

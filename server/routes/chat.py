@@ -2,8 +2,9 @@
 
 Apps that speak the OpenAI chat API (the openai SDKs, LangChain's ChatOpenAI, Open WebUI...)
 use citeqa as they are: the last user message is the question, earlier turns are the
-conversation, and every citation travels in a `citations` field of the response (and of the
-final stream chunk), so none is lost on the way.
+conversation. The citations travel twice: as OpenAI `url_citation` annotations of the message
+(which span its `[n]` markers and link to the passage), and whole in a `citations` field of the
+response (and of the final stream chunk), so none is lost on the way.
 """
 
 from __future__ import annotations
@@ -15,16 +16,26 @@ from collections.abc import Iterator
 from contextlib import closing
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from citeqa import Citeqa
 from citeqa.stream import Answered, AnswerEvents, Delta, Failed, Searching
-from core.errors import InvalidInput, NotFound
-from qa.answer import Answer, Citation, TimeWindowInfo
+from core.errors import InvalidInput
+from qa.answer import Answer, Citation
 from qa.followup import Turn
 from server.deps import CiteqaDep
+from server.openai_citations import (
+    MODEL,
+    SOURCES_SUFFIX,
+    CitedReply,
+    CiteqaExtras,
+    ModelChoice,
+    UrlCitationBody,
+    cited_reply,
+    model_choice,
+    model_ids,
+)
 from server.schemas import (
     MAX_CONTENT_PARTS,
     AsOf,
@@ -35,7 +46,6 @@ from server.schemas import (
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
-MODEL = "citeqa"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": OpenAIErrorBody} for status in (400, 401, 404, 413, 415, 422)}
 MAX_CHAT_MESSAGES = 200
@@ -70,7 +80,8 @@ class ChatRequest(BaseModel):
 
     model_config = {"extra": "allow"}
 
-    model: str = Field(default=MODEL, description="`citeqa`, or `citeqa:<collection>`.")
+    model: str = Field(default=MODEL, description="`citeqa`, or `citeqa:<collection>`; ending "
+                       f"in `{SOURCES_SUFFIX}`, the content ends with a list of the sources.")
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_CHAT_MESSAGES)
     stream: bool = Field(default=False, strict=True,
                          description="Send the answer as server-sent events.")
@@ -81,11 +92,20 @@ class ChatRequest(BaseModel):
     as_of: AsOf = None
 
 
+class ChatAnnotation(BaseModel):
+    """A citation as OpenAI annotates a chat message: the `[n]` marker it spans, a link."""
+
+    type: Literal["url_citation"] = "url_citation"
+    url_citation: UrlCitationBody
+
+
 class ChatResponseMessage(BaseModel):
     """The assistant's reply."""
 
     role: Literal["assistant"] = "assistant"
     content: str
+    annotations: list[ChatAnnotation] = Field(
+        default_factory=list, description="One per citation number of each `[n]` marker.")
 
 
 class Choice(BaseModel):
@@ -103,20 +123,6 @@ class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
-
-
-class CiteqaExtras(BaseModel):
-    """What citeqa adds beyond the OpenAI fields."""
-
-    abstained: bool = Field(description="True when the articles do not support an answer.")
-    support: float
-    rewritten_question: str | None = Field(
-        description="The standalone question searched, when the conversation changed it.")
-    collection: str
-    as_of: str | None = Field(default=None,
-                              description="The date the question was asked as of.")
-    time_window: TimeWindowInfo | None = Field(
-        default=None, description="The dates a time phrase of the question pointed at.")
 
 
 class ChatCompletion(BaseModel):
@@ -153,7 +159,9 @@ class ModelList(BaseModel):
 STREAM_DESCRIPTION = """\
 With `"stream": true`: server-sent events of `chat.completion.chunk` objects, as OpenAI sends
 them: a first chunk with the assistant role, content chunks, a last chunk with
-`finish_reason: "stop"` that also carries `citations` and `citeqa`, then `data: [DONE]`.
+`finish_reason: "stop"` whose delta carries the `annotations` and which also carries `citations`
+and `citeqa`, then `data: [DONE]`. With a `+sources` model the footer comes as the last content
+chunk.
 """
 
 
@@ -166,10 +174,11 @@ them: a first chunk with the assistant role, content chunks, a last chunk with
                      "content": {"text/event-stream": {"schema": {}}}},
                **_ERRORS},
 )
-def chat_completions(request: ChatRequest, citeqa: CiteqaDep
+def chat_completions(request: ChatRequest, citeqa: CiteqaDep, http: Request
                      ) -> ChatCompletion | StreamingResponse:
     """Answer the last user message from the articles, citing exact spans."""
-    collection = collection_of(request.model, citeqa)
+    choice = model_choice(request.model, citeqa)
+    base_url = str(http.base_url)
     if request.n not in (None, 1):
         raise InvalidInput(f"n={request.n} is not supported; citeqa gives one answer (n=1)",
                            code="unsupported_n")
@@ -184,58 +193,46 @@ def chat_completions(request: ChatRequest, citeqa: CiteqaDep
                if m.role in ("user", "assistant")]
     words_in = sum(len(text.split()) for text in texts)
     if not request.stream:
-        answer = citeqa.ask(question, collection=collection, history=history,
+        answer = citeqa.ask(question, collection=choice.collection, history=history,
                             as_of=as_of_date(request.as_of))
-        return _completion(answer, request.model, collection, words_in)
-    # Not live: a chat client keeps the text it is sent, so it gets the checked text only.
-    events = citeqa.ask_stream(question, collection=collection, history=history,
+        return _completion(answer, cited_reply(answer, choice, base_url), request.model,
+                           choice, words_in)
+    # Not live: a chat client keeps the text it is sent, so it gets the checked text only (and
+    # the annotations' indexes hold for the text it was sent).
+    events = citeqa.ask_stream(question, collection=choice.collection, history=history,
                                as_of=as_of_date(request.as_of), live=False)
-    return StreamingResponse(_chunks(events, request.model, collection, words_in),
+    return StreamingResponse(_chunks(events, request.model, choice, base_url, words_in),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @router.get("/models", response_model=ModelList, responses=_ERRORS)
 def list_models(citeqa: CiteqaDep) -> ModelList:
-    """`citeqa` for the default collection, and `citeqa:<name>` for each collection."""
+    """`citeqa` for the default collection and `citeqa:<name>` for each collection, each also
+    with `+sources`."""
     created = int(time.time())
-    cards = [ModelCard(id=MODEL, created=created)]
-    cards += [ModelCard(id=f"{MODEL}:{record.name}", created=created)
-              for record, _, _ in citeqa.collections()]
-    return ModelList(data=cards)
+    return ModelList(data=[ModelCard(id=name, created=created) for name in model_ids(citeqa)])
 
 
-def collection_of(model: str, citeqa: Citeqa) -> str:
-    """The collection a model name asks for; 404 for a model this server does not have (an
-    unknown collection is refused when the question is asked)."""
-    if model == MODEL:
-        return citeqa.collection_name(None)
-    prefix = f"{MODEL}:"
-    if not model.startswith(prefix) or not model[len(prefix):]:
-        raise NotFound(f"unknown model {model!r}: use {MODEL!r} or '{MODEL}:<collection>' "
-                       "(GET /v1/models lists them)", code="model_not_found")
-    return model[len(prefix):]
-
-
-def _completion(answer: Answer, model: str, collection: str, words_in: int) -> ChatCompletion:
-    words_out = len(answer.answer.split())
+def _completion(answer: Answer, reply: CitedReply, model: str, choice: ModelChoice,
+                words_in: int) -> ChatCompletion:
+    words_out = len(reply.text.split())
+    annotations = [ChatAnnotation(url_citation=span) for span in reply.annotations]
     return ChatCompletion(
         id=f"chatcmpl-{uuid.uuid4().hex}",
         created=int(time.time()),
         model=model,
-        choices=[Choice(message=ChatResponseMessage(content=answer.answer))],
+        choices=[Choice(message=ChatResponseMessage(content=reply.text,
+                                                    annotations=annotations))],
         usage=Usage(prompt_tokens=words_in, completion_tokens=words_out,
                     total_tokens=words_in + words_out),
         citations=answer.citations,
-        citeqa=CiteqaExtras(abstained=answer.abstained, support=answer.support,
-                            rewritten_question=answer.rewritten_question,
-                            collection=collection, as_of=answer.as_of,
-                            time_window=answer.time_window),
+        citeqa=CiteqaExtras.of(answer, choice.collection),
     )
 
 
-def _chunks(events: AnswerEvents, model: str, collection: str, words_in: int
-            ) -> Iterator[str]:
+def _chunks(events: AnswerEvents, model: str, choice: ModelChoice, base_url: str,
+            words_in: int) -> Iterator[str]:
     """The answer's events as OpenAI's `chat.completion.chunk` objects, then `[DONE]`."""
     base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk",
             "created": int(time.time()), "model": model}
@@ -253,8 +250,13 @@ def _chunks(events: AnswerEvents, model: str, collection: str, words_in: int
                 case Delta():
                     yield chunk({"content": event.text})
                 case Answered():
-                    completion = _completion(event.answer, model, collection, words_in)
-                    yield chunk({}, "stop",
+                    reply = cited_reply(event.answer, choice, base_url)
+                    if reply.footer:
+                        yield chunk({"content": reply.footer})
+                    completion = _completion(event.answer, reply, model, choice, words_in)
+                    annotations = completion.choices[0].message.annotations
+                    yield chunk({"annotations": [a.model_dump(mode="json") for a in annotations]},
+                                "stop",
                                 citations=[c.model_dump(mode="json")
                                            for c in completion.citations],
                                 citeqa=completion.citeqa.model_dump(mode="json"),

@@ -945,9 +945,8 @@ function renderDocument(doc, citation) {
 }
 
 function showCitedNote(citation, mark, warning) {
-  const children = [h("span", { class: "cited-label" }, [
-    icon("target", "icon icon-inline"), `Passage cited as [${citation.n}]`,
-  ])];
+  const label = Number.isInteger(citation.n) ? `Passage cited as [${citation.n}]` : "Cited passage";
+  const children = [h("span", { class: "cited-label" }, [icon("target", "icon icon-inline"), label])];
   if (mark) {
     children.push(h("button", {
       type: "button", class: "button button-small",
@@ -960,6 +959,27 @@ function showCitedNote(citation, mark, warning) {
   if (warning) children.push(h("p", { class: "cited-warning", text: warning }));
   ui.sourceCited.replaceChildren(...children);
   ui.sourceCited.hidden = false;
+}
+
+// A link to a passage, as the OpenAI-compatible routes put in their annotations and sources:
+// #source=<doc id>&collection=<name>&start=<offset>&end=<offset>&n=<citation number>
+function linkedPassage() {
+  const params = new URLSearchParams(window.location.hash.slice(1));
+  const docId = params.get("source");
+  if (!docId) return null;
+  const offset = (name) => (/^\d+$/.test(params.get(name) || "") ? Number(params.get(name)) : null);
+  const start = offset("start");
+  const end = offset("end");
+  const citation = start !== null && end !== null ? { doc_id: docId, start, end, n: offset("n") } : null;
+  return { docId, collection: params.get("collection"), citation };
+}
+
+function openLinkedPassage() {
+  const link = linkedPassage();
+  if (!link) return;
+  const known = state.collections.some((c) => c.name === link.collection);
+  if (link.collection && link.collection !== state.collection && known) switchCollection(link.collection);
+  openSource({ docId: link.docId, citation: link.citation });
 }
 
 // ---------------------------------------------------------------------------
@@ -1447,6 +1467,8 @@ function bindEvents() {
     }
   });
 
+  window.addEventListener("hashchange", openLinkedPassage);
+
   // Another tab changed this collection's conversation.
   window.addEventListener("storage", (event) => {
     if (event.key !== storageKey(state.collection) || state.busy) return;
@@ -1467,6 +1489,7 @@ async function start() {
     state.started = true;
     markStarted();
   }
+  openLinkedPassage();
   document.documentElement.dataset.ready = "true";
 }
 
