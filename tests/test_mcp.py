@@ -96,6 +96,7 @@ async def test_stdio_reports_citeqa_errors_as_tool_errors(sample_settings: Setti
                                                  "collection": "no-such-collection"})
         missing = await client.call_tool("get_document", {"doc_id": "no-such-doc.md"})
         out_of_range = await client.call_tool("search", {"query": LAB_QUESTION, "top_k": 0})
+        empty = await client.call_tool("ask", {"question": "   "})
 
     assert unknown.is_error
     assert "collection_not_found" in text_of(unknown)
@@ -104,6 +105,8 @@ async def test_stdio_reports_citeqa_errors_as_tool_errors(sample_settings: Setti
     assert "no-such-doc.md" in text_of(missing)
     assert out_of_range.is_error
     assert "top_k" in text_of(out_of_range)
+    assert empty.is_error
+    assert "empty_question" in text_of(empty)
 
 
 # streamable HTTP ------------------------------------------------------------------------------
