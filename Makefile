@@ -44,7 +44,7 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
 test: $(STAMP) $(CHROMIUM)  ## Set up and run the test suite (browser tests included)
-	$(BIN)/ruff check core citeqa index qa server tests bench
+	$(BIN)/ruff check core citeqa citeqa_client index qa server tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
 	# The store and API tests once more, with the vectors on a real `chroma run` server.
@@ -87,7 +87,7 @@ bench: $(BENCH_STAMP)  ## Performance benchmarks: ingest, query latency, LangCha
 	$(BIN)/python -m bench.performance $(BENCH_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check core citeqa index qa server tests bench
+	$(BIN)/ruff check core citeqa citeqa_client index qa server tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Self
+from typing import Self
 
-import httpx
 from langchain_core.callbacks import (
     AsyncCallbackManagerForRetrieverRun,
     CallbackManagerForRetrieverRun,
@@ -14,8 +13,13 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import Field, field_validator, model_validator
 
-from core.errors import CiteqaError, NotFound
-from qa.answer import Passage
+from citeqa_client.retriever import (
+    CiteqaClientError,
+    CiteqaHttpRetriever,
+    count,
+    passage_document,
+)
+from core.errors import CiteqaError, InvalidInput, NotFound
 from qa.pipeline import Assistant
 
 
@@ -57,7 +61,11 @@ class CiteqaRetriever(BaseRetriever):
                                     collection="articles", k=5, timeout=30.0)
         docs = await retriever.ainvoke("Who co-leads the lab?")
 
-    Either way it is a LangChain runnable, so it composes with LCEL::
+    The remote mode is `citeqa_client.CiteqaHttpRetriever`, the light client: an application
+    that only calls a server needs that alone (httpx and langchain-core, no model).
+
+    `k` is the default number of passages; `invoke(query, k=2)` asks for another number for
+    that call only (1 to 100). Either way it is a LangChain runnable, so it composes with LCEL::
 
         chain = {"context": retriever | format_docs, "question": RunnablePassthrough()} | prompt
 
@@ -106,39 +114,36 @@ class CiteqaRetriever(BaseRetriever):
             )
         return self
 
-    # LangChain -------------------------------------------------------------------------------
+    # LangChain passes invoke's keyword arguments on: `invoke(query, k=2)` asks for two.
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
     ) -> list[Document]:
+        wanted = _count(k, self.k)
         if self.assistant is not None:
-            return self._search_local(self.assistant, query)
+            return self._search_local(self.assistant, query, wanted)
         try:
-            with httpx.Client(timeout=self.timeout) as client:
-                response = client.post(self._endpoint(), json=self._body(query),
-                                       headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc) from exc
-        return self._documents(response)
+            return self._remote().search(query, wanted)
+        except CiteqaClientError as exc:
+            raise _remote_error(exc) from exc
 
     async def _aget_relevant_documents(
-        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun,
+        k: int | None = None,
     ) -> list[Document]:
+        wanted = _count(k, self.k)
         if self.assistant is not None:
-            return await asyncio.to_thread(self._search_local, self.assistant, query)
+            return await asyncio.to_thread(self._search_local, self.assistant, query, wanted)
         try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
-                response = await client.post(self._endpoint(), json=self._body(query),
-                                             headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc) from exc
-        return self._documents(response)
+            return await self._remote().asearch(query, wanted)
+        except CiteqaClientError as exc:
+            raise _remote_error(exc) from exc
 
     # Local -----------------------------------------------------------------------------------
 
-    def _search_local(self, assistant: Assistant, query: str) -> list[Document]:
+    def _search_local(self, assistant: Assistant, query: str, k: int) -> list[Document]:
         name = assistant.options.collection_for(self.collection)
-        found = assistant.search(query, collection=name, top_k=self.k)
+        found = assistant.search(query, collection=name, top_k=k)
         collection = assistant.store.collection(name)
         urls: dict[str, str | None] = {}
         for doc_id in {passage.doc_id for passage in found}:
@@ -146,69 +151,24 @@ class CiteqaRetriever(BaseRetriever):
                 urls[doc_id] = collection.document(doc_id).document.url
             except NotFound:  # deleted since it was retrieved
                 urls[doc_id] = None
-        return [_document(passage, urls[passage.doc_id]) for passage in found]
+        return [passage_document({**passage.model_dump(), "url": urls[passage.doc_id]})
+                for passage in found]
 
-    # Remote ----------------------------------------------------------------------------------
+    # Remote: the light client's HTTP code, so there is one ---------------------------------
 
-    def _endpoint(self) -> str:
-        return f"{self.base_url}/v1/search"
-
-    def _body(self, query: str) -> dict[str, Any]:
-        body: dict[str, Any] = {"query": query, "top_k": self.k}
-        if self.collection is not None:
-            body["collection"] = self.collection
-        return body
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-
-    def _unreachable(self, exc: httpx.HTTPError) -> RemoteSearchError:
-        return RemoteSearchError(
-            f"cannot reach citeqa at {self.base_url}: {exc or type(exc).__name__}",
-            code="citeqa_unreachable", status=503,
-        )
-
-    def _documents(self, response: httpx.Response) -> list[Document]:
-        if not response.is_success:
-            code, detail = _error_of(response)
-            raise RemoteSearchError(
-                f"citeqa search at {self._endpoint()} failed with HTTP "
-                f"{response.status_code} ({code}): {detail}",
-                code=code, status=response.status_code,
-            )
-        try:
-            found = [(Passage.model_validate(item), item.get("url"))
-                     for item in response.json()["passages"]]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise RemoteSearchError(
-                f"{self._endpoint()} did not answer with citeqa search results; is "
-                f"{self.base_url} a citeqa server? ({exc})",
-                code="bad_remote_response",
-            ) from exc
-        return [_document(passage, url) for passage, url in found]
+    def _remote(self) -> CiteqaHttpRetriever:
+        assert self.base_url is not None  # the validator saw to it
+        return CiteqaHttpRetriever(base_url=self.base_url, api_key=self.api_key,
+                                   collection=self.collection, k=self.k,
+                                   timeout=self.timeout)
 
 
-def _document(passage: Passage, url: str | None) -> Document:
-    metadata: dict[str, Any] = {
-        "doc_id": passage.doc_id,
-        "title": passage.title,
-        "chunk_id": passage.chunk_id,
-        "start": passage.start,
-        "end": passage.end,
-        "score": passage.score,
-    }
-    if url is not None:
-        metadata["url"] = url
-    return Document(id=passage.chunk_id, page_content=passage.text, metadata=metadata)
-
-
-def _error_of(response: httpx.Response) -> tuple[str, str]:
-    """The `{"error", "detail"}` of a citeqa error response, or the best stand-in."""
+def _count(k: int | None, default: int) -> int:
     try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("detail"), str):
-        return str(body.get("error") or "http_error"), body["detail"]
-    text = " ".join(response.text.split())[:500]
-    return "http_error", text or response.reason_phrase or "no detail"
+        return count(k, default)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), code="invalid_k") from exc
+
+
+def _remote_error(exc: CiteqaClientError) -> RemoteSearchError:
+    return RemoteSearchError(exc.detail, code=exc.code, status=exc.status)

@@ -21,6 +21,7 @@ from core.settings import Settings
 from index.embedding import Embedder, SentenceTransformerEmbedder
 from index.store import Store
 from server.errors import install_error_handlers
+from server.mcp import mount as mount_mcp
 from server.metrics import Metrics
 from server.middleware import BodyGuard, HeadAsGet, RequestContext, SecurityHeaders, SiteGuard
 from server.options import ServerOptions
@@ -71,7 +72,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         if isinstance(citeqa.embedder, SentenceTransformerEmbedder):
             # Before the first request, not during it: /readyz then means fast answers.
             citeqa.embedder.prepare()
-        yield
+        async with mcp_sessions():
+            yield
 
     app = FastAPI(
         title="citeqa",
@@ -93,6 +95,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
                    responses.router, search.router):
         app.include_router(router, dependencies=[ApiKeyRequired])
     app.include_router(health.router)
+    # MCP's streamable HTTP transport: the same tools as `citeqa mcp`, behind the same keys.
+    mcp_sessions = mount_mcp(app, list(options.api_keys))
     # Added innermost first: CORS (when on) sees every request first, then the headers, the
     # request id and log, the Host and Origin checks, the key and body limit (before any body
     # is read), and HEAD turned into GET last.

@@ -404,6 +404,14 @@ def serve(
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+@app.command("mcp")
+def mcp_stdio(ctx: typer.Context) -> None:
+    """Serve the MCP tools (ask, search, get_document, list_collections) over stdio."""
+    from server.mcp import run_stdio
+
+    run_stdio(ctx.obj)
+
+
 def settings_environment(settings: Settings) -> dict[str, str]:
     """`CITEQA_*` variables that rebuild these settings in another process."""
     environment = {}

@@ -5,15 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from conftest import LAB_DOC, canned_json_server
 from fastapi.testclient import TestClient
 from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
+from langchain_tests.integration_tests import RetrieversIntegrationTests
 
 from citeqa import Citeqa
+from citeqa_client import CiteqaClientError, CiteqaHttpRetriever
 from core.errors import CiteqaError, InvalidInput, NotFound
 from qa.langchain_retriever import CiteqaRetriever, RemoteSearchError
 
@@ -258,3 +265,119 @@ def test_retriever_hides_the_api_key() -> None:
     assert "s3cret" not in repr(retriever)
     assert "s3cret" not in json.dumps(retriever.model_dump(exclude={"assistant"}), default=str)
     assert isinstance(RemoteSearchError("x"), CiteqaError)
+
+
+# k per call, and LangChain's standard retriever tests ---------------------------------------
+
+
+def test_invoke_k_overrides_the_retrievers_k_for_that_call(sample_services: Citeqa) -> None:
+    retriever = CiteqaRetriever(assistant=sample_services.assistant, k=5)
+
+    one = retriever.invoke(LAB_QUESTION, k=1)
+    assert len(one) == 1
+    assert one[0].metadata["doc_id"] == LAB_DOC
+    assert len(asyncio.run(retriever.ainvoke(LAB_QUESTION, k=2))) == 2
+    assert len(retriever.invoke(LAB_QUESTION)) == 5  # the call's k did not stick
+    with pytest.raises(InvalidInput, match="k must be a whole number from 1 to 100"):
+        retriever.invoke(LAB_QUESTION, k=0)
+
+
+def test_remote_invoke_k_asks_the_server_for_that_many(live_server: str) -> None:
+    for retriever in (CiteqaRetriever(base_url=live_server, k=5),
+                      CiteqaHttpRetriever(base_url=live_server, k=5)):
+        assert len(retriever.invoke(LAB_QUESTION, k=2)) == 2
+        assert len(asyncio.run(retriever.ainvoke(LAB_QUESTION, k=1))) == 1
+    with pytest.raises(ValueError, match="from 1 to 100"):
+        CiteqaHttpRetriever(base_url=live_server).invoke(LAB_QUESTION, k=101)
+
+
+class TestLocalRetrieverStandard(RetrieversIntegrationTests):
+    """LangChain's standard retriever suite, over the sample articles in this process."""
+
+    pytestmark = pytest.mark.anyio
+
+    @pytest.fixture(autouse=True)
+    def _sample_assistant(self, sample_services: Citeqa) -> None:
+        self.assistant = sample_services.assistant
+
+    @property
+    def retriever_constructor(self) -> type[BaseRetriever]:
+        return CiteqaRetriever
+
+    @property
+    def retriever_constructor_params(self) -> dict[str, Any]:
+        return {"assistant": self.assistant, "k": 4}
+
+    @property
+    def retriever_query_example(self) -> str:
+        return LAB_QUESTION
+
+
+class TestHttpRetrieverStandard(RetrieversIntegrationTests):
+    """The same suite for the light client, against a real `citeqa serve` on loopback."""
+
+    pytestmark = pytest.mark.anyio
+
+    @pytest.fixture(autouse=True)
+    def _server(self, live_server: str) -> None:
+        self.base_url = live_server
+
+    @property
+    def retriever_constructor(self) -> type[BaseRetriever]:
+        return CiteqaHttpRetriever
+
+    @property
+    def retriever_constructor_params(self) -> dict[str, Any]:
+        return {"base_url": self.base_url, "k": 4}
+
+    @property
+    def retriever_query_example(self) -> str:
+        return CYCLING_QUESTION
+
+
+# The light client -------------------------------------------------------------------------
+
+HEAVY = ("torch", "chromadb", "sentence_transformers", "numpy", "onnxruntime", "transformers",
+         "core", "index", "qa", "citeqa", "server")
+
+
+def test_the_light_client_imports_nothing_heavy() -> None:
+    script = ("import sys\n"
+              "from citeqa_client import CiteqaHttpRetriever\n"
+              "CiteqaHttpRetriever(base_url='http://127.0.0.1:8000')\n"
+              f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n")
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, check=True, cwd=Path(__file__).resolve().parent.parent)
+
+    assert ran.stdout.strip() == "", f"the client loaded {ran.stdout.strip()}"
+
+
+def test_the_light_client_matches_the_server_side_retriever(
+        live_server: str, sample_services: Citeqa) -> None:
+    local = CiteqaRetriever(assistant=sample_services.assistant, k=3)
+    client = CiteqaHttpRetriever(base_url=live_server, collection="articles", k=3)
+
+    documents = client.invoke(LAB_QUESTION)
+    assert spans(documents) == spans(local.invoke(LAB_QUESTION))
+    for document in documents:
+        meta = document.metadata
+        text = httpx.get(f"{live_server}/v1/documents/{meta['doc_id']}").json()["text"]
+        assert text[meta["start"]:meta["end"]] == document.page_content
+
+
+def test_the_light_client_reports_the_servers_refusal() -> None:
+    refusal = {"error": {"message": "wrong API key", "type": "invalid_request_error",
+                         "param": None, "code": "invalid_api_key"}, "detail": "wrong API key"}
+    with (canned_json_server(401, refusal) as (base, received),
+          pytest.raises(CiteqaClientError, match="wrong API key") as raised):
+        CiteqaHttpRetriever(base_url=base, api_key="s3cret", k=2).invoke(LAB_QUESTION)
+    assert (raised.value.status, raised.value.code) == (401, "invalid_api_key")
+    headers, body = received[0]
+    assert headers.get("Authorization") == "Bearer s3cret"
+    assert body == {"query": LAB_QUESTION, "top_k": 2}
+
+
+def test_the_light_client_needs_a_server_address() -> None:
+    with pytest.raises(ValueError, match="http"):
+        CiteqaHttpRetriever(base_url="127.0.0.1:8000")
+    assert "s3cret" not in repr(CiteqaHttpRetriever(base_url="http://x", api_key="s3cret"))
