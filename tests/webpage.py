@@ -98,6 +98,10 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
 def uncovered(page: Any, test_id: str) -> bool:
     """Whether `test_id` is on top across its width: at its left edge, middle and right edge
     (halfway down), the element hit belongs to it."""
+    # Panels slide in: wait for every running animation to end before looking.
+    page.evaluate("""Promise.all(document.getAnimations()
+        .filter((a) => a.effect && a.effect.getTiming().iterations !== Infinity)
+        .map((a) => a.finished))""")
     on_top: bool = page.evaluate("""(id) => {
         const el = document.querySelector(`[data-testid="${id}"]`);
         const box = el.getBoundingClientRect();

@@ -245,6 +245,12 @@ export async function ask(question) {
     state.stopping = false;
     state.controller = null;
     setBusy(false);
+    // The question stays: in the conversation above, and back in the composer.
+    if (!ui.question.value.trim()) {
+      ui.question.value = question;
+      autosizeQuestion();
+      updateCounter();
+    }
     if (stopped) {
       renderAnswerError(root, partial ? "You stopped this answer; it is incomplete."
         : "You stopped this answer before it began.", { question, turn, partial, stopped: true });
@@ -254,12 +260,6 @@ export async function ask(question) {
     const message = error instanceof ApiError ? error.message
       : `Something went wrong while reading the answer (${error && error.message ? error.message : error}).`;
     renderAnswerError(root, message, { question, turn, partial, retry: worthRetrying(error) });
-    // The question stays: in the conversation above, and back in the composer.
-    if (!ui.question.value.trim()) {
-      ui.question.value = question;
-      autosizeQuestion();
-      updateCounter();
-    }
     scrollToBottom(true);
     announce(`No answer: ${message}`);
   }
