@@ -105,7 +105,8 @@ def test_edit_and_resend_replaces_that_question_and_the_turns_after_it(page: Any
     expect(answers).to_have_count(1)
     answers.first.and_(page.locator(FINISHED)).wait_for(timeout=60_000)
     assert "612 million" in answers.first.get_by_test_id("answer-text").inner_text()
-    expect(page.get_by_test_id("user-message")).to_have_text(["How much did the tram line cost?Edit"])
+    expect(page.locator('[data-testid="user-message"] .user-text')).to_have_text(
+        ["How much did the tram line cost?"])
     # What is kept is the edited conversation.
     page.reload()
     expect(page.locator('[data-testid="answer"]')).to_have_count(1)
