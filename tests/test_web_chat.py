@@ -33,7 +33,7 @@ def test_the_empty_page_focuses_the_box_and_offers_questions_from_the_collection
     starters = page.get_by_test_id("starter-question")
     expect(starters).to_have_count(3)
     documents = httpx.get(f"{live_server}/v1/documents").json()["documents"]
-    newest = sorted(documents, key=lambda doc: doc["date"], reverse=True)[:3]
+    newest = sorted(documents, key=lambda doc: doc["date"] or "", reverse=True)[:3]
     for starter, doc in zip(starters.all(), newest, strict=True):
         assert doc["title"] in starter.inner_text()
     question = starters.first.inner_text()
@@ -182,3 +182,37 @@ def test_an_article_opened_from_the_library_is_not_under_the_drawer(
         expect(page.locator(f'[data-doc-id="{doc_id}"] .doc-open')).to_be_focused()
     finally:
         page.context.close()
+
+
+def _listed(base: str) -> set[str]:
+    return {doc["id"] for doc in httpx.get(f"{base}/v1/documents").json()["documents"]}
+
+
+def test_undo_keeps_a_deleted_article_and_leaving_the_page_sends_the_delete(
+        page: Any, live_server: str) -> None:
+    note = {"id": "harbour-note.md", "title": "Harbour Ferry Timetable Changes",
+            "text": "The harbour ferry will leave every twenty minutes from the first of May."}
+    httpx.post(f"{live_server}/v1/documents", json={"documents": [note]},
+               timeout=60).raise_for_status()
+    page.get_by_test_id("library-button").click()
+    row = page.locator('[data-testid="doc-row"][data-doc-id="harbour-note.md"]')
+    row.get_by_test_id("doc-delete").click()
+    expect(row).to_have_count(0)
+    page.get_by_test_id("toast-action").click()
+    expect(row).to_have_count(1)
+    # Undone: nothing is waiting, so leaving the page deletes nothing.
+    page.reload()
+    page.locator('html[data-ready="true"]').wait_for(state="attached")
+    assert "harbour-note.md" in _listed(live_server)
+
+    page.get_by_test_id("library-button").click()
+    row.get_by_test_id("doc-delete").click()
+    expect(row).to_have_count(0)
+    assert "harbour-note.md" in _listed(live_server)
+    # Leaving within the undo time still deletes it.
+    page.goto(f"{live_server}/healthz")
+    for _ in range(50):
+        if "harbour-note.md" not in _listed(live_server):
+            break
+        page.wait_for_timeout(200)
+    assert "harbour-note.md" not in _listed(live_server)
