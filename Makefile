@@ -43,7 +43,18 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
-test: $(STAMP) $(CHROMIUM)  ## Set up and run the test suite (browser tests included)
+# axe-core (MPL-2.0), injected by the browser tests to check accessibility; from npm into
+# node_modules/ (ignored by git), pinned. Debian's npm when the machine has none.
+AXE_VERSION := 4.14.1
+AXE_STAMP := node_modules/.axe-core-$(AXE_VERSION)
+$(AXE_STAMP):
+	command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm; }
+	npm install --prefix . --no-save --no-package-lock --no-audit --no-fund --silent \
+		axe-core@$(AXE_VERSION)
+	touch $(AXE_STAMP)
+
+test: $(STAMP) $(CHROMIUM) $(AXE_STAMP)  ## Set up and run the test suite (browser tests included)
 	$(BIN)/ruff check core citeqa citeqa_client index qa server tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
@@ -92,5 +103,5 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-clean:  ## Remove the virtualenv and the default data folder
-	rm -rf $(VENV) data bench/.data
+clean:  ## Remove the virtualenv, node_modules and the default data folder
+	rm -rf $(VENV) node_modules data bench/.data

@@ -8,6 +8,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from importlib.resources import files
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -25,25 +26,28 @@ from server.mcp import mount as mount_mcp
 from server.metrics import Metrics
 from server.middleware import BodyGuard, HeadAsGet, RequestContext, SecurityHeaders, SiteGuard
 from server.options import ServerOptions
-from server.routes import ask, chat, collections, documents, health, responses, search
+from server.routes import ask, chat, collections, documents, health, limits, responses, search
 from server.security import ApiKeyRequired
 
 STATIC = Path(__file__).resolve().parent / "static"
+# Swagger UI and ReDoc bundles shipped inside the fastapi-offline wheel: /docs and /redoc work
+# with no network, and the pages name no outside host.
+DOCS_ASSETS = Path(str(files("fastapi_offline") / "static"))
+DOCS_PREFIX = "/docs-assets"
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 
 def _docs_page(page: HTMLResponse) -> HTMLResponse:
-    """FastAPI's docs page with a CSP of its own: its bundles come from jsDelivr and it
+    """FastAPI's docs page with a CSP of its own: its bundles are served from here and it
     starts with an inline script, allowed by its hash (never 'unsafe-inline' for scripts)."""
     body = bytes(page.body).decode()
     hashes = " ".join(
         "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
         for script in _INLINE_SCRIPT.findall(body))
+    # Swagger UI and ReDoc set inline styles at run time; ReDoc runs its search in a blob worker.
     page.headers["Content-Security-Policy"] = (
-        f"default-src 'self'; script-src 'self' https://cdn.jsdelivr.net {hashes}; "
-        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-        "font-src 'self' https://fonts.gstatic.com; "
-        "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+        f"default-src 'self'; script-src 'self' {hashes}; "
+        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; "
         "worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; "
         "base-uri 'none'; form-action 'self'")
     return page
@@ -92,7 +96,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     install_error_handlers(app)
     # Every /v1 route needs the API key when keys are configured; /healthz and the page don't.
     for router in (ask.router, chat.router, collections.router, documents.router,
-                   responses.router, search.router):
+                   limits.router, responses.router, search.router):
         app.include_router(router, dependencies=[ApiKeyRequired])
     app.include_router(health.router)
     # MCP's streamable HTTP transport: the same tools as `citeqa mcp`, behind the same keys.
@@ -112,6 +116,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
                            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
                            expose_headers=["X-Request-ID"])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount(DOCS_PREFIX, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[ApiKeyRequired])
     def openapi() -> JSONResponse:
@@ -120,14 +125,19 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     @app.get("/docs", include_in_schema=False, dependencies=[ApiKeyRequired])
     def swagger(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "").rstrip("/")
-        return _docs_page(get_swagger_ui_html(openapi_url=f"{root}/openapi.json",
-                                              title=f"{app.title} - Swagger UI"))
+        return _docs_page(get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json", title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_PREFIX}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_PREFIX}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_PREFIX}/favicon.png"))
 
     @app.get("/redoc", include_in_schema=False, dependencies=[ApiKeyRequired])
     def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "").rstrip("/")
-        return _docs_page(get_redoc_html(openapi_url=f"{root}/openapi.json",
-                                         title=f"{app.title} - ReDoc"))
+        return _docs_page(get_redoc_html(
+            openapi_url=f"{root}/openapi.json", title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_PREFIX}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_PREFIX}/favicon.png", with_google_fonts=False))
 
     @app.get("/", include_in_schema=False)
     def home() -> FileResponse:

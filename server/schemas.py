@@ -319,3 +319,13 @@ class Ready(BaseModel):
 
     status: Literal["ready", "starting", "store_unavailable"]
     worker: int | None = Field(default=None, description="Process id of the worker answering.")
+
+
+class Limits(BaseModel):
+    """What this server accepts, so clients can check before sending."""
+
+    max_question_chars: int = Field(
+        description="Longest question, in characters after runs of whitespace become one "
+                    "space (CITEQA_MAX_QUESTION_CHARS).", examples=[2000])
+    max_upload_bytes: int = Field(
+        description="Largest uploaded file (CITEQA_MAX_UPLOAD_BYTES).", examples=[20_000_000])
