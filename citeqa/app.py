@@ -213,9 +213,11 @@ class Citeqa:
                           allow_private=settings.fetch_allow_private)]
 
     def ingest(self, loaded: Sequence[Loaded], *, collection: str | None = None,
-               prune: bool = False, progress: ProgressCallback | None = None) -> IngestReport:
+               prune: bool = False, progress: ProgressCallback | None = None,
+               embedding_progress: ProgressCallback | None = None) -> IngestReport:
         """Add new documents, replace changed ones, skip unchanged ones; with `prune`, remove
-        the collection's documents that are not among them.
+        the collection's documents that are not among them. `progress` counts documents
+        read, then `embedding_progress` chunks embedded (`index.ingest.ingest_documents`).
 
         Nothing readable is refused before the store is touched, so a failed upload leaves no
         trace (not even an empty collection) and `prune` never empties a collection by
@@ -229,7 +231,8 @@ class Citeqa:
             raise UnreadableFile(nothing_ingested(skipped))
         report = ingest_documents(loaded, store=self.store, collection=name,
                                   embedder=self.embedder, settings=self.settings,
-                                  prune=prune, progress=progress)
+                                  prune=prune, progress=progress,
+                                  embedding_progress=embedding_progress)
         self._ingested(report)
         if report.skipped and not (report.added or report.updated or report.unchanged):
             raise UnreadableFile(nothing_ingested(report.skipped))

@@ -172,19 +172,20 @@ class IngestReport:
     chunks: int = 0
     seconds: float = 0.0
 
-    def summary(self) -> str:
-        """One line: added / updated / unchanged / skipped-with-reason / chunks / seconds."""
+    def summary(self, *, reasons: bool = True) -> str:
+        """One line: added / updated / unchanged / skipped (with the first reasons, unless
+        they were shown already) / chunks / seconds."""
         parts = [
             f"added {len(self.added)}",
             f"updated {len(self.updated)}",
             f"unchanged {len(self.unchanged)}",
         ]
-        if self.skipped:
-            reasons = "; ".join(f"{s.name}: {s.reason}" for s in self.skipped[:5])
+        if self.skipped and reasons:
+            why = "; ".join(f"{s.name}: {s.reason}" for s in self.skipped[:5])
             more = f"; +{len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
-            parts.append(f"skipped {len(self.skipped)} ({reasons}{more})")
+            parts.append(f"skipped {len(self.skipped)} ({why}{more})")
         else:
-            parts.append("skipped 0")
+            parts.append(f"skipped {len(self.skipped)}")
         if self.pruned:
             parts.append(f"pruned {len(self.pruned)}")
         parts.append(f"{self.chunks} chunks embedded")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,7 +19,8 @@ from index.loaders import load_sources
 from index.store import CollectionStore, Store
 
 ProgressCallback = Callable[[int, int], None]
-"""Called with (documents done, documents in total) as ingestion goes on."""
+"""Called with (done, total) as a stage of ingestion goes on: documents read and chunked, then
+chunks embedded."""
 
 
 def ingest_paths(
@@ -31,12 +32,13 @@ def ingest_paths(
     settings: Settings,
     prune: bool = False,
     progress: ProgressCallback | None = None,
+    embedding_progress: ProgressCallback | None = None,
 ) -> IngestReport:
     """Ingest files and folders into a collection; see `ingest_documents`."""
     loaded = list(load_sources(paths, max_bytes=settings.max_upload_bytes))
     return ingest_documents(
         loaded, store=store, collection=collection, embedder=embedder, settings=settings,
-        prune=prune, progress=progress,
+        prune=prune, progress=progress, embedding_progress=embedding_progress,
     )
 
 
@@ -49,8 +51,13 @@ def ingest_documents(
     settings: Settings,
     prune: bool = False,
     progress: ProgressCallback | None = None,
+    embedding_progress: ProgressCallback | None = None,
 ) -> IngestReport:
-    """Add new documents, replace changed ones, skip unchanged ones; optionally prune the rest."""
+    """Add new documents, replace changed ones, skip unchanged ones; optionally prune the rest.
+
+    `progress` counts documents read and chunked; `embedding_progress` then counts chunks
+    embedded, the slow part, so a progress bar keeps moving while the model works.
+    """
     started = time.perf_counter()
     items = list(loaded)
     target = store.create_collection(collection, model=embedder.name,
@@ -59,63 +66,28 @@ def ingest_documents(
     report = IngestReport()
     stored_hashes = target.content_hashes()
     seen: set[str] = set()
-    pending: list[tuple[Document, list[Chunk]]] = []
-    pending_chunks = 0
-
-    # One batch is written (Chroma, catalog) on another thread while the next is embedded:
-    # the model releases the GIL, so the writes cost little wall time. Batches still commit
-    # in order, each whole or not at all.
-    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeqa-write")
-    writing: Future[int] | None = None
-
-    def write(prepared: list[PreparedDocument], chunks: int) -> int:
-        target.write(prepared)
-        return chunks
-
-    def wait_for_write() -> None:
-        """Let the batch in flight commit (or raise its error) and count its chunks."""
-        nonlocal writing
-        if writing is not None:
-            report.chunks += writing.result()
-            writing = None
-
-    def flush() -> None:
-        nonlocal pending, pending_chunks, writing
-        if pending:
-            prepared = _embed(pending, target=target, embedder=embedder, settings=settings)
-            wait_for_write()
-            writing = writer.submit(write, prepared, pending_chunks)
-        pending, pending_chunks = [], 0
-
-    try:
-        for done, item in enumerate(items, start=1):
-            if isinstance(item, SkippedSource):
-                report.skipped.append(item)
-                if item.doc_id:
-                    seen.add(item.doc_id)
-            elif item.id in seen:
-                report.skipped.append(SkippedSource(
-                    item.id, "duplicate document id in this run; the first one was kept",
-                    item.id))
+    # Every document is chunked before any is embedded, so the embedding stage knows its total.
+    to_embed: list[tuple[Document, list[Chunk]]] = []
+    for done, item in enumerate(items, start=1):
+        if isinstance(item, SkippedSource):
+            report.skipped.append(item)
+            if item.doc_id:
+                seen.add(item.doc_id)
+        elif item.id in seen:
+            report.skipped.append(SkippedSource(
+                item.id, "duplicate document id in this run; the first one was kept", item.id))
+        else:
+            seen.add(item.id)
+            old_hash = stored_hashes.get(item.id)
+            if old_hash == item.content_hash:
+                report.unchanged.append(item.id)
             else:
-                seen.add(item.id)
-                old_hash = stored_hashes.get(item.id)
-                if old_hash == item.content_hash:
-                    report.unchanged.append(item.id)
-                else:
-                    (report.updated if old_hash else report.added).append(item.id)
-                    chunks = chunker.split(item)
-                    pending.append((item, chunks))
-                    pending_chunks += len(chunks)
-                    if pending_chunks >= settings.ingest_batch_chunks:
-                        flush()
-            if progress:
-                progress(done, len(items))
-        flush()
-        wait_for_write()
-    finally:
-        # On an error the batch in flight still commits (or fails) whole before we return.
-        writer.shutdown(wait=True)
+                (report.updated if old_hash else report.added).append(item.id)
+                to_embed.append((item, chunker.split(item)))
+        if progress:
+            progress(done, len(items))
+    report.chunks = _embed_and_write(to_embed, target=target, embedder=embedder,
+                                     settings=settings, progress=embedding_progress)
     if prune:
         report.pruned = sorted(set(stored_hashes) - seen)
         if report.pruned:
@@ -124,6 +96,76 @@ def ingest_documents(
     target.warm_up()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _embed_and_write(
+    documents: list[tuple[Document, list[Chunk]]],
+    *,
+    target: CollectionStore,
+    embedder: Embedder,
+    settings: Settings,
+    progress: ProgressCallback | None,
+) -> int:
+    """Embed and write the documents in batches of about `ingest_batch_chunks` chunks, each
+    batch committed whole; the number of chunks written."""
+    total = sum(len(chunks) for _, chunks in documents)
+    if progress:
+        progress(0, total)
+    # One batch is written (Chroma, catalog) on another thread while the next is embedded:
+    # the model releases the GIL, so the writes cost little wall time. Batches still commit
+    # in order, each whole or not at all.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeqa-write")
+    writing: Future[int] | None = None
+    written = embedded = 0
+
+    def write(prepared: list[PreparedDocument], chunks: int) -> int:
+        target.write(prepared)
+        return chunks
+
+    def wait_for_write() -> None:
+        """Let the batch in flight commit (or raise its error) and count its chunks."""
+        nonlocal writing, written
+        if writing is not None:
+            written += writing.result()
+            writing = None
+
+    try:
+        for batch in _batches(documents, settings.ingest_batch_chunks):
+            chunks = sum(len(batch_chunks) for _, batch_chunks in batch)
+
+            def on_texts(done: int, texts: int, before: int = embedded, chunks: int = chunks
+                         ) -> None:
+                # The batch's chunks counted in proportion to its sentences embedded so far.
+                if progress:
+                    progress(before + chunks * done // texts, total)
+
+            prepared = _embed(batch, target=target, embedder=embedder, settings=settings,
+                              progress=on_texts)
+            embedded += chunks
+            if progress:
+                progress(embedded, total)
+            wait_for_write()
+            writing = writer.submit(write, prepared, chunks)
+        wait_for_write()
+    finally:
+        # On an error the batch in flight still commits (or fails) whole before we return.
+        writer.shutdown(wait=True)
+    return written
+
+
+def _batches(documents: list[tuple[Document, list[Chunk]]], size: int
+             ) -> Iterator[list[tuple[Document, list[Chunk]]]]:
+    """Whole documents, grouped until a group holds at least `size` chunks."""
+    batch: list[tuple[Document, list[Chunk]]] = []
+    chunks = 0
+    for document in documents:
+        batch.append(document)
+        chunks += len(document[1])
+        if chunks >= size:
+            yield batch
+            batch, chunks = [], 0
+    if batch:
+        yield batch
 
 
 # How much a document's title counts in each of its chunk vectors, against the chunk's own
@@ -169,8 +211,10 @@ def _embed(
     target: CollectionStore,
     embedder: Embedder,
     settings: Settings,
+    progress: ProgressCallback | None = None,
 ) -> list[PreparedDocument]:
-    """The batch's documents with their chunk and sentence vectors, ready to write."""
+    """The batch's documents with their chunk and sentence vectors, ready to write;
+    `progress` hears of the batch's new sentences (and titles) embedded."""
     # Every sentence goes through the model once, and titles once per document; chunk vectors
     # are built from them. Embedding chunks as well would double the cost of ingestion for a
     # small gain in retrieval (README.md, "What each choice bought"). A changed document keeps the
@@ -186,7 +230,8 @@ def _embed(
                      if (text := document.text[start:end]) not in reusable)
         if settings.embed_title and document.title:
             texts.append(document.title)
-    fresh = iter(embedder.embed_documents(texts) if texts else [])
+    fresh = iter(_embed_texts(texts, embedder, step=settings.embedding_batch_size,
+                              progress=progress))
     vectors = []
     for document, spans in zip((d for d, _ in batch), spans_of, strict=True):
         reusable = known.get(document.id, {})
@@ -213,3 +258,20 @@ def _embed(
             sentence_vectors=sentence_vectors,
         ))
     return items
+
+
+def _embed_texts(texts: list[str], embedder: Embedder, *, step: int,
+                 progress: ProgressCallback | None) -> np.ndarray:
+    """Vectors of the texts, embedded `step` at a time so progress can be told between steps.
+
+    Texts go shortest first across the whole batch, so each step pads no more than one call
+    for all of them would (the encoder sorts by length within a call).
+    """
+    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for offset in range(0, len(order), step):
+        rows = order[offset:offset + step]
+        vectors[rows] = embedder.embed_documents([texts[i] for i in rows])
+        if progress:
+            progress(min(offset + step, len(order)), len(order))
+    return vectors

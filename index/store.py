@@ -47,6 +47,12 @@ from index.vectors import (
 
 log = logging.getLogger(__name__)
 
+
+def catalog_path(data_dir: Path) -> Path:
+    """Where a data folder keeps its catalog: there once anything was stored in it."""
+    return data_dir / "catalog.sqlite3"
+
+
 @dataclass(frozen=True)
 class CollectionSize:
     """How much one collection holds, as the catalog counts it."""
@@ -74,7 +80,7 @@ class Store:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock_path = self.data_dir / "write.lock"
         # A migration of the catalog waits for, and holds off, every write to the folder.
-        self._catalog = Catalog(self.data_dir / "catalog.sqlite3", write_lock=self.write_lock)
+        self._catalog = Catalog(catalog_path(self.data_dir), write_lock=self.write_lock)
         self._vectors = vectors or VectorStore.embedded(self.data_dir / "chroma")
         self._open: dict[str, CollectionStore] = {}
         self._lock = threading.Lock()

@@ -26,11 +26,11 @@ LAB_QUESTION = "Who co-leads the lab?"
 UNRELATED_QUESTION = "What is the boiling point of mercury?"
 
 
-def run(data_dir: Path, *args: str) -> Result:
+def run(data_dir: Path, *args: str, columns: int = 200, stdin: str | None = None) -> Result:
     """Invoke `citeqa --data-dir DATA ARGS…`; a Python exception fails the test."""
     runner = CliRunner()
-    return runner.invoke(app, ["--data-dir", str(data_dir), *args], env={"COLUMNS": "200"},
-                         catch_exceptions=False)
+    return runner.invoke(app, ["--data-dir", str(data_dir), *args],
+                         env={"COLUMNS": str(columns)}, input=stdin, catch_exceptions=False)
 
 
 def flat(text: str) -> str:
@@ -48,14 +48,18 @@ def listed_ids(data_dir: Path) -> list[str]:
 
 
 @pytest.mark.parametrize(("command", "options"), [
-    ([], ["--data-dir", "ingest", "ask", "docs", "serve"]),
-    (["ingest"], ["--collection", "--prune", "PATHS"]),
+    ([], ["--data-dir", "--version", "ingest", "ask", "docs", "collections", "serve"]),
+    (["ingest"], ["--collection", "--prune", "--strict", "PATHS", ".jsonl.gz", ".docx"]),
     (["ask"], ["--collection", "--top-k", "--json", "--batch", "--source", "--date-from",
                "--date-to", "--doc-id", "QUESTION"]),
     (["docs"], ["list", "show", "delete"]),
     (["docs", "list"], ["--collection", "--json"]),
     (["docs", "show"], ["--collection", "--json", "DOC_ID"]),
     (["docs", "delete"], ["--collection", "DOC_ID"]),
+    (["collections"], ["list", "create", "delete"]),
+    (["collections", "list"], ["--json"]),
+    (["collections", "create"], ["--json", "NAME"]),
+    (["collections", "delete"], ["--yes", "--json", "NAME"]),
     (["serve"], ["--host", "--port"]),
 ])
 def test_help_lists_the_options(command: list[str], options: list[str]) -> None:
@@ -134,6 +138,9 @@ def test_ingest_reports_unreadable_files_and_adds_good_ones(settings: Settings,
     assert re.search(r"\badded 1\b", output)
     assert re.search(r"skipped \S*blob\.txt: binary file", output)
     assert re.search(r"skipped \S*latin\.txt: not UTF-8", output)
+    assert re.search(r"\bskipped 2\b", result.stdout)
+    # Each reason once: on its own line, not again in the summary.
+    assert output.count("blob.txt") == 1 and output.count("latin.txt") == 1
     assert "Traceback" not in result.output
     assert listed_ids(settings.data_dir) == ["good.md"]
     shown = json.loads(run(settings.data_dir, "docs", "show", "good.md", "--json").stdout)
@@ -278,6 +285,8 @@ def test_docs_on_an_unknown_or_invalid_collection_is_a_clear_error(
     assert "nothing-here" in flat(unknown.output)
     assert "Traceback" not in unknown.output
 
+    assert str(sample_settings.data_dir) in flat(unknown.output)
+
     invalid = run(sample_settings.data_dir, "docs", "list", "--collection", "a/b")
     assert invalid.exit_code == 1
     assert "invalid collection name" in flat(invalid.output)
@@ -349,3 +358,179 @@ def test_eval_prints_support_auroc_and_a_calibration_table(settings: Settings,
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert sum(row["questions"] for row in report["calibration"]) == 3
     assert report["summary"]["support_auroc_answerable"] is not None
+
+
+# Issue 15: ids, the data folder, progress, skipped files, version, collections ------------
+
+
+LONG_ID = "2026/february/harbour-authority-approves-the-eastern-breakwater-extension.md"
+BREAKWATER = ("# Harbour Authority Approves Eastern Breakwater Extension\n\nThe Pellmore harbour "
+              "authority voted on Tuesday to extend the eastern breakwater by 240 metres.\n\n"
+              "Work is due to start in September and should take two winters, said the harbour "
+              "master, Edda Lindqvist.\n")
+
+
+def test_docs_list_prints_whole_ids_that_docs_show_takes(settings: Settings,
+                                                         tmp_path: Path) -> None:
+    articles = tmp_path / "articles"
+    (articles / LONG_ID).parent.mkdir(parents=True)
+    (articles / LONG_ID).write_text(BREAKWATER, encoding="utf-8")
+    (articles / "tide.md").write_text("# Spring Tides\n\nThe spring tide reached 4.1 metres "
+                                      "at Pellmore on Sunday.\n", encoding="utf-8")
+    assert run(settings.data_dir, "ingest", str(articles)).exit_code == 0
+
+    for columns in (200, 80, 40):  # a wide terminal, a pipe's default, a narrow window
+        listed = run(settings.data_dir, "docs", "list", columns=columns)
+        assert listed.exit_code == 0, listed.output
+        words = {word for line in listed.stdout.splitlines()
+                 for word in line.replace("│", " ").split()}
+        assert {LONG_ID, "tide.md"} <= words, (columns, listed.stdout)
+
+    shown = run(settings.data_dir, "docs", "show", LONG_ID)
+    assert shown.exit_code == 0, shown.output
+    assert "Edda Lindqvist" in flat(shown.stdout)
+
+
+@pytest.mark.parametrize("command", [
+    ["ask", "Who co-leads the lab?"], ["ask", "--batch", "questions.jsonl"], ["docs", "list"],
+    ["docs", "show", LAB_DOC], ["docs", "delete", LAB_DOC], ["collections", "list"],
+    ["collections", "delete", "articles", "--yes"],
+])
+def test_a_command_that_reads_creates_no_data_folder(
+        command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    here = tmp_path / "elsewhere"
+    here.mkdir()
+    (here / "questions.jsonl").write_text('{"id": 1, "question": "Who?"}\n', encoding="utf-8")
+    monkeypatch.chdir(here)
+    monkeypatch.delenv("CITEQA_DATA_DIR", raising=False)
+
+    result = CliRunner().invoke(app, command, env={"COLUMNS": "200"}, catch_exceptions=False)
+
+    assert result.exit_code == 1, result.output
+    message = flat(result.output)
+    assert f"data folder {here / 'data'} does not exist" in message
+    assert "citeqa ingest" in message and "--data-dir" in message
+    assert "CITEQA_DATA_DIR" in message
+    assert sorted(p.name for p in here.iterdir()) == ["questions.jsonl"]
+
+
+def test_a_folder_without_citeqa_data_is_left_as_it_was(tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+
+    result = run(folder, "docs", "list")
+
+    assert result.exit_code == 1
+    assert f"data folder {folder} holds no citeqa data" in flat(result.output)
+    assert list(folder.iterdir()) == []
+
+
+def test_ingest_counts_chunks_embedded_while_it_embeds(
+        tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    from citeqa import Citeqa
+
+    # Small steps and batches, so the ten sample articles take several of each.
+    settings = Settings(data_dir=tmp_path / "data", embedding_batch_size=8,
+                        ingest_batch_chunks=10)
+    citeqa = Citeqa(settings, embedder=embedder)
+    calls: list[tuple[str, int, int]] = []
+
+    report = citeqa.ingest(
+        citeqa.read_locations([str(SAMPLES)]),
+        progress=lambda done, total: calls.append(("documents", done, total)),
+        embedding_progress=lambda done, total: calls.append(("chunks", done, total)))
+
+    documents = [(done, total) for stage, done, total in calls if stage == "documents"]
+    chunks = [(done, total) for stage, done, total in calls if stage == "chunks"]
+    assert documents[-1] == (10, 10)
+    assert calls.index(("documents", 10, 10)) < calls.index(("chunks", 0, report.chunks))
+    assert chunks[0] == (0, report.chunks) and chunks[-1] == (report.chunks, report.chunks)
+    counts = [done for done, _ in chunks]
+    assert counts == sorted(counts)
+    between = {done for done in counts if 0 < done < report.chunks}
+    assert len(between) >= 5, chunks  # the count moves while the model works, not at the end
+
+
+def test_unsupported_files_are_reported_once_and_strict_fails(settings: Settings,
+                                                              tmp_path: Path) -> None:
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "breakwater.md").write_text(BREAKWATER, encoding="utf-8")
+    (folder / "tonnage.csv").write_text("month,tonnes\nJanuary,1200\n", encoding="utf-8")
+
+    lenient = run(settings.data_dir, "ingest", str(folder))
+    assert lenient.exit_code == 0, lenient.output
+    output = flat(lenient.output)
+    assert re.search(r"skipped \S*tonnage\.csv: unsupported file type \.csv; use .*\.md", output)
+    assert output.count("tonnage.csv") == 1
+    assert re.search(r"\badded 1\b", lenient.stdout) and re.search(r"\bskipped 1\b",
+                                                                     lenient.stdout)
+
+    strict = run(settings.data_dir, "ingest", str(folder), "--strict")
+    assert strict.exit_code == 3, strict.output
+    assert re.search(r"\bunchanged 1\b", strict.stdout)
+    assert "tonnage.csv" in flat(strict.stderr)
+
+    (folder / "tonnage.csv").unlink()
+    clean = run(settings.data_dir, "ingest", str(folder), "--strict")
+    assert clean.exit_code == 0, clean.output
+
+
+def test_ingest_of_nothing_readable_names_each_source_once(settings: Settings,
+                                                           tmp_path: Path) -> None:
+    folder = tmp_path / "spreadsheets"
+    folder.mkdir()
+    (folder / "tonnage.csv").write_text("month,tonnes\n", encoding="utf-8")
+
+    result = run(settings.data_dir, "ingest", str(folder))
+
+    assert result.exit_code == 1
+    output = flat(result.output)
+    assert output.count("tonnage.csv") == 1
+    assert "nothing was ingested" in output and "unsupported file type .csv" in output
+    collections = run(settings.data_dir, "collections", "list", "--json")
+    assert json.loads(collections.stdout)["collections"] == []  # not even an empty one
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(app, ["--version"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"citeqa {version('citeqa')}"
+
+
+def test_collections_can_be_listed_created_and_deleted(sample_settings: Settings) -> None:
+    data_dir = sample_settings.data_dir
+
+    def names() -> dict[str, int]:
+        listed = run(data_dir, "collections", "list", "--json")
+        assert listed.exit_code == 0, listed.output
+        body = json.loads(listed.stdout)
+        assert body["default"] == "articles"
+        return {c["name"]: c["documents"] for c in body["collections"]}
+
+    assert names() == {"articles": 10}
+    table = run(data_dir, "collections", "list")
+    assert "articles (default)" in table.stdout and str(data_dir) in flat(table.stdout)
+
+    created = run(data_dir, "collections", "create", "harbour-notes", "--json")
+    assert created.exit_code == 0, created.output
+    assert json.loads(created.stdout) == {"name": "harbour-notes", "documents": 0, "chunks": 0,
+                                          "model": "all-MiniLM-L6-v2"}
+    assert names() == {"articles": 10, "harbour-notes": 0}
+    again = run(data_dir, "collections", "create", "harbour-notes")
+    assert again.exit_code == 1 and "exists already" in flat(again.output)
+
+    declined = run(data_dir, "collections", "delete", "articles", stdin="n\n")
+    assert declined.exit_code == 1
+    assert "10 documents" in flat(declined.output)
+    assert names() == {"articles": 10, "harbour-notes": 0}
+
+    deleted = run(data_dir, "collections", "delete", "harbour-notes", stdin="y\n")
+    assert deleted.exit_code == 0, deleted.output
+    assert names() == {"articles": 10}
+    gone = run(data_dir, "collections", "delete", "harbour-notes", "--yes")
+    assert gone.exit_code == 1
+    assert "harbour-notes" in flat(gone.output) and str(data_dir) in flat(gone.output)

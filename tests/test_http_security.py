@@ -172,7 +172,7 @@ def test_refusals_carry_the_headers_too(client: TestClient) -> None:
 
 
 def test_the_page_has_no_inline_script_or_style() -> None:
-    page = (Path(cli.__file__).parent / "static" / "index.html").read_text(encoding="utf-8")
+    page = (Path(cli.__file__).parent.parent / "static" / "index.html").read_text(encoding="utf-8")
     assert "<script>" not in page and "<script " not in page.replace(
         '<script type="module" src="/static/app.js"></script>', "")
     assert "<style" not in page and " style=" not in page and "on" + "click=" not in page

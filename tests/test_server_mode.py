@@ -119,8 +119,11 @@ def test_a_folder_opened_without_its_chroma_server_is_refused_not_emptied(
 
 def test_an_unreachable_chroma_server_is_a_clear_cli_error(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{_free_port()}"
-    result = CliRunner().invoke(app, ["--data-dir", str(tmp_path / "data"), "ask", "Who?"],
-                                env={"CITEQA_CHROMA_URL": url})
+    # Ingest, which may start a data folder: `ask` on a new folder stops earlier, at "no data".
+    article = tmp_path / "tide.md"
+    article.write_text("# Spring Tides\n\nThe tide reached 4.1 metres.\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["--data-dir", str(tmp_path / "data"), "ingest",
+                                      str(article)], env={"CITEQA_CHROMA_URL": url})
     assert result.exit_code != 0
     assert url in result.output and "chroma run" in result.output
 

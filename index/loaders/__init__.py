@@ -55,7 +55,7 @@ __all__ = [
     "MAX_PDF_PAGES", "MAX_PDF_STREAM_BYTES", "PDF_SUFFIXES", "SUPPORTED_SUFFIXES",
     "TEXT_SUFFIXES", "Document", "Loaded", "SkippedSource", "docx_document", "html_document",
     "load_bytes", "load_file", "load_sources", "markdown_document", "parse_untrusted",
-    "pdf_document", "record_document", "suffix_of", "text_document",
+    "pdf_document", "record_document", "suffix_of", "text_document", "unsupported",
 ]
 
 TEXT_SUFFIXES = {".txt", ".text"}
@@ -76,6 +76,13 @@ def suffix_of(name: str) -> str:
     return Path(lower).suffix
 
 
+def unsupported(name: str, doc_id: str | None = None) -> SkippedSource:
+    """A file skipped for its type, with the types that are read."""
+    supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+    return SkippedSource(name, f"unsupported file type {suffix_of(name) or '(none)'}; use "
+                         f"{supported}", doc_id)
+
+
 def load_sources(sources: Iterable[str | Path], *, max_bytes: int) -> Iterator[Loaded]:
     """Yield a document or a skip reason for every file under the given paths."""
     for source in sources:
@@ -86,6 +93,9 @@ def load_sources(sources: Iterable[str | Path], *, max_bytes: int) -> Iterator[L
                 if any(part.startswith(".") for part in file.relative_to(path).parts):
                     continue
                 if suffix_of(file.name) not in SUPPORTED_SUFFIXES:
+                    # Said, not silent: a folder of .csv files would otherwise ingest nothing
+                    # without a word. No doc_id: a file never read holds no document to keep.
+                    yield unsupported(str(file))
                     continue
                 doc_id = file.relative_to(path).as_posix()
                 if not _stays_inside(file, root):
@@ -135,9 +145,7 @@ def load_bytes(name: str, data: bytes, *, doc_id: str, max_bytes: int | None = N
     """
     suffix = suffix_of(name)
     if suffix not in SUPPORTED_SUFFIXES:
-        supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
-        yield SkippedSource(name, f"unsupported file type {suffix or '(none)'}; use {supported}",
-                            doc_id)
+        yield unsupported(name, doc_id)
         return
     if suffix == ".jsonl.gz":
         limit = MAX_DECOMPRESSED_BYTES if max_bytes is None else max_bytes
