@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -183,18 +183,44 @@ class _KeyRequired:
         await self.app(scope, receive, send)
 
 
+class _Sessions:
+    """The `/mcp` endpoint over the session manager of the app's current lifespan: the SDK's
+    manager runs once only, and an app may start more than once (tests reuse one app)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.endpoint: ASGIApp | None = None
+
+    @contextlib.asynccontextmanager
+    async def run(self) -> AsyncIterator[None]:
+        """A fresh server and session manager for one run of the app's lifespan."""
+        server = build_server(lambda: self.app.state.citeqa)
+        # Stateless JSON: any worker answers any request (no session to keep), and nothing
+        # streams, so the request log and limits see whole requests. The Host and Origin
+        # checks are the server's own (SiteGuard, CITEQA_ALLOWED_HOSTS/CITEQA_CORS_ORIGINS),
+        # not a second list here.
+        server.streamable_http_app(
+            streamable_http_path=MCP_PATH, stateless_http=True, json_response=True,
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
+        sessions = server.session_manager
+        self.endpoint = StreamableHTTPASGIApp(sessions)
+        try:
+            async with sessions.run():
+                yield
+        finally:
+            self.endpoint = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.endpoint is None:
+            await error_response(503, "not_started", "the MCP endpoint is not running",
+                                 openai_style=True)(scope, receive, send)
+            return
+        await self.endpoint(scope, receive, send)
+
+
 def mount(app: FastAPI, keys: list[str]) -> Callable[[], AbstractAsyncContextManager[None]]:
     """Serve the tools at `/mcp` (streamable HTTP) in `app`; what its lifespan must run."""
-    server = build_server(lambda: app.state.citeqa)
-    # Stateless JSON: any worker answers any request (no session to keep), and nothing
-    # streams, so the request log and limits see whole requests. The Host and Origin checks
-    # are the server's own (SiteGuard, CITEQA_ALLOWED_HOSTS/CITEQA_CORS_ORIGINS), not a
-    # second list here.
-    server.streamable_http_app(
-        streamable_http_path=MCP_PATH, stateless_http=True, json_response=True,
-        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
-    sessions = server.session_manager
+    sessions = _Sessions(app)
     app.router.routes.append(
-        Route(MCP_PATH, _KeyRequired(StreamableHTTPASGIApp(sessions), keys),
-              methods=["GET", "POST", "DELETE"]))
+        Route(MCP_PATH, _KeyRequired(sessions, keys), methods=["GET", "POST", "DELETE"]))
     return sessions.run

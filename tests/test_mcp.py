@@ -20,6 +20,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent
 
 from core.settings import Settings
+from index.embedding import SentenceTransformerEmbedder
+from server.app import create_app
 
 pytestmark = pytest.mark.anyio
 
@@ -165,6 +167,17 @@ def test_an_open_server_answers_mcp_without_a_key(client: TestClient) -> None:
 
     assert response.status_code == 200, response.text
     assert response.json()["result"]["capabilities"]["tools"] is not None
+
+
+def test_an_app_started_again_still_answers_mcp(
+        sample_settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+    # The SDK's session manager runs once; a server restarted in-process (as test clients do)
+    # must get a new one rather than fail every /mcp request.
+    app = create_app(sample_settings, embedder=embedder)
+    for _ in range(2):
+        with TestClient(app) as started:
+            response = started.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
+            assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize(("headers", "status", "code"), [

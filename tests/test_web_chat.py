@@ -216,3 +216,25 @@ def test_undo_keeps_a_deleted_article_and_leaving_the_page_sends_the_delete(
             break
         page.wait_for_timeout(200)
     assert "harbour-note.md" not in _listed(live_server)
+
+
+def test_the_samples_are_labelled_and_an_empty_collection_says_so(
+        page: Any, live_server: str) -> None:
+    httpx.post(f"{live_server}/v1/collections", json={"name": "samples"}).raise_for_status()
+    try:
+        page.reload()
+        page.locator('html[data-ready="true"]').wait_for(state="attached")
+        note = page.get_by_test_id("samples-note")
+        expect(note).to_be_hidden()
+        page.get_by_test_id("collection-select").select_option("samples")
+        expect(note).to_be_visible()
+        expect(note).to_contain_text("citeqa collections delete samples")
+
+        answer = ask(page, "When will the lab open?")
+        assert answer.get_attribute("data-state") == "abstained"
+        expect(answer).to_contain_text("Nothing to search")
+        expect(answer).to_contain_text("has no articles yet")
+        page.get_by_test_id("collection-select").select_option("articles")
+        expect(note).to_be_hidden()
+    finally:
+        httpx.delete(f"{live_server}/v1/collections/samples").raise_for_status()

@@ -63,6 +63,7 @@ function bindElements() {
   Object.assign(ui, {
     layout: byId("layout"),
     banner: byId("banner"),
+    samplesNote: byId("samples-note"),
     conversation: byId("conversation"),
     emptyState: byId("empty-state"),
     emptyCollection: byId("empty-collection"),

@@ -63,7 +63,11 @@ export async function refreshCollectionsQuietly() {
   }
 }
 
+// The collection `make run` puts the bundled sample articles in (citeqa/app.py).
+const SAMPLES_COLLECTION = "samples";
+
 export function updateCollectionLabels() {
   ui.emptyCollection.textContent = `“${state.collection}”`;
   ui.libraryTitle.textContent = state.collection;
+  ui.samplesNote.hidden = state.collection !== SAMPLES_COLLECTION;
 }

@@ -130,16 +130,30 @@ function createAnswerShell() {
   ]);
 }
 
-function setAnswerHead(root, abstained) {
+// What an abstained answer's head says, by its reason (Answer.abstain_reason).
+const ABSTAIN_LABELS = {
+  empty_collection: "Nothing to search",
+  no_matching_documents: "No article matches",
+};
+
+function setAnswerHead(root, abstained, reason) {
   const head = root.querySelector(".answer-head");
   if (abstained) {
     head.replaceChildren(
       icon("abstain", "icon answer-icon"),
-      h("span", { class: "answer-label abstain-label", text: "Not in the articles" }),
+      h("span", { class: "answer-label abstain-label", text: ABSTAIN_LABELS[reason] || "Not in the articles" }),
     );
   } else {
     head.replaceChildren(icon("answer", "icon answer-icon"), h("span", { class: "answer-label", text: "Answer" }));
   }
+}
+
+/** What the reader should know about what was searched (Answer.notes). */
+function renderNotes(root, notes) {
+  root.querySelector(".answer-notes")?.remove();
+  if (!notes.length) return;
+  root.querySelector(".answer-text").after(h("ul", { class: "answer-notes", "data-testid": "answer-notes" },
+    notes.map((note) => h("li", { text: note }))));
 }
 
 export function renderRewritten(root, rewritten) {
@@ -219,9 +233,10 @@ export function renderFinalAnswer(root, answer) {
   const abstained = Boolean(answer.abstained);
   const citations = abstained ? [] : (Array.isArray(answer.citations) ? answer.citations : []);
   root.querySelector(".answer-error")?.remove();
-  setAnswerHead(root, abstained);
+  setAnswerHead(root, abstained, answer.abstain_reason);
   root.querySelector(".answer-text").replaceChildren(...answerTextNodes(answer.answer || "", citations));
   renderRewritten(root, answer.rewritten_question);
+  renderNotes(root, Array.isArray(answer.notes) ? answer.notes : []);
   renderActions(root, answer);
   renderSources(root, citations);
   root.classList.toggle("is-abstained", abstained);
