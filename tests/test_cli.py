@@ -430,8 +430,8 @@ def test_ingest_counts_chunks_embedded_while_it_embeds(
     from citeqa import Citeqa
 
     # Small steps and batches, so the ten sample articles take several of each.
-    settings = Settings(data_dir=tmp_path / "data", embedding_batch_size=8,
-                        ingest_batch_chunks=10)
+    settings = Settings(data_dir=tmp_path / "data", embedding_batch_size=1,
+                        ingest_batch_chunks=4)
     citeqa = Citeqa(settings, embedder=embedder)
     calls: list[tuple[str, int, int]] = []
 
