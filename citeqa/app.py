@@ -32,7 +32,8 @@ from qa.draft import Answerer
 from qa.followup import Turn
 from qa.generate import chat_model_from
 from qa.pipeline import AnswerOptions, Assistant
-from qa.timeframe import as_of_date
+from qa.timeframe import as_of_date, today
+from qa.verify import CheckedStatement, Verification, Verifier, count_verdicts, statement_spans
 
 Loaded = Document | SkippedSource
 """A source read: a document, or the reason it was skipped."""
@@ -160,6 +161,29 @@ class Citeqa:
         """The passages a question would be answered from, best first."""
         return self.assistant.search(query, collection=self.collection_name(collection),
                                      top_k=top_k, filters=filters, as_of=as_of)
+
+    # Checking texts --------------------------------------------------------------------------
+
+    def verify(self, text: str, *, collection: str | None = None,
+               filters: Filters | None = None, as_of: date | None = None) -> Verification:
+        """Check every sentence of any text against the collection (`qa/verify.py`)."""
+        name = self.collection_name(collection)
+        day = as_of or today()
+        sentences = list(self.verify_stream(text, collection=name, filters=filters, as_of=day))
+        return Verification(collection=name, as_of=day.isoformat(), sentences=sentences,
+                            counts=count_verdicts(sentences))
+
+    def verify_stream(self, text: str, *, collection: str | None = None,
+                      filters: Filters | None = None, as_of: date | None = None
+                      ) -> Iterator[CheckedStatement]:
+        """The sentences of a text checked one by one, as they are. A text that cannot be
+        checked (empty, too long, binary, too many sentences, an unknown collection) is
+        refused here, before the first sentence."""
+        spans = statement_spans(text, max_chars=self.settings.max_verify_chars,
+                                max_sentences=self.settings.max_verify_sentences)
+        target = self.store.collection(self.collection_name(collection))
+        verifier = Verifier(target, self.embedder, as_of=as_of or today(), filters=filters)
+        return verifier.check(text, spans)
 
     # Documents -------------------------------------------------------------------------------
 

@@ -1,0 +1,148 @@
+"""What a sentence of any text claims, judged against one aligned article sentence (for
+`qa/verify.py`).
+
+`not_checkable_reason` tells sentences that state no checkable fact (questions, greetings,
+the writer's own view, hedges, fragments). `judge` compares a claim with the article sentence
+it is closest to and the passage around it, reusing the citation check's recognisers
+(`qa/conflicts.py`, `qa/quantities.py`) and adding one: another name, number or date standing
+where the article has its own (a swapped fact).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from core.text import search_tokens
+from qa.conflicts import meaning_change, missing_facts
+from qa.entities import proper_names
+
+# Support = half the similarity to the closest article sentence (cosine), half the share of
+# the claim's content words found in its passage, as in the citation check (qa/check.py),
+# but stricter: a verdict on someone else's text is read as a finding.
+SUPPORT_THRESHOLD = 0.65
+# Below this similarity the article sentence is about something else: it can neither support
+# nor contradict.
+RELATED = 0.55
+# A swapped fact needs the rest of the claim to restate the article sentence.
+_SAME_CLAIM_WORDS = 0.6
+
+_QUESTION = re.compile(r"\?[\"'’”)\]]*$")
+_GREETING = re.compile(
+    r"^(?:hi|hello|hey|dear|greetings|thanks|thank you|good (?:morning|afternoon|evening)|"
+    r"cheers|regards|best wishes|kind regards|sure|of course|certainly|great question|"
+    r"you're welcome|welcome|bye|goodbye|hope this helps)\b", re.IGNORECASE)
+_FIRST_PERSON = re.compile(r"\b(?:I|I'm|I’m|I've|I’ve|I'd|I’d|me|my|mine|myself)\b")
+_HEDGE = re.compile(
+    r"\b(?:in my (?:view|opinion)|perhaps|maybe|probably|possibly|arguably|presumably|"
+    r"it seems|seems to|apparently|supposedly|might|may well)\b", re.IGNORECASE)
+_OPINION = re.compile(
+    r"\b(?:amazing|awesome|wonderful|terrible|awful|fantastic|brilliant|beautiful|boring|"
+    r"exciting|disappointing|impressive|ugly|lovely|horrible|overrated|underrated|great|"
+    r"should|ought)\b", re.IGNORECASE)
+_DIGIT = re.compile(r"\d")
+_MIN_WORDS = 3
+_FACT_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_FACT_DATE = re.compile(
+    r"\b(?:1[5-9]|20)\d{2}\b|\b(?:January|February|March|April|May|June|July|August|"
+    r"September|October|November|December)\b")
+
+
+def not_checkable_reason(sentence: str) -> str | None:
+    """Why the sentence states no fact an article could confirm, or None if it does."""
+    stripped = sentence.strip()
+    if _QUESTION.search(stripped):
+        return "a question"
+    if _GREETING.match(stripped):
+        return "a greeting or courtesy"
+    if _FIRST_PERSON.search(stripped):
+        return "the writer's own view or experience"
+    if _HEDGE.search(stripped):
+        return "hedged: it does not assert a fact"
+    if _OPINION.search(stripped) and not _states_facts(stripped):
+        return "an opinion"
+    if len(search_tokens(stripped)) < _MIN_WORDS:
+        return "too short to state a fact"
+    return None
+
+
+def _states_facts(sentence: str) -> bool:
+    # A name after the first word, or a number: something an article could confirm.
+    return bool(_DIGIT.search(sentence)) or any(
+        sentence.find(name) > 0 for name in proper_names(sentence))
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A claim against one aligned article sentence."""
+
+    similarity: float
+    score: float  # support: similarity and word coverage together
+    supports: bool
+    contradiction: str | None  # why the sentence says otherwise, if it does
+    shortfall: str  # why it does not support the claim (empty if it does)
+
+    @property
+    def confidence(self) -> float:
+        """How sure a contradiction is: how closely the claim restates the sentence."""
+        return round(min(1.0, max(0.0, self.similarity)), 4)
+
+
+def judge(claim: str, aligned: str, passage: str, similarity: float) -> Judgement:
+    """The claim against its aligned article sentence and that sentence's passage."""
+    words = set(search_tokens(claim))
+    passage_words = set(search_tokens(passage))
+    coverage = len(words & passage_words) / len(words) if words else 0.0
+    score = round(0.5 * similarity + 0.5 * coverage, 4)
+    if similarity < RELATED:
+        return Judgement(similarity, score, False, None,
+                         f"no article sentence says this (closest similarity {similarity:.2f})")
+    missing = missing_facts(claim, passage)
+    changed = (meaning_change(claim, aligned, passage, "the article")
+               or _swapped_fact(claim, aligned, missing))
+    supports = score >= SUPPORT_THRESHOLD and not missing and changed is None
+    shortfall = ("" if supports
+                 else f"states {', '.join(missing)}, which the article does not" if missing
+                 else f"the article does not say this (support {score:.2f} < "
+                      f"{SUPPORT_THRESHOLD:.2f})")
+    return Judgement(similarity, score, supports, changed, shortfall)
+
+
+def _swapped_fact(claim: str, aligned: str, missing: list[str]) -> str | None:
+    """Why the claim puts another name, number or date where the article sentence has its
+    own, the rest of the claim restating that sentence; None if it does not."""
+    if not missing:
+        return None
+    claim_words = set(search_tokens(claim))
+    missing_words = set(search_tokens(" ".join(missing)))
+    rest = claim_words - missing_words
+    if not rest or len(rest & set(search_tokens(aligned))) / len(rest) < _SAME_CLAIM_WORDS:
+        return None
+    theirs = _facts(aligned)
+    lowered_claim = claim.casefold()
+    for fact in missing:
+        kind = _kind(fact)
+        others = [f for f, k in theirs if k == kind and f.casefold() not in lowered_claim]
+        if others:
+            return (f'says "{fact}" where the article says "{others[0]}": '
+                    f'"{aligned.strip()}"')
+    return None
+
+
+def _kind(fact: str) -> str:
+    if _FACT_DATE.fullmatch(fact):
+        return "date"
+    if _FACT_NUMBER.fullmatch(fact):
+        return "number"
+    return "name"
+
+
+def _facts(sentence: str) -> list[tuple[str, str]]:
+    found = [(d, "date") for d in _FACT_DATE.findall(sentence)]
+    found += [(n, "number") for n in _FACT_NUMBER.findall(sentence)
+              if not _FACT_DATE.fullmatch(n)]
+    for name in proper_names(sentence):
+        found += [(w.strip(".,;:"), "name") for w in name.split()
+                  if len(w.strip(".,;:")) > 1 and not _FACT_DATE.fullmatch(w.strip(".,;:"))
+                  and sentence.find(w) > 0]
+    return found
