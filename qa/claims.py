@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from core.text import search_tokens
 from qa.conflicts import meaning_change, missing_facts
-from qa.entities import proper_names
+from qa.entities import is_organisation, proper_names
 
 # Support = half the similarity to the closest article sentence (cosine), half the share of
 # the claim's content words found in its passage, as in the citation check (qa/check.py),
@@ -94,7 +94,8 @@ def judge(claim: str, aligned: str, passage: str, similarity: float) -> Judgemen
     passage_words = set(search_tokens(passage))
     coverage = len(words & passage_words) / len(words) if words else 0.0
     score = round(0.5 * similarity + 0.5 * coverage, 4)
-    if similarity < RELATED:
+    restated = (len(words & set(search_tokens(aligned))) / len(words) if words else 0.0)
+    if similarity < RELATED and restated < _SAME_CLAIM_WORDS:
         return Judgement(similarity, score, False, None,
                          f"no article sentence says this (closest similarity {similarity:.2f})")
     missing = missing_facts(claim, passage)
@@ -118,13 +119,14 @@ def _swapped_fact(claim: str, aligned: str, missing: list[str]) -> str | None:
     rest = claim_words - missing_words
     if not rest or len(rest & set(search_tokens(aligned))) / len(rest) < _SAME_CLAIM_WORDS:
         return None
-    theirs = _facts(aligned)
     lowered_claim = claim.casefold()
     for fact in missing:
         kind = _kind(fact)
-        others = [f for f, k in theirs if k == kind and f.casefold() not in lowered_claim]
+        others = (_other_names(claim, fact, aligned) if kind == "name"
+                  else [f for f in _facts(aligned, kind) if f.casefold() not in lowered_claim])
         if others:
-            return (f'says "{fact}" where the article says "{others[0]}": '
+            shown = _name_holding(claim, fact) if kind == "name" else fact
+            return (f'says "{shown}" where the article says "{others[0]}": '
                     f'"{aligned.strip()}"')
     return None
 
@@ -137,12 +139,22 @@ def _kind(fact: str) -> str:
     return "name"
 
 
-def _facts(sentence: str) -> list[tuple[str, str]]:
-    found = [(d, "date") for d in _FACT_DATE.findall(sentence)]
-    found += [(n, "number") for n in _FACT_NUMBER.findall(sentence)
-              if not _FACT_DATE.fullmatch(n)]
-    for name in proper_names(sentence):
-        found += [(w.strip(".,;:"), "name") for w in name.split()
-                  if len(w.strip(".,;:")) > 1 and not _FACT_DATE.fullmatch(w.strip(".,;:"))
-                  and sentence.find(w) > 0]
-    return found
+def _facts(sentence: str, kind: str) -> list[str]:
+    if kind == "date":
+        return _FACT_DATE.findall(sentence)
+    return [n for n in _FACT_NUMBER.findall(sentence) if not _FACT_DATE.fullmatch(n)]
+
+
+def _name_holding(claim: str, fact: str) -> str:
+    return next((name for name in proper_names(claim) if fact in name.split()), fact)
+
+
+def _other_names(claim: str, fact: str, aligned: str) -> list[str]:
+    """The names of the aligned sentence of the same sort as the claim's name holding `fact`
+    (a person for a person, an organisation for an organisation) that the claim lacks."""
+    ours = _name_holding(claim, fact)
+    claim_words = {w.strip(".,;:").casefold() for w in claim.split()}
+    return [name for name in proper_names(aligned)
+            if is_organisation(name) == is_organisation(ours)
+            and not {w.strip(".,;:").casefold() for w in name.split()} & claim_words
+            and not _FACT_DATE.fullmatch(name)]
