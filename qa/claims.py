@@ -11,6 +11,7 @@ where the article has its own (a swapped fact).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from core.text import search_tokens
@@ -20,7 +21,7 @@ from qa.entities import is_organisation, proper_names
 # Support = half the similarity to the closest article sentence (cosine), half the share of
 # the claim's content words found in its passage, as in the citation check (qa/check.py),
 # but stricter: a verdict on someone else's text is read as a finding.
-SUPPORT_THRESHOLD = 0.65
+SUPPORT_THRESHOLD = 0.7
 # Below this similarity the article sentence is about something else: it can neither support
 # nor contradict.
 RELATED = 0.55
@@ -41,6 +42,12 @@ _OPINION = re.compile(
     r"exciting|disappointing|impressive|ugly|lovely|horrible|overrated|underrated|great|"
     r"should|ought)\b", re.IGNORECASE)
 _DIGIT = re.compile(r"\d")
+_WORD = re.compile(r"[\w'’]+")
+_CAPITALISED = re.compile(r"(?<![\w-])[A-Z][a-z][\w'’]*")
+_NOT_NAMES = {"The", "A", "An", "This", "That", "These", "Those", "It", "Its", "He", "She",
+              "They", "In", "On", "At", "According", "However", "Dr", "Mr", "Mrs", "Ms",
+              "Prof", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+              "Sunday"}
 _MIN_WORDS = 3
 _FACT_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _FACT_DATE = re.compile(
@@ -88,8 +95,11 @@ class Judgement:
         return round(min(1.0, max(0.0, self.similarity)), 4)
 
 
-def judge(claim: str, aligned: str, passage: str, similarity: float) -> Judgement:
-    """The claim against its aligned article sentence and that sentence's passage."""
+def judge(claim: str, aligned: str, passage: str, similarity: float, *, title: str = ""
+          ) -> Judgement:
+    """The claim against its aligned article sentence, that sentence's passage and its
+    article's title. Its names, numbers and dates must be in the sentence or the title: a name
+    found only elsewhere in the passage is often the answer to another question."""
     words = set(search_tokens(claim))
     passage_words = set(search_tokens(passage))
     coverage = len(words & passage_words) / len(words) if words else 0.0
@@ -98,15 +108,34 @@ def judge(claim: str, aligned: str, passage: str, similarity: float) -> Judgemen
     if similarity < RELATED and restated < _SAME_CLAIM_WORDS:
         return Judgement(similarity, score, False, None,
                          f"no article sentence says this (closest similarity {similarity:.2f})")
-    missing = missing_facts(claim, passage)
+    missing = unstated_facts(claim, f"{title}\n{aligned}")
     changed = (meaning_change(claim, aligned, passage, "the article")
                or _swapped_fact(claim, aligned, missing))
     supports = score >= SUPPORT_THRESHOLD and not missing and changed is None
     shortfall = ("" if supports
-                 else f"states {', '.join(missing)}, which the article does not" if missing
+                 else f"states {', '.join(missing)}, which the closest article sentence "
+                      "does not" if missing
                  else f"the article does not say this (support {score:.2f} < "
                       f"{SUPPORT_THRESHOLD:.2f})")
     return Judgement(similarity, score, supports, changed, shortfall)
+
+
+def unstated_facts(claim: str, evidence: str) -> list[str]:
+    """The names, numbers and dates of the claim the evidence does not state: the citation
+    check's facts, plus single capitalised words ("Lyon"), which it leaves out."""
+    missing = missing_facts(claim, evidence)
+    lowered = unicodedata.normalize("NFKC", evidence).casefold()
+    for word in _single_names(claim):
+        if word not in missing and word.casefold() not in lowered:
+            missing.append(word)
+    return missing
+
+
+def _single_names(sentence: str) -> list[str]:
+    # Capitalised words after the first: the first is capitalised as a sentence start.
+    return [m.group().strip(".,;:'’") for m in _CAPITALISED.finditer(sentence)
+            if m.start() > 0 and not _FACT_DATE.fullmatch(m.group())
+            and m.group() not in _NOT_NAMES]
 
 
 def _swapped_fact(claim: str, aligned: str, missing: list[str]) -> str | None:
@@ -122,13 +151,34 @@ def _swapped_fact(claim: str, aligned: str, missing: list[str]) -> str | None:
     lowered_claim = claim.casefold()
     for fact in missing:
         kind = _kind(fact)
+        if kind == "number" and _in_code(claim, fact):
+            continue
+        shown = _name_holding(claim, fact) if kind == "name" else fact
         others = (_other_names(claim, fact, aligned) if kind == "name"
                   else [f for f in _facts(aligned, kind) if f.casefold() not in lowered_claim])
-        if others:
-            shown = _name_holding(claim, fact) if kind == "name" else fact
-            return (f'says "{shown}" where the article says "{others[0]}": '
+        # Only a fact standing where the article's stands: "based in Paris" for "based in
+        # Lyon", "Nino Kavtaradze won" for "Priya Raman won".
+        theirs = next((o for o in others if _same_slot(claim, shown, aligned, o)), None)
+        if theirs:
+            return (f'says "{shown}" where the article says "{theirs}": '
                     f'"{aligned.strip()}"')
     return None
+
+
+def _same_slot(claim: str, ours: str, aligned: str, theirs: str) -> bool:
+    """Whether the two facts share the word before or the word after them."""
+    before, after = _neighbours(claim, ours)
+    their_before, their_after = _neighbours(aligned, theirs)
+    return bool((before and before == their_before) or (after and after == their_after))
+
+
+def _neighbours(text: str, fact: str) -> tuple[str, str]:
+    at = text.find(fact)
+    if at < 0:
+        return "", ""
+    before = _WORD.findall(text[:at])
+    after = _WORD.findall(text[at + len(fact):])
+    return (before[-1].casefold() if before else "", after[0].casefold() if after else "")
 
 
 def _kind(fact: str) -> str:
@@ -149,12 +199,18 @@ def _name_holding(claim: str, fact: str) -> str:
     return next((name for name in proper_names(claim) if fact in name.split()), fact)
 
 
+def _in_code(claim: str, fact: str) -> bool:
+    """Whether the number is part of a code or name ("HB-417"), not a figure."""
+    return re.search(rf"[A-Za-z][-/]?{re.escape(fact)}\b", claim) is not None
+
+
 def _other_names(claim: str, fact: str, aligned: str) -> list[str]:
     """The names of the aligned sentence of the same sort as the claim's name holding `fact`
     (a person for a person, an organisation for an organisation) that the claim lacks."""
     ours = _name_holding(claim, fact)
     claim_words = {w.strip(".,;:").casefold() for w in claim.split()}
-    return [name for name in proper_names(aligned)
+    names = proper_names(aligned) + _single_names(aligned)
+    return [name for name in names
             if is_organisation(name) == is_organisation(ours)
             and not {w.strip(".,;:").casefold() for w in name.split()} & claim_words
             and not _FACT_DATE.fullmatch(name)]

@@ -33,6 +33,7 @@ _BLOCK = 32
 # Chunks read per sentence from each retriever, and aligned sentences judged.
 _DEPTH = 6
 _ALIGNED = 4
+_NEAR_TOP = 0.05
 _CONTROL = {chr(c) for c in range(32)} - {"\t", "\n", "\r", "\f"} | {"\x7f"}
 
 
@@ -129,13 +130,33 @@ class Verifier:
                        vector: np.ndarray) -> CheckedStatement:
         """One checkable sentence's verdict against its closest article sentences."""
         aligned = self._align(piece, vector)
-        judgements = [judge(piece, self._sentence(a), self._passage(a.record), a.similarity)
-                      for a in aligned]
+        judgements = [judge(piece, self._sentence(a), self._passage(a.record), a.similarity,
+                            title=a.record.document.title) for a in aligned]
         verdict, score, reason, used = _decide(judgements)
+        if verdict == Verdict.UNSUPPORTED and (paired := self._paired_support(piece, aligned)):
+            verdict, score, reason, used = Verdict.SUPPORTED, paired[0], None, paired[1]
         evidence = [self._citation(aligned[i], n, judgements[i].score)
                     for n, i in enumerate(used, start=1)]
         return CheckedStatement(text=piece, start=start, end=end, verdict=verdict,
                                 score=round(score, 4), reason=reason, evidence=evidence)
+
+    def _paired_support(self, piece: str, aligned: Sequence[_Aligned]
+                        ) -> tuple[float, list[int]] | None:
+        """Support from the closest sentence and another of its article together: a claim
+        may join two facts an article states in two sentences."""
+        if not aligned:
+            return None
+        first = aligned[0]
+        for j, other in enumerate(aligned[1:], start=1):
+            if other.record.document.id != first.record.document.id:
+                continue
+            ordered = sorted((first, other), key=lambda a: a.start)
+            joined = " ".join(self._sentence(a) for a in ordered)
+            judgement = judge(piece, joined, self._passage(first.record), first.similarity,
+                              title=first.record.document.title)
+            if judgement.supports:
+                return judgement.score, [0, j]
+        return None
 
     def _align(self, piece: str, vector: np.ndarray) -> list[_Aligned]:
         ids = [hit.chunk_id for hit in self.target.sentence_search(vector, _DEPTH, self.filters)]
@@ -178,7 +199,11 @@ def _decide(judgements: Sequence[Judgement]) -> tuple[Verdict, float, str | None
     if supporting:
         best = max(supporting, key=lambda i: judgements[i].score)
         return Verdict.SUPPORTED, judgements[best].score, None, [best]
-    contradicting = [i for i, j in enumerate(judgements) if j.contradiction]
+    # Only a sentence about as close as the closest can contradict: a farther one is about
+    # something else the article says with other figures.
+    nearest = judgements[0].similarity if judgements else 0.0
+    contradicting = [i for i, j in enumerate(judgements)
+                     if j.contradiction and j.similarity >= nearest - _NEAR_TOP]
     if contradicting:
         first = contradicting[0]
         return (Verdict.CONTRADICTED, judgements[first].confidence,

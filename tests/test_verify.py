@@ -69,6 +69,10 @@ def test_unsupported_sentence_says_nothing_close(sample_services: Citeqa) -> Non
     ("The Northgate-Corvalis AI Lab will open in March 2026.", "September"),
     # Negation.
     ("Papers produced by the lab will not be published openly.", "not"),
+    # A one-word place in place of the article's.
+    ("The vaccine was developed by Halcyon Biologics, based in Paris.", "Lyon"),
+    # The runner-up named as the winner.
+    ("Nino Kavtaradze won the Lakeshore Chess Festival.", "Priya Raman"),
 ])
 def test_contradicted_sentences_cite_what_the_article_says(
         sample_services: Citeqa, claim: str, expected_in_reason: str) -> None:
@@ -78,7 +82,16 @@ def test_contradicted_sentences_cite_what_the_article_says(
     [evidence] = sentence.evidence
     document = sample_services.document(evidence.doc_id, "articles").document
     assert document.text[evidence.start:evidence.end] == evidence.quote
-    assert "joint-ai-lab" in evidence.doc_id
+
+
+
+def test_a_claim_joining_two_sentences_of_an_article_cites_both(
+        sample_services: Citeqa) -> None:
+    sentence = checked(sample_services, "Fernleaf Robotics raised $35 million in a Series B "
+                                        "round led by Marlow Peak Ventures.")
+    assert sentence.verdict == Verdict.SUPPORTED
+    quotes = " ".join(e.quote for e in sentence.evidence)
+    assert "$35 million" in quotes and "Marlow Peak Ventures" in quotes
 
 
 @pytest.mark.parametrize(("sentence", "why"), [
