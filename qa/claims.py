@@ -14,7 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from core.text import search_tokens
+from core.text import STOP_WORDS, search_tokens
 from qa.conflicts import meaning_change, missing_facts
 from qa.entities import is_organisation, proper_names
 
@@ -43,7 +43,8 @@ _OPINION = re.compile(
     r"should|ought)\b", re.IGNORECASE)
 _DIGIT = re.compile(r"\d")
 _WORD = re.compile(r"[\w'’]+")
-_CAPITALISED = re.compile(r"(?<![\w-])[A-Z][a-z][\w'’]*")
+_POSSESSIVE = re.compile(r"['’]s?$")
+_CAPITALISED = re.compile(r"(?<![\w-])(?:[A-Z][a-z][\w'’]*|[A-Z]{2,}\b)")
 _NOT_NAMES = {"The", "A", "An", "This", "That", "These", "Those", "It", "Its", "He", "She",
               "They", "In", "On", "At", "According", "However", "Dr", "Mr", "Mrs", "Ms",
               "Prof", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
@@ -122,20 +123,24 @@ def judge(claim: str, aligned: str, passage: str, similarity: float, *, title: s
 
 def unstated_facts(claim: str, evidence: str) -> list[str]:
     """The names, numbers and dates of the claim the evidence does not state: the citation
-    check's facts, plus single capitalised words ("Lyon"), which it leaves out."""
+    check's facts, plus single capitalised words ("Lyon", "NATO", a name opening the
+    sentence), each matched as a whole word ("Rat" is not in "celebrations")."""
     missing = missing_facts(claim, evidence)
-    lowered = unicodedata.normalize("NFKC", evidence).casefold()
+    present = {_POSSESSIVE.sub("", w).casefold()
+               for w in _WORD.findall(unicodedata.normalize("NFKC", evidence))}
     for word in _single_names(claim):
-        if word not in missing and word.casefold() not in lowered:
+        if word not in missing and word.casefold() not in present:
             missing.append(word)
     return missing
 
 
 def _single_names(sentence: str) -> list[str]:
-    # Capitalised words after the first: the first is capitalised as a sentence start.
-    return [m.group().strip(".,;:'’") for m in _CAPITALISED.finditer(sentence)
-            if m.start() > 0 and not _FACT_DATE.fullmatch(m.group())
-            and m.group() not in _NOT_NAMES]
+    # The first word is capitalised as a sentence start: a name only if not a common word.
+    return [word for m in _CAPITALISED.finditer(sentence)
+            if (word := _POSSESSIVE.sub("", m.group()).strip(".,;:'’"))
+            and not _FACT_DATE.fullmatch(word)
+            and word not in _NOT_NAMES
+            and (m.start() > 0 or word.casefold() not in STOP_WORDS)]
 
 
 def _swapped_fact(claim: str, aligned: str, missing: list[str]) -> str | None:
