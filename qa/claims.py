@@ -27,6 +27,7 @@ SUPPORT_THRESHOLD = 0.7
 RELATED = 0.55
 # A swapped fact needs the rest of the claim to restate the article sentence.
 _SAME_CLAIM_WORDS = 0.6
+_RESTATED_TO_CONTRADICT = 0.4
 
 _QUESTION = re.compile(r"\?[\"'’”)\]]*$")
 _GREETING = re.compile(
@@ -110,8 +111,11 @@ def judge(claim: str, aligned: str, passage: str, similarity: float, *, title: s
         return Judgement(similarity, score, False, None,
                          f"no article sentence says this (closest similarity {similarity:.2f})")
     missing = unstated_facts(claim, f"{title}\n{aligned}")
-    changed = (meaning_change(claim, aligned, passage, "the article")
-               or _swapped_fact(claim, aligned, missing))
+    # Only a sentence restating much of the claim can contradict it: one sharing a word or
+    # two with it is about something else.
+    changed = ((meaning_change(claim, aligned, passage, "the article")
+                or _swapped_fact(claim, aligned, missing))
+               if restated >= _RESTATED_TO_CONTRADICT else None)
     supports = score >= SUPPORT_THRESHOLD and not missing and changed is None
     shortfall = ("" if supports
                  else f"states {', '.join(missing)}, which the closest article sentence "
