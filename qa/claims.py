@@ -29,6 +29,7 @@ RELATED = 0.55
 _SAME_CLAIM_WORDS = 0.6
 _RESTATED_TO_CONTRADICT = 0.4
 
+_QUOTED = re.compile(r"“[^”]*”?|\"[^\"]*\"?")
 _QUESTION = re.compile(r"\?[\"'’”)\]]*$")
 _GREETING = re.compile(
     r"^(?:hi|hello|hey|dear|greetings|thanks|thank you|good (?:morning|afternoon|evening)|"
@@ -64,11 +65,13 @@ def not_checkable_reason(sentence: str) -> str | None:
         return "a question"
     if _GREETING.match(stripped):
         return "a greeting or courtesy"
-    if _FIRST_PERSON.search(stripped):
+    # Words quoted from someone else are reported, not the writer's view or hedge.
+    own = _QUOTED.sub(" ", stripped)
+    if _FIRST_PERSON.search(own):
         return "the writer's own view or experience"
-    if _HEDGE.search(stripped):
+    if _HEDGE.search(own):
         return "hedged: it does not assert a fact"
-    if _OPINION.search(stripped) and not _states_facts(stripped):
+    if _OPINION.search(own) and not _states_facts(stripped):
         return "an opinion"
     if len(search_tokens(stripped)) < _MIN_WORDS:
         return "too short to state a fact"

@@ -109,6 +109,9 @@ def test_sentences_stating_no_fact_are_not_checkable(sentence: str, why: str) ->
 
 def test_factual_sentences_are_checkable() -> None:
     assert not_checkable_reason("The Bank of Esterland cut its rate to 3.50 percent.") is None
+    # Someone else's words, quoted, are reported: the writer asserts that they were said.
+    assert not_checkable_reason('Okafor said: "I think we will probably open in '
+                                'September."') is None
     # An evaluative word does not hide a fact an article can confirm.
     assert not_checkable_reason("Critics called the €48 million lab a great bet.") is None
 
