@@ -35,7 +35,7 @@ _GREETING = re.compile(
     r"^(?:hi|hello|hey|dear|greetings|thanks|thank you|good (?:morning|afternoon|evening)|"
     r"cheers|regards|best wishes|kind regards|sure|of course|certainly|great question|"
     r"you're welcome|welcome|bye|goodbye|hope this helps)\b", re.IGNORECASE)
-_FIRST_PERSON = re.compile(r"\b(?:I|I'm|I’m|I've|I’ve|I'd|I’d|me|my|mine|myself)\b")
+_FIRST_PERSON = re.compile(r"\b(?:I|I'm|I’m|I've|I’ve|I'd|I’d|me|my|myself)\b")
 _HEDGE = re.compile(
     r"\b(?:in my (?:view|opinion)|perhaps|maybe|probably|possibly|arguably|presumably|"
     r"it seems|seems to|apparently|supposedly|might|may well)\b", re.IGNORECASE)
@@ -133,7 +133,7 @@ def unstated_facts(claim: str, evidence: str) -> list[str]:
     check's facts, plus single capitalised words ("Lyon", "NATO", a name opening the
     sentence), each matched as a whole word ("Rat" is not in "celebrations")."""
     missing = missing_facts(claim, evidence)
-    present = {_POSSESSIVE.sub("", w).casefold()
+    present = {_POSSESSIVE.sub("", w.strip("'’")).casefold()
                for w in _WORD.findall(unicodedata.normalize("NFKC", evidence))}
     for word in _single_names(claim):
         if word not in missing and word.casefold() not in present:
