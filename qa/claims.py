@@ -46,11 +46,11 @@ _OPINION = re.compile(
 _DIGIT = re.compile(r"\d")
 _WORD = re.compile(r"[\w'’]+")
 _POSSESSIVE = re.compile(r"['’]s?$")
-_CAPITALISED = re.compile(r"(?<![\w-])(?:[A-Z][a-z][\w'’]*|[A-Z]{2,}\b)")
+# Capitalised words, acronyms (NATO) and brand names in camel case (iPod, eBay).
+_CAPITALISED = re.compile(r"(?<![\w-])(?:[A-Z][a-z][\w'’]*|[A-Z]{2,}\b|[a-z]+[A-Z]\w*)")
 _NOT_NAMES = {"The", "A", "An", "This", "That", "These", "Those", "It", "Its", "He", "She",
               "They", "In", "On", "At", "According", "However", "Dr", "Mr", "Mrs", "Ms",
-              "Prof", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
-              "Sunday"}
+              "Prof"}
 _MIN_WORDS = 3
 _FACT_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _FACT_DATE = re.compile(
