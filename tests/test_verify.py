@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from citeqa.app import Citeqa
+from core.documents import Filters
 from core.errors import CiteqaError, InvalidInput, NotFound, TooLarge
 from core.settings import Settings
 from index.embedding import SentenceTransformerEmbedder
@@ -123,6 +124,26 @@ def test_offsets_round_trip_through_odd_spacing(sample_services: Citeqa) -> None
     assert [text[s.start:s.end] for s in result.sentences] == [s.text for s in
                                                                result.sentences]
     assert len(result.sentences) == 3
+
+
+def test_filters_limit_the_evidence_to_the_chosen_articles(sample_services: Citeqa) -> None:
+    claim = "About 60 researchers will work at the lab."
+    assert checked(sample_services, claim).verdict == Verdict.SUPPORTED
+    elsewhere = sample_services.verify(claim, collection="articles", filters=Filters(
+        doc_ids=("deep-sea-shrimp.md",)))
+    [sentence] = elsewhere.sentences
+    assert sentence.verdict == Verdict.UNSUPPORTED
+    assert all(e.doc_id == "deep-sea-shrimp.md" for e in sentence.evidence)
+
+
+def test_the_stream_gives_the_same_verdicts_as_the_whole(sample_services: Citeqa) -> None:
+    text = ("The lab will open in March 2026. Is the lab in Rotterdam? "
+            "About 60 researchers will work at the lab.")
+    whole = sample_services.verify(text, collection="articles")
+    streamed = list(sample_services.verify_stream(text, collection="articles"))
+    assert streamed == whole.sentences
+    assert [s.verdict for s in streamed] == [Verdict.CONTRADICTED, Verdict.NOT_CHECKABLE,
+                                             Verdict.SUPPORTED]
 
 
 def test_as_of_leaves_out_later_articles(sample_services: Citeqa) -> None:
