@@ -40,6 +40,17 @@ def count(k: int | None, default: int) -> int:
     return wanted
 
 
+def server_url(value: str) -> str:
+    """A citeqa server's base URL, without a trailing slash; anything but http(s) is refused."""
+    value = value.strip().rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(
+            f"base_url must be the server's http(s) address, like http://127.0.0.1:8000; "
+            f"got {value!r}"
+        )
+    return value
+
+
 def passage_document(passage: dict[str, Any]) -> Document:
     """A passage of citeqa's search (or `Passage.model_dump()`) as a cited `Document`."""
     metadata = {key: passage[key] for key in _METADATA}
@@ -75,13 +86,7 @@ class CiteqaHttpRetriever(BaseRetriever):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(
-                f"base_url must be the server's http(s) address, like http://127.0.0.1:8000; "
-                f"got {value!r}"
-            )
-        return value
+        return server_url(value)
 
     def search(self, query: str, k: int | None = None) -> list[Document]:
         """The passages for `query` (`k` of them, else the retriever's `k`), best first."""

@@ -18,8 +18,9 @@ from citeqa_client.retriever import (
     CiteqaHttpRetriever,
     count,
     passage_document,
+    server_url,
 )
-from core.errors import CiteqaError, InvalidInput, NotFound
+from core.errors import CiteqaError, InvalidInput
 from qa.pipeline import Assistant
 
 
@@ -89,15 +90,7 @@ class CiteqaRetriever(BaseRetriever):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip().rstrip("/")
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(
-                f"base_url must be the server's http(s) address, like http://127.0.0.1:8000; "
-                f"got {value!r}"
-            )
-        return value
+        return None if value is None else server_url(value)
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
@@ -143,16 +136,9 @@ class CiteqaRetriever(BaseRetriever):
 
     def _search_local(self, assistant: Assistant, query: str, k: int) -> list[Document]:
         name = assistant.options.collection_for(self.collection)
+        # Each passage carries its document's url: no document is read again for it.
         found = assistant.search(query, collection=name, top_k=k)
-        collection = assistant.store.collection(name)
-        urls: dict[str, str | None] = {}
-        for doc_id in {passage.doc_id for passage in found}:
-            try:
-                urls[doc_id] = collection.document(doc_id).document.url
-            except NotFound:  # deleted since it was retrieved
-                urls[doc_id] = None
-        return [passage_document({**passage.model_dump(), "url": urls[passage.doc_id]})
-                for passage in found]
+        return [passage_document(passage.model_dump()) for passage in found]
 
     # Remote: the light client's HTTP code, so there is one ---------------------------------
 
