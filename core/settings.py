@@ -211,8 +211,9 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `citeqa serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `citeqa serve` listens on.")
     max_verify_chars: int = Field(
-        default=200_000, ge=1,
-        description="Longest text `citeqa verify` and /v1/verify check, in characters.")
+        default=1_000_000, ge=1,
+        description="Longest text `citeqa verify` and /v1/verify check, in characters "
+        "(room for the most sentences allowed at 200 characters each).")
     max_verify_sentences: int = Field(
         default=5_000, ge=1,
         description="Most sentences a text to verify may have (a longer one is refused).")
