@@ -70,7 +70,9 @@ class Quantity:
     @property
     def shown(self) -> str:
         """The number with what it counts, for reasons: "20 scholarships"."""
-        return f"{self.text} {self.counts}".strip()
+        # "five-year" is read as "five" counting "-year"; show it as written.
+        joiner = "" if self.counts.startswith("-") else " "
+        return f"{self.text}{joiner}{self.counts}".strip()
 
 
 def number_conflict(sentence: str, aligned: str, passage: str, label: str) -> str | None:

@@ -74,6 +74,8 @@ def test_unsupported_sentence_says_nothing_close(sample_services: Citeqa) -> Non
     ("The vaccine was developed by Halcyon Biologics, based in Paris.", "Lyon"),
     # The runner-up named as the winner.
     ("Nino Kavtaradze won the Lakeshore Chess Festival.", "Priya Raman"),
+    # A hyphenated figure, named as written in both.
+    ("The Castellan Museum reopened after a five-year renovation.", "Three-Year"),
 ])
 def test_contradicted_sentences_cite_what_the_article_says(
         sample_services: Citeqa, claim: str, expected_in_reason: str) -> None:
