@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ from core.settings import Settings
 from index.embedding import SentenceTransformerEmbedder
 from server.app import create_app
 
-_DATA = Path(tempfile.mkdtemp(prefix="citeqa-schema-")) / "data"
+# Named here but made only when the tests run: collecting this module (every pytest run does)
+# must not leave a folder behind.
+_DATA = Path(tempfile.gettempdir()) / f"citeqa-schema-{uuid.uuid4().hex}" / "data"
 SETTINGS = Settings(data_dir=_DATA)
 # The schema is read when this module is collected (without starting the app); the services
 # come from the fixture below.
