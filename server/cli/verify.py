@@ -3,11 +3,11 @@ against the articles."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.markup import escape
 
@@ -101,7 +101,7 @@ def read_text(file: str, *, max_chars: int) -> str:
     limit = max_chars * _BYTES_PER_CHAR
     try:
         if file == "-":
-            data = click.get_binary_stream("stdin").read(limit + 1)
+            data = sys.stdin.buffer.read(limit + 1)
         else:
             with Path(file).open("rb") as stream:
                 data = stream.read(limit + 1)
