@@ -85,6 +85,7 @@ def test_each_sentence_is_marked_by_its_verdict_and_evidence_opens_at_its_span(
     expect(highlight).to_have_text(citation["quote"])
     assert "14.2 kilometres" in citation["quote"]
     expect(page.get_by_test_id("source-title")).to_contain_text("Brackenford")
+    expect(page.locator("#source-cited")).to_contain_text("What the article says, for sentence 3")
     # The highlight sits at the evidence's offsets in the article, not merely somewhere.
     offset = page.evaluate("""() => {
         const range = document.createRange();
@@ -204,8 +205,9 @@ def test_stop_ends_a_long_check_and_keeps_what_was_checked(page: Any) -> None:
     shown = page.get_by_test_id("verify-sentence").count()
     assert 0 < shown < 600
     assert box.input_value() == long_text
-    # The rest is shown unchecked, and the counts add up to what was shown.
+    # The rest is shown, labelled unchecked, and the counts add up to what was shown.
     expect(page.get_by_test_id("verify-pending")).to_be_visible()
+    expect(page.locator(".unchecked-mark")).to_contain_text("Not checked from here on")
     counted = sum(int(page.get_by_test_id(f"verify-count-{v}").locator(".count-value")
                       .inner_text()) for v in EXPECTED)
     assert counted == shown

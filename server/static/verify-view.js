@@ -69,7 +69,13 @@ export function createMarkedText(text) {
     if (!pending.firstChild.length) pending.hidden = true;
   }
 
-  return { add, sentences, rest: () => text.length - cursor };
+  /** Label what was left unchecked (the check was stopped or failed). */
+  function markRest() {
+    if (pending.hidden || !pending.firstChild.length) return;
+    pending.before(h("span", { class: "unchecked-mark", text: "Not checked from here on: " }));
+  }
+
+  return { add, markRest, sentences };
 }
 
 function sentenceNode(sentence, index, shown) {
@@ -158,6 +164,7 @@ export function toggleDetail(node, sentence) {
         type: "button", class: "evidence-item", "data-testid": "verify-evidence",
         onclick: (event) => openSource({
           docId: citation.doc_id, citation, title: citation.title, opener: event.currentTarget,
+          citedLabel: `${meta.evidence || "Evidence"}, for sentence ${number}`,
         }),
       }, [
         icon("doc", "icon evidence-icon"),

@@ -143,7 +143,7 @@ function finish(status, { asOf = "", collection = state.collection } = {}) {
   ui.verifyResult.dataset.state = status;
   const total = run.marked ? run.marked.sentences.length : 0;
   renderSummary({ counts: run.counts, total, status, collection, asOf });
-  if (status !== "done" && run.marked && run.marked.rest() > 0) ui.verifyMarked.classList.add("has-unchecked");
+  if (status !== "done" && run.marked) run.marked.markRest();
 }
 
 export async function runCheck() {
@@ -197,12 +197,12 @@ export async function runCheck() {
 
   if (stale()) return;
   run.marked = createMarkedText(text);
-  ui.verifyMarked.classList.remove("has-unchecked");
   ui.verifyResult.hidden = false;
   run.shown += 1;
   ui.verifyResult.dataset.check = String(run.shown);
   ui.verifyResult.dataset.state = "checking";
   renderSummary({ counts: run.counts, total: 0, status: "checking", collection });
+  ui.verifyResult.scrollIntoView({ block: "start" });
   announce("Checking the text…");
 
   // Sentences can come faster than the screen repaints: they are marked once per frame.
