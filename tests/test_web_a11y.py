@@ -13,7 +13,15 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import DESKTOP, LAB_DOC
 from tests.webpage import (
-    CHECK_TEXT, PHONE, ask, axe_violations, check_text, open_check_mode, open_page, shot)
+    CHECK_TEXT,
+    PHONE,
+    ask,
+    axe_violations,
+    check_text,
+    open_check_mode,
+    open_page,
+    shot,
+)
 
 pytestmark = pytest.mark.browser
 
