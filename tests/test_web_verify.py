@@ -4,13 +4,16 @@ viewer at its exact span, errors that keep the text, and Stop."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.conftest import serving
 from tests.webpage import CHECK_TEXT, check_text, open_check_mode, open_page
 
 pytestmark = pytest.mark.browser
@@ -178,6 +181,38 @@ def test_refused_texts_say_why_and_keep_the_text(page: Any, live_server: str) ->
     page.get_by_test_id("verify-button").click()
     expect(error).to_contain_text("Could not reach the citeqa server")
     assert box.input_value() == CHECK_TEXT
+
+
+def test_a_text_over_the_servers_limit_is_counted_and_not_sent(
+        browser: Any, tmp_path: Path, _sample_data_template: Path) -> None:
+    data_dir = tmp_path / "data"
+    shutil.copytree(_sample_data_template, data_dir)
+    with serving(data_dir, env={"CITEQA_MAX_VERIFY_CHARS": "250"}) as base:
+        page = open_page(browser, base)
+        sent: list[str] = []
+        page.on("request", lambda request: sent.append(request.url)
+                if "/v1/verify" in request.url else None)
+        try:
+            open_check_mode(page)
+            counter = page.get_by_test_id("verify-count")
+            box = page.get_by_test_id("verify-input")
+            too_long = CHECK_TEXT + " The trams were built in Darnley by Kestrel Rail."
+            # Counted as the server counts (len here): the emoji is one character, though two
+            # UTF-16 units in the browser.
+            over = len(too_long) - 250
+            box.fill(too_long)
+            expect(counter).to_have_text(f"{over + 250} / 250 characters: {over} characters "
+                                         "too many")
+            expect(box).to_have_attribute("aria-invalid", "true")
+            page.get_by_test_id("verify-button").click()
+            expect(page.get_by_test_id("verify-error")).to_contain_text(
+                f"{over} characters over this server’s limit of 250 (CITEQA_MAX_VERIFY_CHARS)")
+            assert not sent and box.input_value() == too_long
+            # Within the limit, it is checked.
+            assert check_text(page, CHECK_TEXT).get_attribute("data-state") == "done"
+            expect(counter).to_have_text(f"{len(CHECK_TEXT)} / 250 characters")
+        finally:
+            page.context.close()
 
 
 def test_stop_ends_a_long_check_and_keeps_what_was_checked(page: Any) -> None:

@@ -97,7 +97,7 @@ function sentenceNode(sentence, index, shown) {
 // ---------------------------------------------------------------------------
 // The summary
 
-export function renderSummary({ counts, total, status, collection, asOf = "" }) {
+export function renderSummary({ counts, total, status, collection, asOf = "", problem = "" }) {
   const items = ORDER.map((verdict) => h("li", {
     class: "verdict-count", "data-verdict": verdict, "data-testid": `verify-count-${verdict}`,
   }, [
@@ -109,7 +109,7 @@ export function renderSummary({ counts, total, status, collection, asOf = "" }) 
     checking: `Checking… ${plural(total, "sentence")} so far.`,
     done: `${plural(total, "sentence")} checked against “${collection}”${asOf ? `, as of ${asOf}` : ""}.`,
     stopped: `You stopped the check after ${plural(total, "sentence")}; the rest of the text was not checked.`,
-    error: `The check failed after ${plural(total, "sentence")}.`,
+    error: `The check failed after ${plural(total, "sentence")}${problem ? `: ${problem}` : "."}`,
   };
   ui.verifyProgress.textContent = lines[status] || "";
   ui.verifyCounts.replaceChildren(...items);

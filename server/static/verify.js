@@ -136,13 +136,13 @@ export function stopCheck() {
   run.controller.abort();
 }
 
-function finish(status, { asOf = "", collection = state.collection } = {}) {
+function finish(status, { asOf = "", collection = state.collection, problem = "" } = {}) {
   run.controller = null;
   run.stopping = false;
   setChecking(false);
   ui.verifyResult.dataset.state = status;
   const total = run.marked ? run.marked.sentences.length : 0;
-  renderSummary({ counts: run.counts, total, status, collection, asOf });
+  renderSummary({ counts: run.counts, total, status, collection, asOf, problem });
   if (status !== "done" && run.marked) run.marked.markRest();
 }
 
@@ -245,7 +245,7 @@ export async function runCheck() {
       announce(`Check stopped after ${plural(run.marked.sentences.length, "sentence")}.`);
       return;
     }
-    finish("error", { collection });
+    finish("error", { collection, problem: failureMessage(error) });
     reportFailure(error);
     return;
   }
@@ -258,9 +258,13 @@ export async function runCheck() {
     + `${c.contradicted} contradicted, ${c.unsupported} unsupported, ${c.not_checkable} not checkable.`);
 }
 
-function reportFailure(error) {
-  const message = error instanceof ApiError ? error.message
+function failureMessage(error) {
+  return error instanceof ApiError ? error.message
     : `Something went wrong while checking (${error && error.message ? error.message : error}).`;
+}
+
+function reportFailure(error) {
+  const message = failureMessage(error);
   showVerifyNotice(`Could not check the text: ${message}`, { error: true });
   announce(`Could not check the text: ${message}`);
 }
