@@ -12,6 +12,7 @@ import pytest
 from conftest import LAB_DOC
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from test_verify import CountingEmbedder
 
 from citeqa import Citeqa
 from core.settings import Settings
@@ -87,39 +88,48 @@ def test_the_stream_sends_each_sentence_then_the_counts(client: TestClient) -> N
                                "as_of": whole["as_of"]}
 
 
-def _drive(app: FastAPI, body: dict[str, Any],
-           on_first_sentence: Callable[[], None]) -> list[tuple[str, dict[str, Any]]]:
-    """POST `body` to the streamed route at the ASGI level, calling `on_first_sentence`
-    between the first sentence's event and the next: what a client reading the first
-    verdict sees happen while the rest of the text is still being checked."""
+def _drive(app: FastAPI, body: dict[str, Any], *,
+           on_first_sentence: Callable[[], None] = lambda: None,
+           leave: bool = False) -> list[tuple[str, dict[str, Any]]]:
+    """POST `body` to the streamed route at the ASGI level, as uvicorn serves it, calling
+    `on_first_sentence` between the first sentence's event and the next: what a client reading
+    the first verdict sees happen while the rest of the text is still being checked. With
+    `leave`, the client disconnects once the first verdict reaches it."""
     payload = json.dumps(body).encode()
     chunks: list[bytes] = []
-    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
              "http_version": "1.1", "method": "POST", "scheme": "http",
              "path": "/v1/verify/stream", "raw_path": b"/v1/verify/stream",
              "query_string": b"", "root_path": "",
              "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"),
                          (b"content-length", str(len(payload)).encode())],
              "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
-    sent = False
 
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": payload, "more_body": False}
-        await asyncio.Event().wait()  # the client stays until the stream ends
-        return {"type": "http.disconnect"}
+    async def run() -> None:
+        requested = False
+        gone = asyncio.Event()
 
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            assert message["status"] == 200
-        elif message["type"] == "http.response.body" and message["body"]:
-            chunks.append(message["body"])
-            if len(chunks) == 1:
-                on_first_sentence()
+        async def receive() -> dict[str, Any]:
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": payload, "more_body": False}
+            await gone.wait()  # set only when the client leaves
+            return {"type": "http.disconnect"}
 
-    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                assert message["status"] == 200
+            elif message["type"] == "http.response.body" and message["body"]:
+                chunks.append(message["body"])
+                if len(chunks) == 1:
+                    on_first_sentence()
+                    if leave:
+                        gone.set()
+
+        await app(scope, receive, send)
+
+    asyncio.run(run())
     return events(b"".join(chunks).decode())
 
 
@@ -141,6 +151,21 @@ def test_a_long_text_streams_each_verdict_as_it_is_checked(
     assert all(e["doc_id"] != LAB_DOC for s in sentences[1:] for e in s["evidence"])
     assert streamed[-1][0] == "done"
     assert streamed[-1][1]["counts"]["supported"] == 1
+
+
+def test_a_client_that_leaves_stops_the_check(
+        sample_settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+    counting = CountingEmbedder(embedder)
+    app = create_app(sample_settings, embedder=counting)
+    app.state.citeqa = Citeqa.build(sample_settings, embedder=counting)
+    before = counting.embedded
+
+    # 3,000 sentences; the client leaves as the first verdict reaches it.
+    streamed = _drive(app, {"text": f"{SUPPORTED} " * 3_000, "collection": "articles"},
+                      leave=True)
+    assert streamed and len(streamed) < 100 and streamed[-1][0] == "sentence"
+    # Only the first block of sentences was embedded: nothing more is checked for nobody.
+    assert 1 <= counting.embedded - before < 100
 
 
 def test_a_failure_mid_stream_ends_it_with_an_error_event(
