@@ -138,7 +138,7 @@ class CiteqaHttpRetriever(BaseRetriever):
 
     def _documents(self, response: httpx.Response) -> list[Document]:
         if not response.is_success:
-            code, detail = _error_of(response)
+            code, detail = error_of(response)
             raise CiteqaClientError(
                 f"citeqa search at {self._endpoint()} failed with HTTP "
                 f"{response.status_code} ({code}): {detail}",
@@ -154,7 +154,7 @@ class CiteqaHttpRetriever(BaseRetriever):
             ) from exc
 
 
-def _error_of(response: httpx.Response) -> tuple[str, str]:
+def error_of(response: httpx.Response) -> tuple[str, str]:
     """The `{"error", "detail"}` of a citeqa error response, or the best stand-in."""
     try:
         body = response.json()

@@ -27,6 +27,7 @@ from server.metrics import Metrics
 from server.middleware import BodyGuard, HeadAsGet, RequestContext, SecurityHeaders, SiteGuard
 from server.options import ServerOptions
 from server.routes import ask, chat, collections, documents, health, limits, responses, search
+from server.routes import verify as verify_routes
 from server.security import ApiKeyRequired
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -96,7 +97,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     install_error_handlers(app)
     # Every /v1 route needs the API key when keys are configured; /healthz and the page don't.
     for router in (ask.router, chat.router, collections.router, documents.router,
-                   limits.router, responses.router, search.router):
+                   limits.router, responses.router, search.router,
+                   verify_routes.router):
         app.include_router(router, dependencies=[ApiKeyRequired])
     app.include_router(health.router)
     # MCP's streamable HTTP transport: the same tools as `citeqa mcp`, behind the same keys.

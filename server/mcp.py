@@ -1,4 +1,4 @@
-"""citeqa over the Model Context Protocol: `ask`, `search`, `get_document` and
+"""citeqa over the Model Context Protocol: `ask`, `search`, `verify`, `get_document` and
 `list_collections` as MCP tools, for agents, IDEs and desktop assistants.
 
 Two transports, one tool set: stdio (`citeqa mcp`, which a desktop assistant starts itself)
@@ -28,9 +28,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from citeqa import Citeqa
+from citeqa_client.verify import verification_text
 from core.errors import CiteqaError
 from core.settings import Settings
 from qa.answer import Answer
+from qa.timeframe import as_of_date
+from qa.verify import Verification
 from server.errors import error_response
 from server.schemas import (
     CollectionInfo,
@@ -46,7 +49,9 @@ INSTRUCTIONS = (
     "citeqa answers questions from a collection of articles and cites the exact passages it "
     "used: every citation and passage has a doc_id and character offsets start/end into that "
     "document's text (get_document), so text[start:end] is the quote. Use `ask` for an "
-    "answer, `search` for the passages alone, `list_collections` to see what can be asked."
+    "answer, `search` for the passages alone, `verify` to check any text (your own draft, "
+    "another model's answer) sentence by sentence against the articles, `list_collections` "
+    "to see what can be asked."
 )
 _READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
                              open_world_hint=False)
@@ -130,6 +135,25 @@ def build_server(citeqa: Callable[[], Citeqa]) -> MCPServer:
         result = SearchResult(query=" ".join(query.split()), collection=name,
                               passages=[SearchPassage(**p.model_dump()) for p in found])
         return _result(search_text(result), result)
+
+    @server.tool(annotations=_READ_ONLY)
+    @_as_tool_errors
+    def verify(text: Annotated[str, Field(description="The text to check: a draft, a summary, "
+                                          "another model's answer...")],
+               collection: Collection = None,
+               as_of: Annotated[str | None, Field(
+                   description="Check as of this date (YYYY-MM-DD; default today): documents "
+                   "dated after it are not used as evidence.")] = None
+               ) -> Annotated[CallToolResult, Verification]:
+        """Check every sentence of a text against the articles. Each sentence gets a verdict:
+        `supported` (evidence cites the exact span that says the same), `contradicted` (the
+        passage it matches says otherwise: another name, number or date, or a negation;
+        `reason` says what differs), `unsupported` (nothing in the collection states it) or
+        `not_checkable` (a question, greeting, opinion). start/end of a sentence are offsets
+        into the text sent; those of its evidence, into the document's text."""
+        day = as_of_date(as_of) if as_of is not None else None
+        result = citeqa().verify(text, collection=collection, as_of=day)
+        return _result(verification_text(result.model_dump(mode="json")), result)
 
     @server.tool(annotations=_READ_ONLY)
     @_as_tool_errors

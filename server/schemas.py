@@ -329,3 +329,9 @@ class Limits(BaseModel):
                     "space (CITEQA_MAX_QUESTION_CHARS).", examples=[2000])
     max_upload_bytes: int = Field(
         description="Largest uploaded file (CITEQA_MAX_UPLOAD_BYTES).", examples=[20_000_000])
+    max_verify_chars: int = Field(
+        description="Longest text `POST /v1/verify` checks, in characters "
+                    "(CITEQA_MAX_VERIFY_CHARS).", examples=[1_000_000])
+    max_verify_sentences: int = Field(
+        description="Most sentences a text to verify may have "
+                    "(CITEQA_MAX_VERIFY_SENTENCES).", examples=[5_000])

@@ -26,7 +26,7 @@ from server.app import create_app
 pytestmark = pytest.mark.anyio
 
 LAB_QUESTION = "Who co-leads the lab?"
-TOOLS = {"ask", "search", "get_document", "list_collections"}
+TOOLS = {"ask", "search", "verify", "get_document", "list_collections"}
 KEY = "mcp-test-key-1"
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
     "protocolVersion": "2025-06-18", "capabilities": {},

@@ -1,5 +1,5 @@
-"""Accessibility (axe-core, from npm) and screenshots of the chat page's main states, and the
-API docs pages working with no network."""
+"""Accessibility (axe-core, from npm) and screenshots of the chat page's main states and of its
+"Check a text" mode, and the API docs pages working with no network."""
 
 from __future__ import annotations
 
@@ -12,7 +12,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import DESKTOP, LAB_DOC
-from tests.webpage import PHONE, ask, axe_violations, open_page, shot
+from tests.webpage import (
+    CHECK_TEXT,
+    PHONE,
+    ask,
+    axe_violations,
+    check_text,
+    open_check_mode,
+    open_page,
+    shot,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -50,6 +59,31 @@ def test_main_states_pass_axe_and_are_screenshotted(browser: Any, live_server: s
         listed = httpx.get(f"{live_server}/v1/documents").json()["documents"]
         assert rows == len(listed)
         assert page.locator(f'[data-doc-id="{LAB_DOC}"]').count() == 1
+    finally:
+        page.context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_the_check_mode_passes_axe_and_is_screenshotted(browser: Any, live_server: str, size: str,
+                                                        scheme: str) -> None:
+    page = open_page(browser, live_server, viewport=DESKTOP if size == "desktop" else PHONE,
+                     color_scheme=scheme)
+    try:
+        open_check_mode(page)
+        shot(page, f"{size}-{scheme}-check-empty")
+        _no_violations(page, "Check a text, empty")
+        assert check_text(page, CHECK_TEXT).get_attribute("data-state") == "done"
+        shot(page, f"{size}-{scheme}-check-checked")
+        _no_violations(page, "a checked text")
+        page.locator('[data-testid="verify-sentence"][data-verdict="contradicted"]').click()
+        page.get_by_test_id("verify-detail").scroll_into_view_if_needed()
+        shot(page, f"{size}-{scheme}-check-detail")
+        _no_violations(page, "a sentence's reason and evidence")
+        page.get_by_test_id("verify-evidence").first.click()
+        page.get_by_test_id("source-highlight").wait_for(state="visible")
+        shot(page, f"{size}-{scheme}-check-evidence")
+        _no_violations(page, "a sentence's evidence in the article")
     finally:
         page.context.close()
 

@@ -1,4 +1,5 @@
-"""Helpers for the browser tests: open the chat page, ask, take screenshots, run axe-core."""
+"""Helpers for the browser tests: open the chat page, ask, check a text, take screenshots, run
+axe-core."""
 
 from __future__ import annotations
 
@@ -61,6 +62,35 @@ def ask(page: Any, question: str) -> Any:
     answer = page.locator('[data-testid="answer"]').nth(before)
     answer.and_(page.locator(FINISHED)).wait_for(timeout=60_000)
     return answer
+
+
+# A chatbot-style reply about the sample tram article: a greeting (with an emoji, two UTF-16
+# units but one character to the server), a supported figure, a changed length (the article
+# says 14.2 km) and a plan no article mentions, on two lines.
+CHECK_TEXT = ("Hi there \N{WAVING HAND SIGN}, happy to help!\n"
+              "Brackenford's tram line cost \N{POUND SIGN}612 million to build. "
+              "The line runs for 19.5 kilometres between Fenwick Park and the Riverside Hospital. "
+              "A second tram line to the airport will open in 2029.")
+CHECK_FINISHED = ("done", "stopped", "error")
+
+
+def open_check_mode(page: Any) -> None:
+    """Switch the page to "Check a text" from its header."""
+    page.get_by_test_id("mode-button").click()
+    page.get_by_test_id("verify-input").wait_for(state="visible")
+
+
+def check_text(page: Any, text: str) -> Any:
+    """Paste `text` into "Check a text", press Check, and wait for this check (not an earlier
+    one still on screen) to finish."""
+    result = page.get_by_test_id("verify-result")
+    number = int(result.get_attribute("data-check") or 0) + 1
+    page.get_by_test_id("verify-input").fill(text)
+    page.get_by_test_id("verify-button").click()
+    page.locator(", ".join(f'[data-testid="verify-result"][data-check="{number}"]'
+                           f'[data-state="{state}"]' for state in CHECK_FINISHED)
+                 ).wait_for(timeout=60_000)
+    return result
 
 
 def api_answer(base: str, question: str, **body: Any) -> dict[str, Any]:

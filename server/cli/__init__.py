@@ -1,4 +1,4 @@
-"""The `citeqa` command line: ingest, ask, docs, collections, eval, serve, mcp.
+"""The `citeqa` command line: ingest, ask, verify, docs, collections, eval, serve, mcp.
 
 One module per command or group of commands; this one makes the app and registers them, so a
 new command is a module and a line below.
@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from server.cli import ask, collections, docs, evaluate, ingest, mcp, serve
+from server.cli import ask, collections, docs, evaluate, ingest, mcp, serve, verify
 from server.cli.common import ErrorGroup, settings_from
 
 app = typer.Typer(
@@ -56,6 +56,7 @@ def _root(
 
 app.command()(ingest.ingest)
 app.command()(ask.ask)
+app.command()(verify.verify)
 app.add_typer(docs.app, name="docs")
 app.add_typer(collections.app, name="collections")
 app.command("eval")(evaluate.evaluate)

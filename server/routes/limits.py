@@ -16,6 +16,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}}
 
 @router.get("", response_model=Limits, responses=_ERRORS)
 def get_limits(citeqa: CiteqaDep) -> Limits:
-    """The longest question and the largest upload this server accepts."""
-    return Limits(max_question_chars=citeqa.settings.max_question_chars,
-                  max_upload_bytes=citeqa.settings.max_upload_bytes)
+    """The longest question, the largest upload and the longest text to verify this server
+    accepts."""
+    settings = citeqa.settings
+    return Limits(max_question_chars=settings.max_question_chars,
+                  max_upload_bytes=settings.max_upload_bytes,
+                  max_verify_chars=settings.max_verify_chars,
+                  max_verify_sentences=settings.max_verify_sentences)

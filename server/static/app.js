@@ -1,7 +1,8 @@
 // citeqa: the chat page. Dependency-free ES modules, no build step. This one wires the page
 // up at start-up; the rest is in state.js (shared state), dom.js, api.js, dialogs.js,
 // collections.js, conversation.js (turns, copy, edit, starters), ask.js (composer,
-// streaming), source.js (citation popover, article panel) and library.js.
+// streaming), source.js (citation popover, article panel), library.js, and verify.js with
+// verify-view.js (the "Check a text" mode).
 
 import { abortCurrentAnswer, autosizeQuestion, clearComposerNotice, send, stopAnswer, updateCounter } from "./ask.js";
 import { loadCollections, loadLimits, updateCollectionLabels } from "./collections.js";
@@ -11,6 +12,9 @@ import { announce } from "./dom.js";
 import { addUrl, closeLibrary, flushPendingDelete, loadLibrary, toggleLibrary, uploadFiles } from "./library.js";
 import { closeSourcePanel, hidePopover, linkedPassage, openCitation, openSource, popoverChip, showPopover } from "./source.js";
 import { markStarted, state, ui } from "./state.js";
+import {
+  bindVerifyEvents, closeCheckDetail, inCheckMode, modeFromUrl, resetCheck, setMode, updateVerifyCounter,
+} from "./verify.js";
 
 function switchCollection(name) {
   abortCurrentAnswer();
@@ -21,6 +25,7 @@ function switchCollection(name) {
   closeSourcePanel({ restoreFocus: false });
   renderConversation();
   updateCollectionLabels();
+  resetCheck();
   loadStarters();
   if (state.libraryOpen) loadLibrary();
 }
@@ -62,6 +67,22 @@ function bindElements() {
   const byId = (id) => document.getElementById(id);
   Object.assign(ui, {
     layout: byId("layout"),
+    skipLink: byId("skip-link"),
+    chat: byId("chat"),
+    modeButton: byId("mode-button"),
+    modeLabel: byId("mode-label"),
+    checker: byId("checker"),
+    checkerCollection: byId("checker-collection"),
+    verifyForm: byId("verify-form"),
+    verifyInput: byId("verify-input"),
+    verifyNotice: byId("verify-notice"),
+    verifyCount: byId("verify-count"),
+    verifyButton: byId("verify-button"),
+    verifyStop: byId("verify-stop"),
+    verifyResult: byId("verify-result"),
+    verifyProgress: byId("verify-progress"),
+    verifyCounts: byId("verdict-counts"),
+    verifyMarked: byId("verify-marked"),
     banner: byId("banner"),
     samplesNote: byId("samples-note"),
     conversation: byId("conversation"),
@@ -129,6 +150,7 @@ function bindEvents() {
     if (ui.question.value.trim()) clearComposerNotice();
   });
   ui.stopButton.addEventListener("click", stopAnswer);
+  bindVerifyEvents();
 
   ui.clearButton.addEventListener("click", clearConversation);
   ui.collectionSelect.addEventListener("change", () => switchCollection(ui.collectionSelect.value));
@@ -212,10 +234,15 @@ function bindEvents() {
     } else if (!ui.sourcePanel.hidden) {
       event.preventDefault();
       closeSourcePanel();
+    } else if (closeCheckDetail()) {
+      event.preventDefault();
     }
   });
 
-  window.addEventListener("hashchange", openLinkedPassage);
+  window.addEventListener("hashchange", () => {
+    if (modeFromUrl() === "check" && !inCheckMode()) setMode("check");
+    openLinkedPassage();
+  });
 
   // Another tab changed this collection's conversation.
   window.addEventListener("storage", (event) => {
@@ -238,10 +265,11 @@ async function start() {
   bindElements();
   bindEvents();
   autosizeQuestion();
-  ui.question.focus();
+  setMode(modeFromUrl());
   try {
     await Promise.all([loadCollections(), loadLimits()]);
     updateCounter();
+    updateVerifyCounter();
     switchCollection(state.collection);
   } finally {
     // Even if start-up failed, a waiting question goes ahead (and shows its own error).

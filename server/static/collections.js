@@ -26,12 +26,15 @@ export async function loadCollections() {
   fillCollectionSelect();
 }
 
-/** The server's question limit, so the page can count before sending (the server still checks). */
+/** The server's question and text-check limits, so the page can count before sending (the server still checks). */
 export async function loadLimits() {
   try {
     const limits = await requestJSON("/v1/limits");
     if (Number.isInteger(limits.max_question_chars) && limits.max_question_chars > 0) {
       state.maxQuestionChars = limits.max_question_chars;
+    }
+    if (Number.isInteger(limits.max_verify_chars) && limits.max_verify_chars > 0) {
+      state.maxVerifyChars = limits.max_verify_chars;
     }
   } catch {
     // An older server or none: the default stands and the server's answer decides.

@@ -32,6 +32,11 @@ const ICONS = {
   check: ["M5 12.5l4.5 4.5L19 7.5"],
   edit: ["M4 20h4L19 9l-4-4L4 16z", "M13.5 6.5l4 4"],
   spark: ["M12 4v4M12 16v4M4 12h4M16 12h4", "M7 7l2 2M15 15l2 2M7 17l2-2M15 9l2-2"],
+  cross: ["M6.5 6.5l11 11M17.5 6.5l-11 11"],
+  question: ["M9 9a3 3 0 1 1 4.2 2.75c-.8.35-1.2 1-1.2 1.85V14.5", "M12 18.5v.01"],
+  dash: ["M6 12h12"],
+  close: ["M6 6l12 12M18 6L6 18"],
+  checklist: ["M4 6.5l1.8 1.8L9 5", "M4 13.5l1.8 1.8L9 12", "M12 7h8M12 14h8M4 19.5h16"],
 };
 
 export function icon(name, className = "icon") {

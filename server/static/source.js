@@ -110,7 +110,9 @@ export function docIdOf(opener) {
 }
 
 /** Open an article in the panel; from the library, the drawer gives way so nothing covers it. */
-export async function openSource({ docId, citation = null, title = "", opener = null, fromLibrary = false }) {
+export async function openSource({
+  docId, citation = null, title = "", opener = null, fromLibrary = false, citedLabel = "",
+}) {
   const collection = state.collection;
   state.panelToken += 1;
   const token = state.panelToken;
@@ -141,10 +143,10 @@ export async function openSource({ docId, citation = null, title = "", opener = 
     return;
   }
   if (token !== state.panelToken) return;
-  renderDocument(doc, citation);
+  renderDocument(doc, citation, citedLabel);
 }
 
-function renderDocument(doc, citation) {
+function renderDocument(doc, citation, citedLabel = "") {
   ui.sourceText.removeAttribute("aria-busy");
   ui.sourceTitle.textContent = doc.title || (citation && citation.title) || doc.id;
 
@@ -176,7 +178,8 @@ function renderDocument(doc, citation) {
     ui.sourceText.replaceChildren(document.createTextNode(text));
     ui.sourceText.scrollTop = 0;
     showCitedNote(citation, null,
-      "The cited passage is outside this article’s current text: the article may have changed since this answer.");
+      "The cited passage is outside this article’s current text: the article may have changed since this answer.",
+      citedLabel);
     return;
   }
 
@@ -188,14 +191,15 @@ function renderDocument(doc, citation) {
   const changed = typeof citation.quote === "string" && citation.quote && text.slice(start, end) !== citation.quote;
   showCitedNote(citation, mark, changed
     ? "The article changed since this answer: the highlight may not match the quote any more."
-    : "");
+    : "", citedLabel);
   mark.scrollIntoView({ block: "center" });
   mark.classList.add("flash");
   mark.addEventListener("animationend", () => mark.classList.remove("flash"), { once: true });
 }
 
-function showCitedNote(citation, mark, warning) {
-  const label = Number.isInteger(citation.n) ? `Passage cited as [${citation.n}]` : "Cited passage";
+function showCitedNote(citation, mark, warning, citedLabel = "") {
+  const label = citedLabel
+    || (Number.isInteger(citation.n) ? `Passage cited as [${citation.n}]` : "Cited passage");
   const children = [h("span", { class: "cited-label" }, [icon("target", "icon icon-inline"), label])];
   if (mark) {
     children.push(h("button", {

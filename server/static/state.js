@@ -15,6 +15,8 @@ export const state = {
   collections: [],           // [{name, documents, chunks, model}]
   collectionsKnown: false,   // false when GET /v1/collections failed
   maxQuestionChars: DEFAULT_MAX_QUESTION_CHARS,
+  maxVerifyChars: null,      // the longest text to check, once GET /v1/limits says
+  mode: "chat",              // "chat" or "check" (Check a text, verify.js)
   turns: [],                 // persisted turns: [{question, answer, at}]
   started: false,            // start-up has loaded the collection's conversation
   busy: false,               // an answer is streaming
