@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from bench.near_miss import half, kept_in_half_collection
+from bench.verify_eval import Checked, score_news, statement_verdict
 from bench.verify_set import (
     AnswerSentence,
+    Statement,
     answer_sentence,
     build_verify_set,
     reword,
@@ -179,3 +181,28 @@ def test_held_out_passages_are_not_in_the_collection(tmp_path: Path,
     assert ingested == {p["id"] for p in corpus} - built.held_out_ids
     for statement in built.statements:
         assert (statement.doc_id in ingested) == (statement.kind != "held_out")
+
+
+def test_a_statement_cut_in_two_gets_one_verdict() -> None:
+    assert statement_verdict(["supported", "not_checkable"]) == "supported"
+    assert statement_verdict(["supported", "unsupported"]) == "unsupported"
+    assert statement_verdict(["unsupported", "contradicted"]) == "contradicted"
+    assert statement_verdict(["not_checkable"]) == "not_checkable"
+
+
+def test_precision_and_recall_count_each_verdict_against_the_expected_one() -> None:
+    def item(kind: str, verdict: str) -> Checked:
+        expected = {"original": "supported", "swapped": "contradicted",
+                    "held_out": "unsupported"}[kind]
+        return Checked(Statement(f"x~{kind}", kind, "text", "doc", "check", expected),
+                       verdict, [], 1, 10.0)
+
+    figures = score_news([item("original", "supported"), item("original", "unsupported"),
+                          item("swapped", "supported"), item("swapped", "contradicted"),
+                          item("held_out", "unsupported"), item("held_out", "not_checkable")])
+    supported = figures["per_verdict"]["supported"]
+    assert (supported["precision"], supported["recall"]) == (0.5, 0.5)
+    assert figures["per_verdict"]["unsupported"]["precision"] == 0.5
+    assert figures["per_verdict"]["not_checkable"]["marked"] == 1
+    assert figures["swapped_marked_supported"] == 0.5
+    assert figures["confusion"]["unsupported"]["not_checkable"] == 1
