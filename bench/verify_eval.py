@@ -105,6 +105,10 @@ def score_news(checked: Sequence[Checked]) -> dict[str, Any]:
         assert item.statement.expected is not None
         confusion[item.statement.expected][item.verdict] += 1
         by_kind[item.statement.kind][item.verdict] += 1
+    shapes = {shape: Counter(item.verdict for item in checked
+                             if item.statement.kind == "swapped"
+                             and item.statement.answer_shape == shape)
+              for shape in ("name_or_number", "common_word")}
     per_verdict: dict[str, dict[str, float | int | None]] = {}
     for verdict in VERDICTS:
         marked = sum(row[verdict] for row in confusion.values())
@@ -126,6 +130,10 @@ def score_news(checked: Sequence[Checked]) -> dict[str, Any]:
         "swapped_marked_supported": kinds["swapped"]["supported"],
         "swapped_marked_contradicted": kinds["swapped"]["contradicted"],
         "held_out_marked_supported": kinds["held_out"]["supported"],
+        "swapped_by_answer_shape": {
+            shape: {"statements": sum(row.values()),
+                    **{v: _share(row[v], sum(row.values())) for v in VERDICTS}}
+            for shape, row in shapes.items()},
         "split_statements": sum(item.sentences > 1 for item in checked),
     }
 
@@ -223,6 +231,12 @@ def verify_table(figures: dict[str, Any]) -> Table:
                   *(_cell(n["swapped_marked_supported"]) for n in news), "≤ 0.10")
     table.add_row("swapped answer marked contradicted",
                   *(_cell(n["swapped_marked_contradicted"]) for n in news), "≥ 0.50")
+    for shape, label in (("name_or_number", "a name or number"),
+                         ("common_word", "a lower-case word")):
+        table.add_row(f"  swapped {label}: n, supported / contradicted", *(
+            f"{n['swapped_by_answer_shape'][shape]['statements']}, "
+            f"{_cell(n['swapped_by_answer_shape'][shape]['supported'])} / "
+            f"{_cell(n['swapped_by_answer_shape'][shape]['contradicted'])}" for n in news), "")
     table.add_row("held-out sentence marked supported",
                   *(_cell(n["held_out_marked_supported"]) for n in news), "")
     scifact = [h["scifact"] for h in halves]

@@ -49,11 +49,16 @@ class Statement:
     doc_id: str
     half: str
     expected: str | None
+    # "name_or_number" (capitalised or a figure) or "common_word" (lower case: "pears"),
+    # as the answer is written in the sentence; verify's swap check reads names, numbers and
+    # dates, so swaps of the two shapes are reported apart.
+    answer_shape: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """The statement as a JSON object."""
         return {"id": self.id, "kind": self.kind, "text": self.text, "doc_id": self.doc_id,
-                "half": self.half, "expected": self.expected}
+                "half": self.half, "expected": self.expected,
+                "answer_shape": self.answer_shape}
 
 
 @dataclass(frozen=True)
@@ -248,8 +253,11 @@ def _statements_of(question: dict[str, Any], passage: dict[str, Any], kept_ids: 
             texts["swapped"] = swapped
         else:
             skipped["every_wrong_choice_in_passage"] += 1
+    written = found.sentence[found.start:found.end]
+    shape = "common_word" if written[:1].islower() else "name_or_number"
     return [Statement(f"{question['id']}~{kind}", kind, text, passage["id"],
-                      half(question["id"]), EXPECTED[kind]) for kind, text in texts.items()]
+                      half(question["id"]), EXPECTED[kind], shape)
+            for kind, text in texts.items()]
 
 
 def scifact_statements(claims: Sequence[dict[str, Any]]) -> list[Statement]:

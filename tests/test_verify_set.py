@@ -151,6 +151,9 @@ def test_the_set_has_each_kind_from_the_right_passages() -> None:
     expected = {"original": "supported", "reworded": "supported", "swapped": "contradicted",
                 "held_out": "unsupported"}
     assert all(s.expected == expected[s.kind] for s in built.statements)
+    shapes = {s.id: s.answer_shape for s in built.statements}
+    assert shapes["syn-0~swapped"] == shapes["syn-5~swapped"] == "name_or_number"
+    assert shapes["syn-4~swapped"] == "common_word"
 
 
 def test_halves_are_disjoint_and_deterministic() -> None:
