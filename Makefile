@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test test-llm eval train bench lint typecheck install ingest-samples clean help
+.PHONY: run test test-llm eval eval-verify train bench lint typecheck install ingest-samples clean help
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -79,6 +79,10 @@ test-llm: $(LLM_STAMP)  ## LLM-mode tests against a real local LLM (builds llama
 
 eval: $(STAMP)  ## Benchmark answer quality on ../shared/eval and the seed set (one table)
 	$(BIN)/python -m bench.evaluate
+
+# Reuses make eval's indexes in bench/.data (SciFact takes minutes to ingest the first time).
+eval-verify: $(STAMP)  ## Benchmark citeqa verify's verdicts on statements built from ../shared/eval
+	$(BIN)/python -m bench.verify_eval
 
 # Refits qa/fitted/answer_selection.json and support.json (a few dozen weights each) on the
 # tuning halves of the dev sets; about two minutes once make eval has built the indexes.

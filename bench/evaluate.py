@@ -10,7 +10,9 @@ Run as `python -m bench.evaluate [--limit N] [--no-ablations]`. Prints three tab
 2. **ablations**: one row per change of issue 12, each the full pipeline with one part
    swapped (a fitted model with some weights set to zero is that model without those
    features, not a refit);
-3. **calibration**: support bins against the share answered rightly, with abstention off.
+3. **calibration**: support bins against the share answered rightly, with abstention off;
+
+and, after the first, the table of `citeqa verify` (bench/verify_eval.py, `make eval-verify`).
 
 The indexes are kept in `bench/.data`, so a second run only asks the questions. Results go to
 `bench/results/eval.json`.
@@ -34,6 +36,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.near_miss import dev_sets, half
+from bench.verify_eval import evaluate_verification, verify_table
 from citeqa import Citeqa
 from citeqa.evaluate import run_evaluation
 from core.settings import Settings
@@ -299,6 +302,9 @@ def main() -> None:
     wide.print(table)
     out: dict[str, Any] = {"threshold": threshold, "sets": summaries,
                            "seed_correct": seed_correct(seed_report)}
+    # citeqa verify on the same collections (bench/verify_eval.py; alone: make eval-verify).
+    out["verify"] = evaluate_verification(services, args.data_dir, console, limit=args.limit)
+    wide.print(verify_table(out["verify"]))
 
     if not args.no_ablations:
         ablations = Table("variant", "RTQA cite acc", "RTQA contain", "RTQA answered",
