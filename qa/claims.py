@@ -10,6 +10,7 @@ where the article has its own (a swapped fact).
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -52,6 +53,11 @@ _NOT_NAMES = {"The", "A", "An", "This", "That", "These", "Those", "It", "Its", "
               "They", "In", "On", "At", "According", "However", "Dr", "Mr", "Mrs", "Ms",
               "Prof"}
 _MIN_WORDS = 3
+# A replaced phrase longer than this is a rewording of the sentence, not one fact swapped.
+_SWAP_WORDS = 4
+# Words on each side of a replaced phrase that give it its meaning, for `qa/verify.py`.
+_CONTEXT_WORDS = 5
+_TOKEN = re.compile(r"[\w'’-]+")
 _FACT_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _FACT_DATE = re.compile(
     r"\b(?:1[5-9]|20)\d{2}\b|\b(?:January|February|March|April|May|June|July|August|"
@@ -226,3 +232,45 @@ def _other_names(claim: str, fact: str, aligned: str) -> list[str]:
             if is_organisation(name) == is_organisation(ours)
             and not {w.strip(".,;:").casefold() for w in name.split()} & claim_words
             and not _FACT_DATE.fullmatch(name)]
+
+
+@dataclass(frozen=True)
+class WordSwap:
+    """A phrase of the claim standing where the article sentence has another, the rest of
+    the claim restating that sentence."""
+
+    ours: str
+    theirs: str
+    # The claim's words around the phrase, with the claim's phrase and with the article's.
+    in_context: str
+    theirs_in_context: str
+
+
+def word_swaps(claim: str, aligned: str, passage: str) -> list[WordSwap]:
+    """The claim's phrases (a few words each) that replace a phrase of the aligned sentence,
+    hold a content word the passage never uses, and drop one of the sentence's that the claim
+    lacks: "Shiba Inu fish" where the article has "dog". A synonym is one too ("firm" for
+    "company"); telling them apart needs their meaning (`qa/verify.py`)."""
+    ours = list(_TOKEN.finditer(claim))
+    theirs = list(_TOKEN.finditer(aligned))
+    matcher = difflib.SequenceMatcher(None, [m.group().casefold() for m in ours],
+                                      [m.group().casefold() for m in theirs], autojunk=False)
+    restated = sum(block.size for block in matcher.get_matching_blocks())
+    if not ours or restated / len(ours) < _SAME_CLAIM_WORDS:
+        return []
+    passage_words, claim_words = set(search_tokens(passage)), set(search_tokens(claim))
+    swaps = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op != "replace" or i2 - i1 > _SWAP_WORDS or j2 - j1 > _SWAP_WORDS:
+            continue
+        start, end = ours[i1].start(), ours[i2 - 1].end()
+        their_phrase = aligned[theirs[j1].start():theirs[j2 - 1].end()]
+        new = [w for w in search_tokens(claim[start:end]) if w not in passage_words]
+        dropped = [w for w in search_tokens(their_phrase) if w not in claim_words]
+        if new and dropped:
+            left = ours[max(0, i1 - _CONTEXT_WORDS)].start()
+            right = ours[min(len(ours), i2 + _CONTEXT_WORDS) - 1].end()
+            swaps.append(WordSwap(
+                claim[start:end], their_phrase, claim[left:right],
+                claim[left:start] + their_phrase + claim[end:right]))
+    return swaps

@@ -53,6 +53,21 @@ def test_supported_sentence_cites_the_exact_span_it_restates(sample_services: Ci
     assert "Klara Hendriksen" in evidence.quote
 
 
+@pytest.mark.parametrize("reworded", [
+    # Other words for the same things, as a summary or a chatbot writes them.
+    "During the renovation, conservators found a hidden sketch of a fishing boat under the "
+    "paint of The Salt Harvest.",
+    "Admission is free during the first weekend, and the museum expects around 15,000 guests "
+    "on Saturday and Sunday.",
+    "The Castellan Museum of Art reopened to visitors on Saturday after a three-year "
+    "refurbishment that replaced its leaking roof.",
+])
+def test_a_sentence_reworded_with_synonyms_stays_supported(sample_services: Citeqa,
+                                                           reworded: str) -> None:
+    sentence = checked(sample_services, reworded)
+    assert sentence.verdict == Verdict.SUPPORTED, sentence.reason
+
+
 def test_unsupported_sentence_says_nothing_close(sample_services: Citeqa) -> None:
     sentence = checked(sample_services, "The city council approved a new ferry line to "
                                         "Antwerp last winter.")
@@ -74,6 +89,13 @@ def test_unsupported_sentence_says_nothing_close(sample_services: Citeqa) -> Non
     ("The vaccine was developed by Halcyon Biologics, based in Paris.", "Lyon"),
     # The runner-up named as the winner.
     ("Nino Kavtaradze won the Lakeshore Chess Festival.", "Priya Raman"),
+    # Another thing in the article's place, in ordinary words.
+    ("During the renovation, conservators found a hidden sketch of a sailing ship beneath "
+     "the paint of The Salt Harvest.", 'where the article says "fishing boat"'),
+    # One word in a long sentence.
+    ("The Castellan Museum of Art reopened to the public on Saturday after a three-year "
+     "renovation that replaced its leaking windows and added a new wing for modern art.",
+     'says "windows" where the article says "roof"'),
     # A hyphenated figure, named as written in both.
     ("The Castellan Museum reopened after a five-year renovation.", "Three-Year"),
 ])
