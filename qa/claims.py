@@ -178,8 +178,8 @@ def _swapped_fact(claim: str, aligned: str, missing: list[str]) -> str | None:
         # Lyon", "Nino Kavtaradze won" for "Priya Raman won".
         theirs = next((o for o in others if _same_slot(claim, shown, aligned, o)), None)
         if theirs:
-            return (f'says "{shown}" where the article says "{theirs}": '
-                    f'"{aligned.strip()}"')
+            # The article's sentence itself is the evidence, quoted beside the reason.
+            return f'says "{shown}" where the article says "{theirs}"'
     return None
 
 

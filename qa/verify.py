@@ -161,9 +161,8 @@ class Verifier:
             [text for swap in swaps for text in (swap.in_context, swap.theirs_in_context)]))
         for n, swap in enumerate(swaps):
             if float(vectors[2 * n] @ vectors[2 * n + 1]) < _SAME_MEANING:
-                return judgement.confidence, (
-                    f'says "{swap.ours}" where the article says "{swap.theirs}": '
-                    f'"{sentence.strip()}"')
+                return (judgement.confidence,
+                        f'says "{swap.ours}" where the article says "{swap.theirs}"')
         return None
 
     def _paired_support(self, piece: str, aligned: Sequence[_Aligned]
