@@ -58,6 +58,13 @@ class DenseHit:
     score: float
 
 
+class SentenceHit(NamedTuple):
+    """A sentence vector found by similarity (cosine, higher is closer)."""
+
+    sentence_id: str
+    score: float
+
+
 class VectorCounts(NamedTuple):
     """How many chunk vectors and sentence vectors a collection holds."""
 
@@ -237,14 +244,16 @@ class ChromaVectors:
     def dense_search(self, vector: np.ndarray, k: int, filters: Filters | None = None,
                      cut: DateCut | None = None) -> list[DenseHit]:
         """The `k` chunks closest to the vector that pass the filters."""
+        return self.chunk_hits(vector, k, chroma_where(filters, cut))
+
+    def chunk_hits(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None
+                   ) -> list[DenseHit]:
+        """The `n` chunk vectors closest to the vector that match a Chroma `where`."""
         # No count() first: Chroma returns what it has, and count() costs more than the query
         # at 100k chunks (and holds the GIL in embedded mode).
         result = self._chunks.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32)],
-            n_results=k,
-            where=chroma_where(filters, cut),
-            include=["distances"],
-        )
+            n_results=n, where=where, include=["distances"])
         ids = result["ids"][0]
         distances = (result["distances"] or [[]])[0]
         return [DenseHit(cid, 1.0 - float(d)) for cid, d in zip(ids, distances, strict=True)]
@@ -252,18 +261,18 @@ class ChromaVectors:
     def sentence_search(self, vector: np.ndarray, k: int, filters: Filters | None = None,
                         cut: DateCut | None = None) -> list[DenseHit]:
         """Chunks holding the sentences closest to the vector, scored by their best sentence."""
+        # Several of the closest sentences often share a chunk.
+        hits = self.sentence_hits(vector, 2 * k, chroma_where(filters, cut))
+        return best_chunks(hits, k)
+
+    def sentence_hits(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None
+                      ) -> list[SentenceHit]:
+        """The `n` sentence vectors closest to the vector that match a Chroma `where`."""
         result = self._sentences.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32)],
-            # Several of the closest sentences often share a chunk.
-            n_results=2 * k,
-            where=chroma_where(filters, cut),
-            include=["distances"],
-        )
-        best: dict[str, float] = {}
-        for sid, distance in zip(result["ids"][0], (result["distances"] or [[]])[0],
-                                 strict=True):
-            best.setdefault(chunk_of_sentence(sid), 1.0 - float(distance))
-        return [DenseHit(chunk_id, score) for chunk_id, score in list(best.items())[:k]]
+            n_results=n, where=where, include=["distances"])
+        return [SentenceHit(sid, 1.0 - float(distance)) for sid, distance in
+                zip(result["ids"][0], (result["distances"] or [[]])[0], strict=True)]
 
     def count(self) -> VectorCounts:
         """How many chunk and sentence vectors there are."""
@@ -272,6 +281,14 @@ class ChromaVectors:
     def ids(self) -> VectorIds:
         """Every chunk vector's id and every sentence vector's id."""
         return VectorIds(_all_ids(self._chunks), _all_ids(self._sentences))
+
+
+def best_chunks(sentence_hits: Sequence[SentenceHit], k: int) -> list[DenseHit]:
+    """The first `k` chunks the sentences (best first) start in, scored by their best one."""
+    best: dict[str, float] = {}
+    for hit in sentence_hits:
+        best.setdefault(chunk_of_sentence(hit.sentence_id), hit.score)
+    return [DenseHit(chunk_id, score) for chunk_id, score in list(best.items())[:k]]
 
 
 def chunk_metadata(document: Document, chunk: Chunk) -> Metadata:
