@@ -6,9 +6,10 @@ without losing a chunk the unfiltered search would have ranked.
 - Chunk and sentence vectors: when the kept documents hold a fair share of the chunks, the
   unfiltered HNSW search is asked for enough more results that at least the wanted number pass,
   and the rest are dropped here (`over_fetched`): exactly the unfiltered ranking, filtered.
-  Chroma's own `where` on HNSW cost 5-20 times an unfiltered query at 100k chunks (its
-  metadata lookup dominates; see the README's "Filtered questions"), so it is kept for
-  filters too selective to over-fetch, and for the rare over-fetch that comes up short.
+  A filter keeping few chunks is searched exactly over its documents' vectors instead.
+  Chroma's own `where` on HNSW cost 15 to 100 times an unfiltered query at 100k chunks, so it
+  is kept for what neither serves: a filter between the two limits, or an over-fetch that
+  came up short.
 """
 
 from __future__ import annotations
@@ -34,15 +35,19 @@ from index.vectors import (
     chroma_where,
 )
 
-# Over-fetch at most this many vectors; a filter keeping too few for that goes to Chroma's
-# `where`. Measured at 100k chunks: an unfiltered query of 600 costs about what a filtered one
-# does (bench.filtered, README).
-OVER_FETCH_LIMIT = 600
+# Over-fetch at most this many vectors; a filter keeping too few for that is searched exactly
+# or, between the two limits, by Chroma's `where`. At 100k chunks an unfiltered query of 3,000
+# took 21 ms, of 30 1.6 ms; with a `where`, 230-1,200 ms (README, "Filtered questions").
+OVER_FETCH_LIMIT = 3000
 # Ask for this many times the results the kept share should yield, for the share's unevenness
 # over the ranking.
 OVER_FETCH_MARGIN = 2.0
 # Chroma runs `$in` lists through SQLite parameters: keep them well under its limit.
 ID_LIST_LIMIT = 500
+# A filter keeping at most this many chunks is searched exactly, over its documents' vectors
+# (fetched once per catalog version and filter, kept for the `EXACT_SETS` latest filters).
+EXACT_LIMIT = 500
+EXACT_SETS = 8
 
 Hit = TypeVar("Hit", DenseHit, SentenceHit)
 
@@ -54,11 +59,34 @@ class DocumentSet:
     version: int
     doc_ids: frozenset[str]
     rows: RowMask
+    chunk_ids: tuple[str, ...] | None = None
+    """Their chunks, when few enough to search exactly (`EXACT_LIMIT`)."""
 
     @property
     def chunk_share(self) -> float:
         """The share of the collection's chunks these documents hold."""
         return len(self.rows.rows) / self.rows.total if self.rows.total else 0.0
+
+
+@dataclass(frozen=True)
+class KeptVectors:
+    """The chunk and sentence vectors of a filter's few documents, as unit rows."""
+
+    chunk_ids: list[str]
+    chunks: np.ndarray
+    sentence_ids: list[str]
+    sentences: np.ndarray
+
+
+def closest(ids: list[str], matrix: np.ndarray, vector: np.ndarray, n: int
+            ) -> list[tuple[str, float]]:
+    """The `n` rows most similar to the vector (cosine), best first, exactly."""
+    if not ids:
+        return []
+    query = np.asarray(vector, dtype=np.float32)
+    scores = matrix @ (query / (np.linalg.norm(query) or 1.0))
+    order = np.argsort(-scores, kind="stable")[:n]
+    return [(ids[i], float(scores[i])) for i in order]
 
 
 class FilterCache:
@@ -124,6 +152,8 @@ class CollectionSearch:
         self._vectors = vectors
         self._lexical = lexical
         self._cache = FilterCache()
+        self._exact: OrderedDict[tuple[int, tuple[str, ...]], KeptVectors] = OrderedDict()
+        self._exact_lock = threading.Lock()
 
     def dense(self, vector: np.ndarray, k: int, filters: Filters | None) -> list[DenseHit]:
         """The `k` chunks closest to the vector that pass the filters."""
@@ -132,6 +162,10 @@ class CollectionSearch:
             return self._vectors.chunk_hits(vector, k)
         if not kept.doc_ids:
             return []
+        vectors = self._kept_vectors(kept)
+        if vectors is not None:
+            return [DenseHit(cid, score)
+                    for cid, score in closest(vectors.chunk_ids, vectors.chunks, vector, k)]
         found = over_fetched(lambda n: self._vectors.chunk_hits(vector, n), _doc_of_chunk, k,
                              kept)
         if found is None:
@@ -147,6 +181,10 @@ class CollectionSearch:
             return best_chunks(self._vectors.sentence_hits(vector, wanted), k)
         if not kept.doc_ids:
             return []
+        vectors = self._kept_vectors(kept)
+        if vectors is not None:
+            return best_chunks([SentenceHit(sid, score) for sid, score in closest(
+                vectors.sentence_ids, vectors.sentences, vector, wanted)], k)
         found = over_fetched(lambda n: self._vectors.sentence_hits(vector, n),
                              _doc_of_sentence, wanted, kept)
         if found is None:
@@ -186,7 +224,31 @@ class CollectionSearch:
 
     def _document_set(self, version: int, filters: Filters) -> DocumentSet:
         doc_ids = frozenset(self._catalog.matching_doc_ids(self._name, filters))
-        return DocumentSet(version, doc_ids, self._lexical.rows_of(doc_ids))
+        rows = self._lexical.rows_of(doc_ids)
+        chunk_ids = None
+        if len(rows.rows) <= EXACT_LIMIT and rows.version == version:
+            found = self._lexical.chunk_ids_of(rows)
+            chunk_ids = None if found is None else tuple(found)
+        return DocumentSet(version, doc_ids, rows, chunk_ids)
+
+    def _kept_vectors(self, kept: DocumentSet) -> KeptVectors | None:
+        """The vectors of a filter's documents if they are few enough to search exactly."""
+        if kept.chunk_ids is None or len(kept.chunk_ids) > EXACT_LIMIT:
+            return None
+        key = (kept.version, kept.chunk_ids)
+        with self._exact_lock:
+            found = self._exact.get(key)
+            if found is not None:
+                self._exact.move_to_end(key)
+                return found
+        chunk_ids, chunks = self._vectors.chunk_vectors(kept.chunk_ids)
+        sentence_ids, sentences = self._vectors.sentence_vectors(kept.chunk_ids)
+        found = KeptVectors(chunk_ids, chunks, sentence_ids, sentences)
+        with self._exact_lock:
+            self._exact[key] = found
+            while len(self._exact) > EXACT_SETS:
+                self._exact.popitem(last=False)
+        return found
 
     def _where(self, filters: Filters | None, kept: DocumentSet) -> dict[str, Any]:
         """Chroma's `where` for the kept documents: their ids when few, else the filters."""

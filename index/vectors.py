@@ -274,6 +274,28 @@ class ChromaVectors:
         return [SentenceHit(sid, 1.0 - float(distance)) for sid, distance in
                 zip(result["ids"][0], (result["distances"] or [[]])[0], strict=True)]
 
+    def chunk_vectors(self, chunk_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """The stored vectors of these chunks (ids in the order of the rows)."""
+        ids: list[str] = []
+        rows: list[np.ndarray] = []
+        for offset in range(0, len(chunk_ids), 500):
+            page = self._chunks.get(ids=list(chunk_ids[offset:offset + 500]),
+                                    include=["embeddings"])
+            ids.extend(page["ids"])
+            rows.extend(page["embeddings"])
+        return ids, _unit_rows(rows)
+
+    def sentence_vectors(self, chunk_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """The stored vectors of the sentences that start in these chunks, with their ids."""
+        ids: list[str] = []
+        rows: list[np.ndarray] = []
+        for offset in range(0, len(chunk_ids), 500):
+            where: dict[str, Any] = {"chunk_id": {"$in": list(chunk_ids[offset:offset + 500])}}
+            page = self._sentences.get(where=where, include=["embeddings"])
+            ids.extend(page["ids"])
+            rows.extend(page["embeddings"])
+        return ids, _unit_rows(rows)
+
     def count(self) -> VectorCounts:
         """How many chunk and sentence vectors there are."""
         return VectorCounts(self._chunks.count(), self._sentences.count())
@@ -352,6 +374,13 @@ def _as_of_clause(number: int | None, cut: DateCut) -> dict[str, Any]:
     if len(cut.after) <= len(cut.undated):
         return {"doc_id": {"$nin": list(cut.after)}}
     return {"$or": [{"date_num": {"$lte": number}}, {"doc_id": {"$in": list(cut.undated)}}]}
+
+
+def _unit_rows(rows: list[np.ndarray]) -> np.ndarray:
+    """Vectors as unit-length rows, so a dot product is their cosine (as Chroma's space)."""
+    matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1 if rows else 0)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1.0, norms)
 
 
 def _check_owner(chroma_collection: Any, catalog_id: str, name: str) -> None:

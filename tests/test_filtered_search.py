@@ -108,22 +108,26 @@ def _check_all_indexes(collection: CollectionStore, embedder, filters: Filters, 
     assert found and found == expected[:len(found)]
 
 
+# How each index serves a filter: its documents' vectors searched exactly (few chunks), the
+# unfiltered HNSW search over-fetched and filtered (a fair share), or Chroma's `where`.
+PATHS = {"exact": {}, "over-fetch": {"EXACT_LIMIT": 0},
+         "where": {"EXACT_LIMIT": 0, "OVER_FETCH_LIMIT": 0}}
+
+
 @pytest.mark.parametrize("kind", FILTERS)
 def test_each_filter_returns_the_unfiltered_ranking_filtered(collection: CollectionStore,
                                                              embedder, kind: str) -> None:
     filters = FILTERS[kind]
     allowed = collection.matching_doc_ids(filters)
     assert 0 < len(allowed) < collection.count_documents()
-    _check_all_indexes(collection, embedder, filters, k=8)
-
-
-@pytest.mark.parametrize("kind", FILTERS)
-def test_chromas_where_path_ranks_as_the_over_fetch_does(
-        collection: CollectionStore, embedder, kind: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # As if the filter were too selective to over-fetch: Chroma's `where` serves it instead.
-    monkeypatch.setattr(filtering, "OVER_FETCH_LIMIT", 0)
-    _check_all_indexes(collection, embedder, FILTERS[kind], k=8)
+    for path, limits in PATHS.items():
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in limits.items():
+                patch.setattr(filtering, name, value)
+            try:
+                _check_all_indexes(collection, embedder, filters, k=8)
+            except AssertionError as failure:
+                raise AssertionError(f"served by {path}: {failure}") from failure
 
 
 def test_a_filter_keeping_one_document_still_fills_k(collection: CollectionStore,
@@ -132,13 +136,11 @@ def test_a_filter_keeping_one_document_still_fills_k(collection: CollectionStore
     vector = embedder.embed_query(QUESTION)
     owned = [chunk for chunk in collection.chunk_ids() if _doc(chunk) == LONG_DOC]
     assert len(owned) > 12
-    for limit in (filtering.OVER_FETCH_LIMIT, 0):
-        filtering_limit = pytest.MonkeyPatch()
-        filtering_limit.setattr(filtering, "OVER_FETCH_LIMIT", limit)
-        try:
+    for limits in PATHS.values():
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in limits.items():
+                patch.setattr(filtering, name, value)
             hits = collection.dense_search(vector, 12, only)
-        finally:
-            filtering_limit.undo()
         assert len(hits) == 12
         assert {_doc(hit.chunk_id) for hit in hits} == {LONG_DOC}
     lexical = collection.lexical_search(search_tokens("ferry pier crossing"), 12, only)
