@@ -45,7 +45,7 @@ from rich.table import Table
 from bench.perf_build import BUILD_INFO, COLLECTION
 from bench.perf_corpus import questions
 from citeqa import Citeqa
-from core.documents import ChunkRecord, Filters
+from core.documents import ChunkRecord, Filters, date_number
 from core.settings import Settings
 from index.lexical import LexicalHit
 from index.store import CollectionStore
@@ -69,8 +69,8 @@ def pick_filters(catalog: Path, seed: int = 17) -> dict[str, Filters]:
     """The filters timed, with values read from the catalog (opened read-only)."""
     db = sqlite3.connect(f"file:{catalog}?mode=ro", uri=True)
     try:
-        dated = [row[0] for row in db.execute(
-            "SELECT date FROM documents WHERE collection = ? AND date_num IS NOT NULL "
+        dated = [int(row[0]) for row in db.execute(
+            "SELECT date_num FROM documents WHERE collection = ? AND date_num IS NOT NULL "
             "ORDER BY date_num", (COLLECTION,))]
         source = db.execute(
             "SELECT source FROM documents WHERE collection = ? AND source IS NOT NULL "
@@ -82,7 +82,8 @@ def pick_filters(catalog: Path, seed: int = 17) -> dict[str, Filters]:
         db.close()
 
     def day(quantile: float) -> str:
-        return str(dated[int(quantile * (len(dated) - 1))])[:10]
+        number = dated[int(quantile * (len(dated) - 1))]
+        return f"{number // 10000:04d}-{number // 100 % 100:02d}-{number % 100:02d}"
 
     return {
         "none": Filters(),
@@ -168,6 +169,8 @@ class PostFiltered:
 
     target: CollectionStore
     allowed: set[str]
+    short: bool = False
+    """Whether a list came out shorter than asked: the deep search did not reach far enough."""
 
     def dense_search(self, vector: Any, k: int, filters: Filters | None = None
                      ) -> list[DenseHit]:
@@ -182,19 +185,24 @@ class PostFiltered:
     def lexical_search(self, tokens: list[str], k: int, filters: Filters | None = None
                        ) -> list[LexicalHit]:
         """The first `k` matching chunks of the full BM25 ranking."""
-        return self._keep(self.target.lexical_search(tokens, self.target.count_chunks()), k)
+        # All of BM25's ranking: a shorter list is every chunk that holds a query word.
+        hits = self.target.lexical_search(tokens, self.target.count_chunks())
+        return [hit for hit in hits if hit.chunk_id.rsplit("::", 2)[0] in self.allowed][:k]
 
     def chunks(self, chunk_ids: Sequence[str]) -> dict[str, ChunkRecord]:
         """The chunks' records."""
         return self.target.chunks(chunk_ids)
 
     def _keep(self, hits: list[Hit], k: int) -> list[Hit]:
-        return [hit for hit in hits if hit.chunk_id.rsplit("::", 2)[0] in self.allowed][:k]
+        kept = [hit for hit in hits if hit.chunk_id.rsplit("::", 2)[0] in self.allowed][:k]
+        self.short = self.short or len(kept) < k
+        return kept
 
 
 def matching(catalog: Path, kept: Filters) -> set[str]:
     """The documents a filter keeps, by a query of its own (not the code under test)."""
-    clauses, params = ["collection = ?"], [COLLECTION]
+    clauses: list[str] = ["collection = ?"]
+    params: list[object] = [COLLECTION]
     if kept.sources:
         clauses.append(f"source IN ({','.join('?' * len(kept.sources))})")
         params.extend(kept.sources)
@@ -203,10 +211,10 @@ def matching(catalog: Path, kept: Filters) -> set[str]:
         params.extend(kept.doc_ids)
     if kept.date_from:
         clauses.append("date_num >= ?")
-        params.append(kept.date_from.replace("-", ""))
+        params.append(date_number(kept.date_from))
     if kept.date_to:
         clauses.append("date_num <= ?")
-        params.append(kept.date_to.replace("-", ""))
+        params.append(date_number(kept.date_to))
     db = sqlite3.connect(f"file:{catalog}?mode=ro", uri=True)
     try:
         return {row[0] for row in db.execute(
@@ -225,9 +233,9 @@ def recall(app: Citeqa, catalog: Path, asked: list[str], filters: dict[str, Filt
         if kept.empty:
             continue
         allowed = matching(catalog, kept)
-        reference = PostFiltered(target, allowed)
         shared = wanted = exact = compared = 0
         for text in asked:
+            reference = PostFiltered(target, allowed)
             question = prepare_question(text, max_chars=app.options.max_question_chars,
                                         idf=target.idf)
             vector = app.embedder.embed_query(question.text)
@@ -237,11 +245,15 @@ def recall(app: Citeqa, catalog: Path, asked: list[str], filters: dict[str, Filt
             expected = [c.record.chunk_id for c in hybrid_search(
                 reference, query_vector=vector,  # type: ignore[arg-type]
                 query_tokens=question.tokens, depth=depth, weights=weights, filters=kept)][:TOP]
+            if reference.short:
+                # The deep unfiltered search held too few of the filter's chunks to compare.
+                continue
             compared += 1
             shared += len(set(found) & set(expected))
             wanted += len(expected)
             exact += found == expected
-        out[name] = {"documents": len(allowed), "questions": compared,
+        out[name] = {"documents": len(allowed), "questions": len(asked),
+                     "comparable_questions": compared,
                      "top5_overlap": round(shared / max(wanted, 1), 4),
                      "same_top5_in_order": round(exact / max(compared, 1), 4)}
     return out

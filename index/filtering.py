@@ -41,7 +41,7 @@ from index.vectors import (
 OVER_FETCH_LIMIT = 3000
 # Ask for this many times the results the kept share should yield, for the share's unevenness
 # over the ranking.
-OVER_FETCH_MARGIN = 2.0
+OVER_FETCH_MARGIN = 1.5
 # Chroma runs `$in` lists through SQLite parameters: keep them well under its limit.
 ID_LIST_LIMIT = 500
 # A filter keeping at most this many chunks is searched exactly, over its documents' vectors
@@ -124,12 +124,16 @@ def over_fetched(search: Callable[[int], list[Hit]], doc_of: Callable[[Hit], str
     asked = max(wanted, math.ceil(wanted / kept.chunk_share * OVER_FETCH_MARGIN))
     if asked > OVER_FETCH_LIMIT:
         return None
-    hits = search(asked)
-    passing = [hit for hit in hits if doc_of(hit) in kept.doc_ids]
-    # Fewer hits than asked: the search returned everything there is, so nothing is missing.
-    if len(passing) >= wanted or len(hits) < asked:
-        return passing[:wanted]
-    return None
+    while True:
+        hits = search(asked)
+        passing = [hit for hit in hits if doc_of(hit) in kept.doc_ids]
+        # Fewer hits than asked: the search returned everything there is, nothing is missing.
+        if len(passing) >= wanted or len(hits) < asked:
+            return passing[:wanted]
+        if asked >= OVER_FETCH_LIMIT:
+            return None
+        # The kept documents rank lower for this question than their share: once deeper.
+        asked = OVER_FETCH_LIMIT
 
 
 def _doc_of_chunk(hit: DenseHit) -> str:
