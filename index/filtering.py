@@ -7,7 +7,7 @@ without losing a chunk the unfiltered search would have ranked.
   unfiltered HNSW search is asked for enough more results that at least the wanted number pass,
   and the rest are dropped here (`over_fetched`): exactly the unfiltered ranking, filtered.
   A filter keeping few chunks is searched exactly over its documents' vectors instead.
-  Chroma's own `where` on HNSW cost 15 to 100 times an unfiltered query at 100k chunks, so it
+  Chroma's own `where` on HNSW cost 20 to 300 times an unfiltered query at 100k chunks, so it
   is kept for what neither serves: a filter between the two limits, or an over-fetch that
   came up short.
 """
@@ -37,7 +37,7 @@ from index.vectors import (
 
 # Over-fetch at most this many vectors; a filter keeping too few for that is searched exactly
 # or, between the two limits, by Chroma's `where`. At 100k chunks an unfiltered query of 3,000
-# took 21 ms, of 30 1.6 ms; with a `where`, 230-1,200 ms (README, "Filtered questions").
+# took 21 ms, of 30 1.6 ms; with a `where`, 430-2,300 ms (README, "Filtered questions").
 OVER_FETCH_LIMIT = 3000
 # Ask for this many times the results the kept share should yield, for the share's unevenness
 # over the ranking.
