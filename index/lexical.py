@@ -33,6 +33,35 @@ class LexicalHit:
     score: float
 
 
+@dataclass(frozen=True)
+class RowMask:
+    """The rows (chunk positions) of a set of documents in one version of the lexical index."""
+
+    version: int
+    rows: np.ndarray
+    total: int
+    """How many chunks that version holds."""
+
+
+def _best(scores: np.ndarray, k: int) -> np.ndarray:
+    """The positions of the `k` best positive scores, best first; ties in position order, so
+    a filter that keeps a chunk never changes its place among those it kept."""
+    candidates = np.flatnonzero(scores > 0)
+    if len(candidates) > k:
+        cut = len(candidates) - k
+        kth = np.partition(scores[candidates], cut)[cut]
+        candidates = candidates[scores[candidates] >= kth]
+    return candidates[np.lexsort((candidates, -scores[candidates]))][:k]
+
+
+def _rows(doc_array: np.ndarray, doc_ids: set[str] | frozenset[str]) -> np.ndarray:
+    """The positions in `doc_array` (one document id per chunk) of these documents' chunks."""
+    # A set lookup per chunk: numpy's isin on strings (object arrays) took seconds at 100k.
+    kept = np.fromiter((doc_id in doc_ids for doc_id in doc_array), dtype=bool,
+                       count=len(doc_array))
+    return np.flatnonzero(kept)
+
+
 _STAGING = ".lexical-"
 
 
@@ -68,23 +97,45 @@ class LexicalIndex:
         self._chunk_ids: list[str] = []
         self._doc_ids: np.ndarray = np.array([], dtype=object)
 
-    def search(self, tokens: list[str], k: int, *, allowed_docs: set[str] | None = None
-               ) -> list[LexicalHit]:
-        """The best `k` chunks for the query tokens, optionally only from `allowed_docs`."""
+    def search(self, tokens: list[str], k: int, *,
+               allowed_docs: set[str] | frozenset[str] | None = None,
+               mask: RowMask | None = None) -> list[LexicalHit]:
+        """The best `k` chunks for the query tokens, optionally only from `allowed_docs`;
+        their `mask` (`rows_of`), if it is of the current version, saves finding their rows."""
         self.refresh()
-        bm25, chunk_ids, doc_ids = self._bm25, self._chunk_ids, self._doc_ids
+        bm25, chunk_ids, doc_ids, version = (
+            self._bm25, self._chunk_ids, self._doc_ids, self._version)
         if bm25 is None or not chunk_ids or not tokens or k <= 0:
             return []
         known = [t for t in tokens if t in bm25.vocab_dict]
         if not known:
             return []
         scores = bm25.get_scores(known)
-        if allowed_docs is not None:
-            scores = scores * np.isin(doc_ids, list(allowed_docs))
-        k = min(k, len(chunk_ids))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [LexicalHit(chunk_ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        rows: np.ndarray | None = None
+        if mask is not None and mask.version == version:
+            rows = mask.rows
+        elif allowed_docs is not None:
+            rows = _rows(doc_ids, allowed_docs)
+        if rows is not None:
+            # Only the allowed chunks compete, so none of them loses its place to another.
+            scores = scores[rows]
+        top = _best(scores, k)
+        positions = top if rows is None else rows[top]
+        return [LexicalHit(chunk_ids[position], float(scores[i]))
+                for i, position in zip(top, positions, strict=True)]
+
+    def chunk_ids_of(self, mask: RowMask) -> list[str] | None:
+        """The chunk ids at a mask's rows; None if the index has changed since it was made."""
+        chunk_ids, version = self._chunk_ids, self._version
+        if mask.version != version:
+            return None
+        return [chunk_ids[row] for row in mask.rows]
+
+    def rows_of(self, doc_ids: set[str] | frozenset[str]) -> RowMask:
+        """The rows of these documents' chunks in the current version, for `search`."""
+        self.refresh()
+        doc_array, version = self._doc_ids, self._version
+        return RowMask(version, _rows(doc_array, doc_ids), len(doc_array))
 
     def idf(self, tokens: list[str]) -> dict[str, float]:
         """BM25 inverse document frequency of each token over the collection's chunks.

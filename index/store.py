@@ -25,14 +25,13 @@ from core.documents import (
     Filters,
     PreparedDocument,
     StoredDocument,
-    date_number,
 )
 from core.errors import ConfigurationError, NotFound
 from core.settings import Settings
 from index.catalog import Catalog, CollectionRecord
+from index.filtering import CollectionSearch
 from index.lexical import LexicalHit, LexicalIndex
 from index.vectors import (
-    DateCut,
     DenseHit,
     Metadata,
     VectorCounts,
@@ -201,6 +200,8 @@ class CollectionStore:
         self._vectors = vectors.open(record.name, model=record.model, catalog_id=self._catalog.id)
         self._lexical = LexicalIndex(self._catalog, record.name,
                                      store._lexical_folder(record.name))
+        self._search = CollectionSearch(self._catalog, record.name, self._vectors,
+                                        self._lexical)
         # The catalog version this process's view of the vectors is known to match.
         self.seen_version = record.version
 
@@ -370,44 +371,26 @@ class CollectionStore:
         """The `k` chunks closest to the vector that pass the filters."""
         if k <= 0:
             return []
-        return self._vectors.dense_search(vector, k, *self._vector_filters(filters))
+        return self._search.dense(vector, k, filters)
 
     def sentence_search(self, vector: np.ndarray, k: int, filters: Filters | None = None
                         ) -> list[DenseHit]:
         """Chunks holding the sentences closest to the vector, scored by their best sentence."""
         if k <= 0:
             return []
-        return self._vectors.sentence_search(vector, k, *self._vector_filters(filters))
-
-    def _vector_filters(self, filters: Filters | None) -> tuple[Filters | None, DateCut | None]:
-        """The filters for the vectors, with what the catalog knows of `as_of` if it applies."""
-        filters, after = self._as_of(filters)
-        if filters is None or not filters.as_of:
-            return filters, None
-        return filters, DateCut(after=after, undated=self._catalog.undated(self.name))
-
-    def _as_of(self, filters: Filters | None) -> tuple[Filters | None, list[str]]:
-        """The filters without `as_of` when no document is dated after it; the ids that are."""
-        if filters is None or not filters.as_of:
-            return filters, []
-        number = date_number(filters.as_of)
-        assert number is not None
-        after = self._catalog.dated_after(self.name, number)
-        if after:
-            return filters, after
-        rest = replace(filters, as_of=None)
-        return (None if rest.empty else rest), []
+        return self._search.sentences(vector, k, filters)
 
     def lexical_search(self, tokens: list[str], k: int, filters: Filters | None = None
                        ) -> list[LexicalHit]:
         """The `k` best BM25 chunks for the tokens that pass the filters."""
-        allowed = None
-        filters, _ = self._as_of(filters)
-        if filters and not filters.empty:
-            allowed = self._catalog.matching_doc_ids(self.name, filters)
-            if not allowed:
-                return []
-        return self._lexical.search(tokens, k, allowed_docs=allowed)
+        return self._search.lexical(tokens, k, filters)
+
+    def matching_doc_ids(self, filters: Filters) -> frozenset[str]:
+        """The ids of the documents that pass the filters (cached per catalog version)."""
+        _, kept = self._search.kept(filters)
+        if kept is None:
+            return frozenset(self._catalog.content_hashes(self.name))
+        return kept.doc_ids
 
 
 def sentence_chunks(chunks: Sequence[Chunk], sentences: Sequence[tuple[int, int]]) -> list[int]:

@@ -58,6 +58,13 @@ class DenseHit:
     score: float
 
 
+class SentenceHit(NamedTuple):
+    """A sentence vector found by similarity (cosine, higher is closer)."""
+
+    sentence_id: str
+    score: float
+
+
 class VectorCounts(NamedTuple):
     """How many chunk vectors and sentence vectors a collection holds."""
 
@@ -237,14 +244,16 @@ class ChromaVectors:
     def dense_search(self, vector: np.ndarray, k: int, filters: Filters | None = None,
                      cut: DateCut | None = None) -> list[DenseHit]:
         """The `k` chunks closest to the vector that pass the filters."""
+        return self.chunk_hits(vector, k, chroma_where(filters, cut))
+
+    def chunk_hits(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None
+                   ) -> list[DenseHit]:
+        """The `n` chunk vectors closest to the vector that match a Chroma `where`."""
         # No count() first: Chroma returns what it has, and count() costs more than the query
         # at 100k chunks (and holds the GIL in embedded mode).
         result = self._chunks.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32)],
-            n_results=k,
-            where=chroma_where(filters, cut),
-            include=["distances"],
-        )
+            n_results=n, where=where, include=["distances"])
         ids = result["ids"][0]
         distances = (result["distances"] or [[]])[0]
         return [DenseHit(cid, 1.0 - float(d)) for cid, d in zip(ids, distances, strict=True)]
@@ -252,18 +261,40 @@ class ChromaVectors:
     def sentence_search(self, vector: np.ndarray, k: int, filters: Filters | None = None,
                         cut: DateCut | None = None) -> list[DenseHit]:
         """Chunks holding the sentences closest to the vector, scored by their best sentence."""
+        # Several of the closest sentences often share a chunk.
+        hits = self.sentence_hits(vector, 2 * k, chroma_where(filters, cut))
+        return best_chunks(hits, k)
+
+    def sentence_hits(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None
+                      ) -> list[SentenceHit]:
+        """The `n` sentence vectors closest to the vector that match a Chroma `where`."""
         result = self._sentences.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32)],
-            # Several of the closest sentences often share a chunk.
-            n_results=2 * k,
-            where=chroma_where(filters, cut),
-            include=["distances"],
-        )
-        best: dict[str, float] = {}
-        for sid, distance in zip(result["ids"][0], (result["distances"] or [[]])[0],
-                                 strict=True):
-            best.setdefault(chunk_of_sentence(sid), 1.0 - float(distance))
-        return [DenseHit(chunk_id, score) for chunk_id, score in list(best.items())[:k]]
+            n_results=n, where=where, include=["distances"])
+        return [SentenceHit(sid, 1.0 - float(distance)) for sid, distance in
+                zip(result["ids"][0], (result["distances"] or [[]])[0], strict=True)]
+
+    def chunk_vectors(self, chunk_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """The stored vectors of these chunks (ids in the order of the rows)."""
+        ids: list[str] = []
+        rows: list[np.ndarray] = []
+        for offset in range(0, len(chunk_ids), 500):
+            page = self._chunks.get(ids=list(chunk_ids[offset:offset + 500]),
+                                    include=["embeddings"])
+            ids.extend(page["ids"])
+            rows.extend(page["embeddings"])
+        return ids, _unit_rows(rows)
+
+    def sentence_vectors(self, chunk_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """The stored vectors of the sentences that start in these chunks, with their ids."""
+        ids: list[str] = []
+        rows: list[np.ndarray] = []
+        for offset in range(0, len(chunk_ids), 500):
+            where: dict[str, Any] = {"chunk_id": {"$in": list(chunk_ids[offset:offset + 500])}}
+            page = self._sentences.get(where=where, include=["embeddings"])
+            ids.extend(page["ids"])
+            rows.extend(page["embeddings"])
+        return ids, _unit_rows(rows)
 
     def count(self) -> VectorCounts:
         """How many chunk and sentence vectors there are."""
@@ -272,6 +303,14 @@ class ChromaVectors:
     def ids(self) -> VectorIds:
         """Every chunk vector's id and every sentence vector's id."""
         return VectorIds(_all_ids(self._chunks), _all_ids(self._sentences))
+
+
+def best_chunks(sentence_hits: Sequence[SentenceHit], k: int) -> list[DenseHit]:
+    """The first `k` chunks the sentences (best first) start in, scored by their best one."""
+    best: dict[str, float] = {}
+    for hit in sentence_hits:
+        best.setdefault(chunk_of_sentence(hit.sentence_id), hit.score)
+    return [DenseHit(chunk_id, score) for chunk_id, score in list(best.items())[:k]]
 
 
 def chunk_metadata(document: Document, chunk: Chunk) -> Metadata:
@@ -335,6 +374,13 @@ def _as_of_clause(number: int | None, cut: DateCut) -> dict[str, Any]:
     if len(cut.after) <= len(cut.undated):
         return {"doc_id": {"$nin": list(cut.after)}}
     return {"$or": [{"date_num": {"$lte": number}}, {"doc_id": {"$in": list(cut.undated)}}]}
+
+
+def _unit_rows(rows: list[np.ndarray]) -> np.ndarray:
+    """Vectors as unit-length rows, so a dot product is their cosine (as Chroma's space)."""
+    matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1 if rows else 0)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1.0, norms)
 
 
 def _check_owner(chroma_collection: Any, catalog_id: str, name: str) -> None:
