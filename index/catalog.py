@@ -1,21 +1,26 @@
-"""The catalog: a SQLite file that records every document (with its full text) and chunk.
+"""The catalog: every document (with its full text), chunk and sentence vector, and the
+version of each collection.
 
 The catalog is the commit point of ingestion. Chunks are written to Chroma first, then the
 catalog commits in one transaction; anything in Chroma that the catalog does not list is an
 orphan of an interrupted run and is removed on the next open. So a document is either fully
 there or not at all, whatever moment an ingestion is killed at.
+
+`Catalog` holds the queries, written once in SQL both databases accept (with `?` for
+parameters); its two kinds differ only in how they connect, lock and migrate:
+`index.catalog_sqlite.SqliteCatalog`, a file in the data folder (the default), and
+`index.catalog_pg.PostgresCatalog`, a PostgreSQL database several hosts share.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 
@@ -28,7 +33,7 @@ from core.documents import (
     StoredDocument,
     date_number,
 )
-from index import schema
+from index.schema import Session
 
 
 @dataclass(frozen=True)
@@ -51,37 +56,49 @@ class LexicalRow:
     tokens: list[str]
 
 
-class Catalog:
-    """Documents, chunks and collection versions in one SQLite file."""
+class Catalog(ABC):
+    """Documents, chunks and collection versions, in SQLite or PostgreSQL."""
 
-    def __init__(self, path: Path, *, write_lock: schema.WriteLock | None = None) -> None:
-        """Open (creating or migrating it, under `write_lock` if given) the catalog at `path`."""
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+    # How a new collection is recorded unless it exists, and how its version moves on: the two
+    # statements whose SQL differs between the databases.
+    _CREATE_COLLECTION = ("INSERT OR IGNORE INTO collections (name, model, dimension, "
+                          "created_at) VALUES (?, ?, ?, ?)")
+    _BUMP_VERSION = "UPDATE collections SET version = version + 1 WHERE name = ?"
+
+    # Set by each kind when it opens. id: marks the Chroma collections this catalog owns, so
+    # two catalogs never share one. analyser_version: made the stored tokens; stamped on the
+    # lexical index of them.
+    id: str
+    analyser_version: int
+
+    def __init__(self) -> None:
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        # id: marks the Chroma collections this catalog owns, so two data folders never share
-        # one. analyser_version: made the stored tokens; stamped on the lexical index of them.
-        self.id, self.analyser_version = schema.open_catalog(self._connect(), path, write_lock)
 
-    def _connect(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = schema.connect(self.path)
-        return db
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """Where the catalog is, for messages (never with a password)."""
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._write_lock:
-            db = self._connect()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                schema.check_unchanged(db, self.path, self.analyser_version)
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    @abstractmethod
+    def write_lock(self) -> AbstractContextManager[object]:
+        """Exclusive across every process using this catalog, for every write and repair;
+        released if its holder dies, even by kill -9."""
+
+    @abstractmethod
+    def _connect(self) -> Session:
+        """This thread's connection."""
+
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[Session]:
+        """One write transaction, serialised with every other writer's."""
+
+    def close(self) -> None:
+        """Close this thread's connection (the next use opens another)."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            self._local.db = None
+            db.close()
 
     # Collections -------------------------------------------------------------------------
 
@@ -103,11 +120,7 @@ class Catalog:
     def create_collection(self, name: str, *, model: str, dimension: int) -> CollectionRecord:
         """Record a new collection (no-op if it exists)."""
         with self._transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO collections (name, model, dimension, created_at) "
-                "VALUES (?, ?, ?, ?)",
-                (name, model, dimension, _now()),
-            )
+            db.execute(self._CREATE_COLLECTION, (name, model, dimension, _now()))
         record = self.collection(name)
         assert record is not None
         return record
@@ -163,7 +176,11 @@ class Catalog:
                     (collection, document.id),
                 )
                 db.execute(
-                    "INSERT OR REPLACE INTO documents (collection, doc_id, title, url, date, "
+                    "DELETE FROM documents WHERE collection = ? AND doc_id = ?",
+                    (collection, document.id),
+                )
+                db.execute(
+                    "INSERT INTO documents (collection, doc_id, title, url, date, "
                     "date_num, source, metadata, text, content_hash, chunk_count, ingested_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
@@ -382,8 +399,8 @@ class Catalog:
             f"SELECT COUNT(*) FROM {table} WHERE collection = ?", (collection,)).fetchone()
         return int(row[0])
 
-    def _bump(self, db: sqlite3.Connection, collection: str) -> None:
-        db.execute("UPDATE collections SET version = version + 1 WHERE name = ?", (collection,))
+    def _bump(self, db: Session, collection: str) -> None:
+        db.execute(self._BUMP_VERSION, (collection,))
 
 
 def _filter_clauses(collection: str, filters: Filters) -> tuple[str, list[object]]:
