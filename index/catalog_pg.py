@@ -10,6 +10,9 @@ Same tables and queries as the SQLite catalog (`index.catalog`), with three diff
   can never be taken for the new collection's.
 - The schema is numbered in a `schema_version` table; `MIGRATIONS[n - 1]` (plain SQL) takes it
   from version n - 1 to n, in one transaction under the write lock.
+
+Queries borrow a connection from a small pool per process, so a server's many threads (and many
+workers on many hosts) stay well within PostgreSQL's connection limit.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
 
 from core import text as analyser
 from core.errors import ConfigurationError
@@ -35,6 +39,10 @@ log = logging.getLogger(__name__)
 # for a whole write, and the one a catalog transaction takes so writers commit one at a time.
 WRITE_LOCK_KEY = 0x63697465_71610001
 TRANSACTION_LOCK_KEY = 0x63697465_71610002
+# Connections one process keeps to the catalog. Each query holds one for a few milliseconds,
+# so 8 serve a worker's threads; 4 workers on each of 3 hosts stay under PostgreSQL's default
+# max_connections (100), with the write locks' connections besides.
+POOL_SIZE = 8
 
 _V1 = """
 CREATE SEQUENCE collection_versions;
@@ -102,6 +110,35 @@ def _placeholders(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
+class _Fetched(list[Any]):
+    """Rows fetched whole, so the connection they came from can go back to the pool."""
+
+    def fetchone(self) -> Any:
+        return self[0] if self else None
+
+    def fetchall(self) -> list[Any]:
+        return list(self)
+
+
+class _Pooled:
+    """Each query on a connection borrowed from the pool for just that query."""
+
+    def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
+        self.pool = pool
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
+        with self.pool.connection() as connection:
+            cursor = connection.execute(_placeholders(sql), parameters)
+            return _Fetched(cursor.fetchall() if cursor.description is not None else [])
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> None:
+        with self.pool.connection() as connection, connection.cursor() as cursor:
+            cursor.executemany(_placeholders(sql), rows)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
 class _Session:
     """A psycopg connection that takes the shared queries as they are written."""
 
@@ -117,10 +154,6 @@ class _Session:
 
     def close(self) -> None:
         self.connection.close()
-
-    @property
-    def usable(self) -> bool:
-        return not self.connection.closed and not self.connection.broken
 
 
 class PostgresCatalog(Catalog):
@@ -139,6 +172,12 @@ class PostgresCatalog(Catalog):
         self._where = (f"PostgreSQL database {parts.get('dbname', '?')} on "
                        f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}")
         self.id, self.analyser_version = self._open()
+        # A connection the server dropped (a restart) fails the query that finds it, and the
+        # pool replaces it.
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            url, kwargs={"autocommit": True, "connect_timeout": 10}, min_size=1,
+            max_size=POOL_SIZE, open=True, name="citeqa-catalog")
+        self._queries = _Pooled(self._pool)
 
     @property
     def location(self) -> str:
@@ -154,12 +193,12 @@ class PostgresCatalog(Catalog):
                 "server, check CITEQA_CATALOG_URL, or unset it for the embedded catalog",
                 code="catalog_unavailable") from exc
 
-    def _connect(self) -> _Session:
-        db: _Session | None = getattr(self._local, "db", None)
-        if db is None or not db.usable:
-            # A connection the server dropped (a restart) is replaced, not kept failing.
-            db = self._local.db = _Session(self._new_connection())
-        return db
+    def _connect(self) -> _Pooled:
+        return self._queries
+
+    def close(self) -> None:
+        """Close the pool's connections, as a process's exit does."""
+        self._pool.close()
 
     @contextmanager
     def write_lock(self) -> Iterator[None]:
@@ -174,20 +213,23 @@ class PostgresCatalog(Catalog):
 
     @contextmanager
     def _transaction(self) -> Iterator[_Session]:
-        with self._write_lock:
-            db = self._connect()
-            with db.connection.transaction():
-                # Writers commit one at a time, as SQLite's BEGIN IMMEDIATE makes them.
-                db.execute("SELECT pg_advisory_xact_lock(?)", (TRANSACTION_LOCK_KEY,))
-                self._check_unchanged(db)
-                yield db
+        with self._write_lock, self._pool.connection() as connection, \
+                connection.transaction():
+            db = _Session(connection)
+            # Writers commit one at a time, as SQLite's BEGIN IMMEDIATE makes them.
+            db.execute("SELECT pg_advisory_xact_lock(?)", (TRANSACTION_LOCK_KEY,))
+            self._check_unchanged(db)
+            yield db
 
     # The schema ----------------------------------------------------------------------------
 
     def _open(self) -> tuple[str, int]:
         """Bring the database to the latest schema and the code's analyser; its catalog id."""
         current = analyser.ANALYSER_VERSION
-        db = self._connect()
+        with self._new_connection() as connection:
+            return self._migrate(_Session(connection), current)
+
+    def _migrate(self, db: _Session, current: int) -> tuple[str, int]:
         if self._is_current(db, current):
             return self._catalog_id(db), current
         with self.write_lock(), db.connection.transaction():

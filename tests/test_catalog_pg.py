@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,9 +17,10 @@ import psycopg
 import pytest
 from conftest import _free_port, new_chroma_database, serving
 
+from core import text
 from core.errors import ConfigurationError
 from core.settings import Settings
-from index.catalog_pg import WRITE_LOCK_KEY, latest
+from index.catalog_pg import POOL_SIZE, WRITE_LOCK_KEY, PostgresCatalog, latest
 from index.store import Store
 
 pytestmark = pytest.mark.postgres
@@ -140,3 +142,53 @@ def test_two_hosts_with_separate_folders_share_uploads_and_deletes(
         assert not (folder / "catalog.sqlite3").exists()
         assert not (folder / "write.lock").exists()
         assert not (folder / "chroma").exists()
+
+
+def test_many_threads_share_a_few_connections(catalog_url: str, tmp_path: Path) -> None:
+    store = Store(tmp_path / "data", catalog_url=catalog_url)
+    database = httpx.URL(catalog_url).path.lstrip("/")
+    errors: list[BaseException] = []
+
+    def busy() -> None:
+        try:
+            for _ in range(50):
+                store.collections()
+        except BaseException as exc:  # reported below, with the others
+            errors.append(exc)
+
+    threads = [threading.Thread(target=busy) for _ in range(40)]
+    seen = []
+    with psycopg.connect(catalog_url, autocommit=True) as monitor:
+        for thread in threads:
+            thread.start()
+        while any(thread.is_alive() for thread in threads):
+            row = monitor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                "AND pid <> pg_backend_pid()", (database,)).fetchone()
+            seen.append(int(row[0]) if row else 0)
+        for thread in threads:
+            thread.join()
+    store.close()
+
+    assert errors == []
+    assert 0 < max(seen) <= POOL_SIZE, f"{max(seen)} connections for 40 threads"
+
+
+def test_a_new_analyser_re_tokenises_and_stops_writers_of_the_old_one(
+        catalog_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    older = PostgresCatalog(catalog_url)
+    older.create_collection("articles", model="m", dimension=3)
+    version = older.version("articles")
+    monkeypatch.setattr(text, "ANALYSER_VERSION", text.ANALYSER_VERSION + 1)
+
+    newer = PostgresCatalog(catalog_url)
+
+    assert newer.analyser_version == text.ANALYSER_VERSION
+    # Every host's lexical index is stale now: the version moved on.
+    assert newer.version("articles") > version
+    with pytest.raises(ConfigurationError) as refused:
+        older.create_collection("other", model="m", dimension=3)
+    assert refused.value.code == "catalog_changed"
+    assert [record.name for record in newer.collections()] == ["articles"]
+    older.close()
+    newer.close()
