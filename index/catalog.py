@@ -19,8 +19,6 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
 
@@ -33,27 +31,16 @@ from core.documents import (
     StoredDocument,
     date_number,
 )
+from index.catalog_rows import (
+    CollectionRecord,
+    LexicalRow,
+    filter_clauses,
+    now,
+    stored_document,
+)
 from index.schema import Session
 
-
-@dataclass(frozen=True)
-class CollectionRecord:
-    """A collection as the catalog records it."""
-
-    name: str
-    model: str
-    dimension: int
-    version: int
-    created_at: str
-
-
-@dataclass(frozen=True)
-class LexicalRow:
-    """What the lexical index needs of a chunk."""
-
-    chunk_id: str
-    doc_id: str
-    tokens: list[str]
+__all__ = ["Catalog", "CollectionRecord", "LexicalRow"]
 
 
 class Catalog(ABC):
@@ -120,7 +107,7 @@ class Catalog(ABC):
     def create_collection(self, name: str, *, model: str, dimension: int) -> CollectionRecord:
         """Record a new collection (no-op if it exists)."""
         with self._transaction() as db:
-            db.execute(self._CREATE_COLLECTION, (name, model, dimension, _now()))
+            db.execute(self._CREATE_COLLECTION, (name, model, dimension, now()))
         record = self.collection(name)
         assert record is not None
         return record
@@ -159,7 +146,7 @@ class Catalog(ABC):
         Returns the ids of the chunks that were replaced, to delete from Chroma.
         """
         replaced: list[str] = []
-        now = _now()
+        written_at = now()
         with self._transaction() as db:
             for prepared, chunk_ids in items:
                 document, chunks, tokens = (
@@ -187,7 +174,7 @@ class Catalog(ABC):
                         collection, document.id, document.title, document.url, document.date,
                         date_number(document.date), document.source,
                         json.dumps(document.metadata, ensure_ascii=False, default=str),
-                        document.text, document.content_hash, len(chunks), now,
+                        document.text, document.content_hash, len(chunks), written_at,
                     ),
                 )
                 db.executemany(
@@ -246,7 +233,7 @@ class Catalog(ABC):
             "ingested_at FROM documents WHERE collection = ? AND doc_id = ?",
             (collection, doc_id),
         ).fetchone()
-        return _stored(row) if row else None
+        return stored_document(row) if row else None
 
     def documents(self, collection: str) -> list[StoredDocument]:
         """Every document of the collection, by id."""
@@ -255,7 +242,7 @@ class Catalog(ABC):
             "ingested_at FROM documents WHERE collection = ? ORDER BY doc_id",
             (collection,),
         ).fetchall()
-        return [_stored(row) for row in rows]
+        return [stored_document(row) for row in rows]
 
     def existing_doc_ids(self, collection: str, doc_ids: Sequence[str]) -> set[str]:
         """Which of these document ids the collection holds (without loading their text)."""
@@ -325,7 +312,7 @@ class Catalog(ABC):
         documents: dict[str, Document] = {}
         for _, _, _, _, *doc_row in rows:
             if doc_row[0] not in documents:
-                documents[doc_row[0]] = _stored(tuple(doc_row)).document
+                documents[doc_row[0]] = stored_document(tuple(doc_row)).document
         sentences = self._sentences(collection, list(documents))
         records = {}
         for chunk_id, idx, start, end, doc_id, *_ in rows:
@@ -366,14 +353,14 @@ class Catalog(ABC):
 
     def matching_doc_ids(self, collection: str, filters: Filters) -> set[str]:
         """Ids of the documents that pass the filters."""
-        where, params = _filter_clauses(collection, filters)
+        where, params = filter_clauses(collection, filters)
         rows = self._connect().execute(f"SELECT doc_id FROM documents WHERE {where}", params)
         return {row[0] for row in rows}
 
     def count_matching(self, collection: str, filters: Filters, *, undated: bool = False
                        ) -> int:
         """How many documents pass the filters (with `undated`, only those without a date)."""
-        where, params = _filter_clauses(collection, filters)
+        where, params = filter_clauses(collection, filters)
         if undated:
             where += " AND date_num IS NULL"
         row = self._connect().execute(
@@ -401,39 +388,3 @@ class Catalog(ABC):
 
     def _bump(self, db: Session, collection: str) -> None:
         db.execute(self._BUMP_VERSION, (collection,))
-
-
-def _filter_clauses(collection: str, filters: Filters) -> tuple[str, list[object]]:
-    """The SQL condition (and its parameters) for the documents that pass the filters."""
-    clauses = ["collection = ?"]
-    params: list[object] = [collection]
-    if filters.sources:
-        clauses.append(f"source IN ({','.join('?' * len(filters.sources))})")
-        params.extend(filters.sources)
-    if filters.doc_ids:
-        clauses.append(f"doc_id IN ({','.join('?' * len(filters.doc_ids))})")
-        params.extend(filters.doc_ids)
-    if filters.date_from:
-        clauses.append("date_num >= ?")
-        params.append(date_number(filters.date_from))
-    if filters.date_to:
-        clauses.append("date_num <= ?")
-        params.append(date_number(filters.date_to))
-    if filters.as_of:
-        # Undated documents stay: only a date after as_of leaves a document out.
-        clauses.append("(date_num IS NULL OR date_num <= ?)")
-        params.append(date_number(filters.as_of))
-    return " AND ".join(clauses), params
-
-
-def _stored(row: tuple) -> StoredDocument:
-    doc_id, title, url, date, source, metadata, text, content_hash, chunks, ingested_at = row
-    document = Document.stored(
-        id=doc_id, text=text, title=title, url=url, date=date, source=source,
-        metadata=json.loads(metadata),
-    )
-    return StoredDocument(document, content_hash, chunks, ingested_at)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
