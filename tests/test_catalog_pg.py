@@ -5,6 +5,7 @@ Run against a real throwaway server (`make test` starts one; `pytest --catalog-u
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -15,13 +16,17 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from conftest import _free_port, new_chroma_database, serving
+from conftest import SAMPLES, _free_port, new_chroma_database, serving
+from typer.testing import CliRunner
 
 from core import text
 from core.errors import ConfigurationError
 from core.settings import Settings
 from index.catalog_pg import POOL_SIZE, WRITE_LOCK_KEY, PostgresCatalog, latest
+from index.embedding import SentenceTransformerEmbedder
+from index.ingest import ingest_paths
 from index.store import Store
+from server.cli import app
 
 pytestmark = pytest.mark.postgres
 
@@ -37,6 +42,7 @@ _HOLD_LOCK = """
 import sys
 from pathlib import Path
 from index.store import Store
+from server.cli import app
 store = Store(Path(sys.argv[1]), catalog_url=sys.argv[2])
 with store.write_lock():
     print("held", flush=True)
@@ -192,3 +198,24 @@ def test_a_new_analyser_re_tokenises_and_stops_writers_of_the_old_one(
     assert [record.name for record in newer.collections()] == ["articles"]
     older.close()
     newer.close()
+
+
+@pytest.mark.server
+def test_a_host_with_an_empty_folder_lists_what_another_host_ingested(
+        catalog_url: str, chroma_server: str, tmp_path: Path,
+        embedder: SentenceTransformerEmbedder) -> None:
+    shared = {"CITEQA_CATALOG_URL": catalog_url, "CITEQA_CHROMA_URL": chroma_server,
+              "CITEQA_CHROMA_DATABASE": new_chroma_database(chroma_server)}
+    settings = Settings(data_dir=tmp_path / "host-a", catalog_url=catalog_url,
+                        chroma_url=chroma_server,
+                        chroma_database=shared["CITEQA_CHROMA_DATABASE"])
+    store = Store.from_settings(settings)
+    ingest_paths([SAMPLES], store=store, collection="articles", embedder=embedder,
+                 settings=settings)
+    store.close()
+
+    listed = CliRunner().invoke(app, ["--data-dir", str(tmp_path / "host-b"), "docs", "list",
+                                      "--json"], env=shared, catch_exceptions=False)
+
+    assert listed.exit_code == 0, listed.output
+    assert {d["id"] for d in json.loads(listed.output)} == {p.name for p in SAMPLES.iterdir()}
