@@ -60,6 +60,13 @@ test: $(STAMP) $(CHROMIUM) $(AXE_STAMP)  ## Set up and run the test suite (brows
 	$(BIN)/pytest
 	# The store and API tests once more, with the vectors on a real `chroma run` server.
 	$(BIN)/pytest tests/test_index.py tests/test_api.py --chroma-server -q
+	# And with the catalog on PostgreSQL (a throwaway server in a temporary folder, run as an
+	# unprivileged user; Debian's postgresql installed if missing): the store, API and kill -9
+	# tests, and two hosts with separate folders sharing one Chroma server and one PostgreSQL.
+	pg=$$(mktemp -d) && chmod 755 $$pg && trap '.ci/postgres stop '$$pg'/pg; rm -rf '$$pg EXIT && \
+	url=$$(.ci/postgres start $$pg/pg) && \
+	$(BIN)/pytest tests/test_index.py tests/test_api.py tests/test_faults.py \
+		tests/test_catalog_pg.py -m 'not llm and not browser' --catalog-url $$url -q
 	@echo "Screenshots of the chat page: test-artifacts/screenshots/ ($$(ls test-artifacts/screenshots 2>/dev/null | wc -l) files)"
 
 # A real LLM for the LLM-mode tests: SmolLM2-135M-Instruct (Apache-2.0), shipped on PyPI as a

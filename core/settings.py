@@ -217,6 +217,14 @@ class Settings(BaseSettings):
     max_verify_sentences: int = Field(
         default=5_000, ge=1,
         description="Most sentences a text to verify may have (a longer one is refused).")
+    catalog_url: str | None = Field(
+        default=None,
+        description="A PostgreSQL database (postgresql://user:password@host:port/dbname) "
+        "holding the catalog: documents, chunks, the commit point of every write and the "
+        "write lock (an advisory lock). Unset uses the embedded SQLite catalog in the data "
+        "folder. With it and CITEQA_CHROMA_URL, hosts share nothing on disk: each data folder "
+        "keeps only local caches (the lexical index, the ONNX model export).",
+    )
 
     @field_validator("data_dir")
     @classmethod
@@ -235,6 +243,17 @@ class Settings(BaseSettings):
             parsed.port  # noqa: B018 (a bad port raises here)
         except ValueError as exc:
             raise ValueError(f"chroma_url {value!r} has a bad port") from exc
+        return value.strip()
+
+    @field_validator("catalog_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        scheme = urlsplit(value.strip()).scheme
+        if scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"catalog_url must be a postgresql:// URL, not a {scheme or 'bare'}"
+                             " one")
         return value.strip()
 
     @field_validator("chroma_headers")

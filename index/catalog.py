@@ -1,21 +1,24 @@
-"""The catalog: a SQLite file that records every document (with its full text) and chunk.
+"""The catalog: every document (with its full text), chunk and sentence vector, and the
+version of each collection.
 
 The catalog is the commit point of ingestion. Chunks are written to Chroma first, then the
 catalog commits in one transaction; anything in Chroma that the catalog does not list is an
 orphan of an interrupted run and is removed on the next open. So a document is either fully
 there or not at all, whatever moment an ingestion is killed at.
+
+`Catalog` holds the queries, written once in SQL both databases accept (with `?` for
+parameters); its two kinds differ only in how they connect, lock and migrate:
+`index.catalog_sqlite.SqliteCatalog`, a file in the data folder (the default), and
+`index.catalog_pg.PostgresCatalog`, a PostgreSQL database several hosts share.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 import numpy as np
 
@@ -28,60 +31,61 @@ from core.documents import (
     StoredDocument,
     date_number,
 )
-from index import schema
+from index.catalog_rows import (
+    CollectionRecord,
+    LexicalRow,
+    filter_clauses,
+    now,
+    stored_document,
+)
+from index.schema import Session
+
+__all__ = ["Catalog", "CollectionRecord", "LexicalRow"]
 
 
-@dataclass(frozen=True)
-class CollectionRecord:
-    """A collection as the catalog records it."""
+class Catalog(ABC):
+    """Documents, chunks and collection versions, in SQLite or PostgreSQL."""
 
-    name: str
-    model: str
-    dimension: int
-    version: int
-    created_at: str
+    # How a new collection is recorded unless it exists, and how its version moves on: the two
+    # statements whose SQL differs between the databases.
+    _CREATE_COLLECTION = ("INSERT OR IGNORE INTO collections (name, model, dimension, "
+                          "created_at) VALUES (?, ?, ?, ?)")
+    _BUMP_VERSION = "UPDATE collections SET version = version + 1 WHERE name = ?"
 
+    # Set by each kind when it opens. id: marks the Chroma collections this catalog owns, so
+    # two catalogs never share one. analyser_version: made the stored tokens; stamped on the
+    # lexical index of them.
+    id: str
+    analyser_version: int
 
-@dataclass(frozen=True)
-class LexicalRow:
-    """What the lexical index needs of a chunk."""
-
-    chunk_id: str
-    doc_id: str
-    tokens: list[str]
-
-
-class Catalog:
-    """Documents, chunks and collection versions in one SQLite file."""
-
-    def __init__(self, path: Path, *, write_lock: schema.WriteLock | None = None) -> None:
-        """Open (creating or migrating it, under `write_lock` if given) the catalog at `path`."""
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self) -> None:
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        # id: marks the Chroma collections this catalog owns, so two data folders never share
-        # one. analyser_version: made the stored tokens; stamped on the lexical index of them.
-        self.id, self.analyser_version = schema.open_catalog(self._connect(), path, write_lock)
 
-    def _connect(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = schema.connect(self.path)
-        return db
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """Where the catalog is, for messages (never with a password)."""
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._write_lock:
-            db = self._connect()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                schema.check_unchanged(db, self.path, self.analyser_version)
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    @abstractmethod
+    def write_lock(self) -> AbstractContextManager[object]:
+        """Exclusive across every process using this catalog, for every write and repair;
+        released if its holder dies, even by kill -9."""
+
+    @abstractmethod
+    def _connect(self) -> Session:
+        """This thread's connection."""
+
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[Session]:
+        """One write transaction, serialised with every other writer's."""
+
+    def close(self) -> None:
+        """Close this thread's connection (the next use opens another)."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            self._local.db = None
+            db.close()
 
     # Collections -------------------------------------------------------------------------
 
@@ -103,11 +107,7 @@ class Catalog:
     def create_collection(self, name: str, *, model: str, dimension: int) -> CollectionRecord:
         """Record a new collection (no-op if it exists)."""
         with self._transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO collections (name, model, dimension, created_at) "
-                "VALUES (?, ?, ?, ?)",
-                (name, model, dimension, _now()),
-            )
+            db.execute(self._CREATE_COLLECTION, (name, model, dimension, now()))
         record = self.collection(name)
         assert record is not None
         return record
@@ -146,7 +146,7 @@ class Catalog:
         Returns the ids of the chunks that were replaced, to delete from Chroma.
         """
         replaced: list[str] = []
-        now = _now()
+        written_at = now()
         with self._transaction() as db:
             for prepared, chunk_ids in items:
                 document, chunks, tokens = (
@@ -163,14 +163,18 @@ class Catalog:
                     (collection, document.id),
                 )
                 db.execute(
-                    "INSERT OR REPLACE INTO documents (collection, doc_id, title, url, date, "
+                    "DELETE FROM documents WHERE collection = ? AND doc_id = ?",
+                    (collection, document.id),
+                )
+                db.execute(
+                    "INSERT INTO documents (collection, doc_id, title, url, date, "
                     "date_num, source, metadata, text, content_hash, chunk_count, ingested_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         collection, document.id, document.title, document.url, document.date,
                         date_number(document.date), document.source,
                         json.dumps(document.metadata, ensure_ascii=False, default=str),
-                        document.text, document.content_hash, len(chunks), now,
+                        document.text, document.content_hash, len(chunks), written_at,
                     ),
                 )
                 db.executemany(
@@ -229,7 +233,7 @@ class Catalog:
             "ingested_at FROM documents WHERE collection = ? AND doc_id = ?",
             (collection, doc_id),
         ).fetchone()
-        return _stored(row) if row else None
+        return stored_document(row) if row else None
 
     def documents(self, collection: str) -> list[StoredDocument]:
         """Every document of the collection, by id."""
@@ -238,7 +242,7 @@ class Catalog:
             "ingested_at FROM documents WHERE collection = ? ORDER BY doc_id",
             (collection,),
         ).fetchall()
-        return [_stored(row) for row in rows]
+        return [stored_document(row) for row in rows]
 
     def existing_doc_ids(self, collection: str, doc_ids: Sequence[str]) -> set[str]:
         """Which of these document ids the collection holds (without loading their text)."""
@@ -308,7 +312,7 @@ class Catalog:
         documents: dict[str, Document] = {}
         for _, _, _, _, *doc_row in rows:
             if doc_row[0] not in documents:
-                documents[doc_row[0]] = _stored(tuple(doc_row)).document
+                documents[doc_row[0]] = stored_document(tuple(doc_row)).document
         sentences = self._sentences(collection, list(documents))
         records = {}
         for chunk_id, idx, start, end, doc_id, *_ in rows:
@@ -349,14 +353,14 @@ class Catalog:
 
     def matching_doc_ids(self, collection: str, filters: Filters) -> set[str]:
         """Ids of the documents that pass the filters."""
-        where, params = _filter_clauses(collection, filters)
+        where, params = filter_clauses(collection, filters)
         rows = self._connect().execute(f"SELECT doc_id FROM documents WHERE {where}", params)
         return {row[0] for row in rows}
 
     def count_matching(self, collection: str, filters: Filters, *, undated: bool = False
                        ) -> int:
         """How many documents pass the filters (with `undated`, only those without a date)."""
-        where, params = _filter_clauses(collection, filters)
+        where, params = filter_clauses(collection, filters)
         if undated:
             where += " AND date_num IS NULL"
         row = self._connect().execute(
@@ -382,41 +386,5 @@ class Catalog:
             f"SELECT COUNT(*) FROM {table} WHERE collection = ?", (collection,)).fetchone()
         return int(row[0])
 
-    def _bump(self, db: sqlite3.Connection, collection: str) -> None:
-        db.execute("UPDATE collections SET version = version + 1 WHERE name = ?", (collection,))
-
-
-def _filter_clauses(collection: str, filters: Filters) -> tuple[str, list[object]]:
-    """The SQL condition (and its parameters) for the documents that pass the filters."""
-    clauses = ["collection = ?"]
-    params: list[object] = [collection]
-    if filters.sources:
-        clauses.append(f"source IN ({','.join('?' * len(filters.sources))})")
-        params.extend(filters.sources)
-    if filters.doc_ids:
-        clauses.append(f"doc_id IN ({','.join('?' * len(filters.doc_ids))})")
-        params.extend(filters.doc_ids)
-    if filters.date_from:
-        clauses.append("date_num >= ?")
-        params.append(date_number(filters.date_from))
-    if filters.date_to:
-        clauses.append("date_num <= ?")
-        params.append(date_number(filters.date_to))
-    if filters.as_of:
-        # Undated documents stay: only a date after as_of leaves a document out.
-        clauses.append("(date_num IS NULL OR date_num <= ?)")
-        params.append(date_number(filters.as_of))
-    return " AND ".join(clauses), params
-
-
-def _stored(row: tuple) -> StoredDocument:
-    doc_id, title, url, date, source, metadata, text, content_hash, chunks, ingested_at = row
-    document = Document.stored(
-        id=doc_id, text=text, title=title, url=url, date=date, source=source,
-        metadata=json.loads(metadata),
-    )
-    return StoredDocument(document, content_hash, chunks, ingested_at)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    def _bump(self, db: Session, collection: str) -> None:
+        db.execute(self._BUMP_VERSION, (collection,))

@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from typing import Any, Protocol
 
 from core import text as analyser
 from core.errors import ConfigurationError
@@ -24,6 +25,24 @@ from core.errors import ConfigurationError
 log = logging.getLogger(__name__)
 
 WriteLock = Callable[[], AbstractContextManager[object]]
+
+
+class Rows(Protocol):
+    """What a query returns: rows to fetch or iterate over."""
+
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Session(Protocol):
+    """A connection to a catalog (SQLite's, or PostgreSQL's behind an adapter), queried with
+    `?` for parameters."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows: ...
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> object: ...
+    def close(self) -> None: ...
+
 Migration = str | Callable[[sqlite3.Connection], None]
 
 # Version 1: the schema of every catalog written before versioning, kept exactly as it was.

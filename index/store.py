@@ -1,19 +1,19 @@
 """The store: the catalog (documents, text), the vectors (Chroma) and BM25, kept in step.
 
 Each citeqa collection has its vectors in two Chroma collections, one of chunks and one of
-sentences (see `index.vectors`); the catalog in the data folder holds every document's full
-text, so a citation can be shown in its document, and is the commit point of every write.
+sentences (see `index.vectors`); the catalog (a SQLite file in the data folder, or a PostgreSQL
+database) holds every document's full text, so a citation can be shown in its document, and is
+the commit point of every write.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import shutil
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from core.documents import (
 from core.errors import ConfigurationError, NotFound
 from core.settings import Settings
 from index.catalog import Catalog, CollectionRecord
+from index.catalog_sqlite import SqliteCatalog
 from index.filtering import CollectionSearch
 from index.lexical import LexicalHit, LexicalIndex
 from index.vectors import (
@@ -48,8 +49,18 @@ log = logging.getLogger(__name__)
 
 
 def catalog_path(data_dir: Path) -> Path:
-    """Where a data folder keeps its catalog: there once anything was stored in it."""
+    """Where a data folder keeps its SQLite catalog: there once anything was stored in it."""
     return data_dir / "catalog.sqlite3"
+
+
+def open_catalog(data_dir: Path, catalog_url: str | None = None) -> Catalog:
+    """The catalog at `catalog_url` (PostgreSQL), or else the SQLite file in the data folder."""
+    if catalog_url:
+        # Imported here: the embedded catalog does not need the PostgreSQL driver loaded.
+        from index.catalog_pg import PostgresCatalog
+
+        return PostgresCatalog(catalog_url)
+    return SqliteCatalog(catalog_path(data_dir))
 
 
 @dataclass(frozen=True)
@@ -72,45 +83,42 @@ class Coverage:
 
 
 class Store:
-    """All collections under one data folder (vectors there, or on a Chroma server)."""
+    """All collections of one catalog (in the data folder, or on PostgreSQL), with vectors in
+    the data folder or on a Chroma server and lexical indexes cached in the data folder."""
 
-    def __init__(self, data_dir: Path, *, vectors: VectorStore | None = None) -> None:
+    def __init__(self, data_dir: Path, *, vectors: VectorStore | None = None,
+                 catalog_url: str | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_path = self.data_dir / "write.lock"
-        # A migration of the catalog waits for, and holds off, every write to the folder.
-        self._catalog = Catalog(catalog_path(self.data_dir), write_lock=self.write_lock)
+        self._catalog = open_catalog(self.data_dir, catalog_url)
         self._vectors = vectors or VectorStore.embedded(self.data_dir / "chroma")
         self._open: dict[str, CollectionStore] = {}
         self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
-        """The store the settings describe: embedded Chroma, or the server at chroma_url."""
-        if not settings.chroma_url:
-            return cls(settings.data_dir)
-        return cls(settings.data_dir, vectors=VectorStore.server(settings))
+        """The store the settings describe: embedded Chroma, or the server at chroma_url; the
+        SQLite catalog, or the PostgreSQL one at catalog_url."""
+        vectors = VectorStore.server(settings) if settings.chroma_url else None
+        return cls(settings.data_dir, vectors=vectors, catalog_url=settings.catalog_url)
 
     def reachable(self) -> bool:
         """Whether the vector store answers (always, when embedded; a heartbeat, on a server)."""
         return self._vectors.reachable()
 
     def close(self) -> None:
-        """Release the vector store's client, as a process's exit does."""
+        """Release the vector store's client and this thread's catalog connection, as a
+        process's exit does."""
         self._vectors.close()
+        self._catalog.close()
 
-    @contextlib.contextmanager
-    def write_lock(self) -> Iterator[None]:
-        """Exclusive across processes sharing the data folder, for every write and repair.
+    def write_lock(self) -> AbstractContextManager[object]:
+        """Exclusive across every process using the catalog, for every write and repair.
 
-        An OS file lock: released by the kernel when its holder dies, even by kill -9.
+        A file lock in the data folder, or a PostgreSQL advisory lock: either is released when
+        its holder dies, even by kill -9.
         """
-        with self._lock_path.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return self._catalog.write_lock()
 
     def collections(self) -> list[CollectionRecord]:
         """Every collection in the data folder."""
@@ -192,7 +200,7 @@ class CollectionStore:
         if not vectors.exists(record.name) and self._catalog.count_chunks(record.name):
             # Opening would "repair" every document away: the vectors are elsewhere.
             raise ConfigurationError(
-                f"collection {record.name!r} has documents in {self._catalog.path} but its "
+                f"collection {record.name!r} has documents in {self._catalog.location} but its "
                 f"vectors are not in {vectors.location}; use the Chroma this folder was built "
                 "with (check CITEQA_CHROMA_URL and CITEQA_CHROMA_DATABASE)",
                 code="vectors_not_found",

@@ -45,24 +45,83 @@ def embedder(tmp_path_factory: pytest.TempPathFactory) -> SentenceTransformerEmb
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """`--chroma-server`: the same tests with the vectors on a real `chroma run` server."""
+    """`--chroma-server`: the same tests with the vectors on a real `chroma run` server.
+    `--catalog-url`: the same tests with the catalog on a PostgreSQL server."""
     parser.addoption("--chroma-server", action="store_true",
                      help="keep the vectors on a real Chroma server (chroma run) instead of "
                           "the embedded store, for every test using the settings fixtures")
+    parser.addoption("--catalog-url", default=None,
+                     help="a PostgreSQL server (postgresql://user@host:port/db) to keep the "
+                          "catalog in, a new database per test, instead of the SQLite file; "
+                          "tests marked `postgres` run only with it")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the tests that need a PostgreSQL server when none is given."""
+    if _catalog_server(config):
+        return
+    skip = pytest.mark.skip(reason="needs a PostgreSQL server: --catalog-url (make test)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
 
 
 def _server_mode(config: pytest.Config) -> bool:
     return bool(config.getoption("--chroma-server"))
 
 
+def _catalog_server(config: pytest.Config) -> str | None:
+    url = config.getoption("--catalog-url")
+    return str(url) if url else None
+
+
+def _database_url(url: str, database: str) -> str:
+    """`url` with its database name replaced."""
+    return str(httpx.URL(url).copy_with(path=f"/{database}"))
+
+
+def new_catalog_database(url: str, *, template: str | None = None) -> str:
+    """A new database on the PostgreSQL server at `url` (empty, or a copy of the database at
+    `template`); its URL."""
+    import psycopg
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as db:
+        if template is None:
+            db.execute(f'CREATE DATABASE "{name}"')
+        else:
+            source = httpx.URL(template).path.lstrip("/")
+            # A database is copied only while nobody is connected to it.
+            db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = %s AND pid <> pg_backend_pid()", (source,))
+            db.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+    return _database_url(url, name)
+
+
+@pytest.fixture
+def catalog_url(request: pytest.FixtureRequest) -> str:
+    """A new, empty database on the PostgreSQL server given by --catalog-url; its URL."""
+    url = _catalog_server(request.config)
+    if url is None:
+        pytest.skip("needs a PostgreSQL server: --catalog-url (make test)")
+    return new_catalog_database(url)
+
+
+def _catalog_settings(config: pytest.Config) -> dict[str, str]:
+    """The catalog_url setting of a new database, when the tests run against PostgreSQL."""
+    url = _catalog_server(config)
+    return {"catalog_url": new_catalog_database(url)} if url else {}
+
+
 @pytest.fixture
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Settings pointing at a fresh, empty data folder (and database, in server mode)."""
+    catalog = _catalog_settings(request.config)
     if _server_mode(request.config):
         url = request.getfixturevalue("chroma_server")
         return Settings(data_dir=tmp_path / "data", chroma_url=url,
-                        chroma_database=new_chroma_database(url))
-    return Settings(data_dir=tmp_path / "data")
+                        chroma_database=new_chroma_database(url), **catalog)
+    return Settings(data_dir=tmp_path / "data", **catalog)
 
 
 @pytest.fixture
@@ -80,13 +139,16 @@ def services(settings: Settings, store: Store, embedder: SentenceTransformerEmbe
 @pytest.fixture(scope="session")
 def _sample_template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                      embedder: SentenceTransformerEmbedder) -> Settings:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("samples") / "data")
+    settings = Settings(data_dir=tmp_path_factory.mktemp("samples") / "data",
+                        **_catalog_settings(request.config))
     if _server_mode(request.config):
         url = request.getfixturevalue("chroma_server")
         settings = settings.model_copy(update={
             "chroma_url": url, "chroma_database": new_chroma_database(url)})
-    ingest_paths([SAMPLES], store=Store.from_settings(settings), collection="articles",
-                 embedder=embedder, settings=settings)
+    store = Store.from_settings(settings)
+    ingest_paths([SAMPLES], store=store, collection="articles", embedder=embedder,
+                 settings=settings)
+    store.close()
     return settings
 
 
@@ -100,14 +162,18 @@ def sample_settings(tmp_path: Path, _sample_template: Settings) -> Iterator[Sett
     """Settings over a private copy of a data folder holding the ingested sample articles."""
     data_dir = tmp_path / "data"
     shutil.copytree(_sample_template.data_dir, data_dir)
+    catalog: dict[str, str] = {}
+    if _sample_template.catalog_url is not None:
+        catalog["catalog_url"] = new_catalog_database(_sample_template.catalog_url,
+                                                      template=_sample_template.catalog_url)
     if _sample_template.chroma_url is None:
-        yield Settings(data_dir=data_dir)
+        yield Settings(data_dir=data_dir, **catalog)
         return
     database = new_chroma_database(_sample_template.chroma_url)
     copy_chroma_database(_sample_template.chroma_url, _sample_template.chroma_database,
                          database)
     yield Settings(data_dir=data_dir, chroma_url=_sample_template.chroma_url,
-                   chroma_database=database)
+                   chroma_database=database, **catalog)
 
 
 def new_chroma_database(url: str) -> str:
@@ -281,10 +347,12 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def server_settings(tmp_path: Path, chroma_server: str) -> Settings:
+def server_settings(request: pytest.FixtureRequest, tmp_path: Path, chroma_server: str
+                    ) -> Settings:
     """Settings for server mode: a fresh data folder and a fresh database on the server."""
     return Settings(data_dir=tmp_path / "data", chroma_url=chroma_server,
-                    chroma_database=new_chroma_database(chroma_server))
+                    chroma_database=new_chroma_database(chroma_server),
+                    **_catalog_settings(request.config))
 
 
 @pytest.fixture(scope="module")

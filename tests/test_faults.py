@@ -7,6 +7,10 @@ all, with no duplicate and no orphaned chunk; the last run completes the ingest 
 A real `citeqa serve` answers questions while documents are uploaded to it and a CLI ingest
 writes into the same data folder.
 
+With `--catalog-url` every test runs with the catalog on PostgreSQL instead (a new database
+each, named to every process by CITEQA_CATALOG_URL): the commit point and the write lock are
+then the server's, and the kills must leave it just as whole.
+
 The corpus is written here, by code: invented depots with invented names, so no question can
 be answered from anything but these texts. Chunks are small (CITEQA_CHUNK_SIZE=100), so a
 corpus that embeds in a few seconds still takes several write batches.
@@ -32,7 +36,7 @@ import chromadb
 import httpx
 import numpy as np
 import pytest
-from conftest import LAB_DOC, SAMPLES, serving
+from conftest import LAB_DOC, SAMPLES, _catalog_server, new_catalog_database, serving
 
 from citeqa import Citeqa
 from core.documents import Filters
@@ -53,6 +57,20 @@ SMALL_CHUNKS = {"CITEQA_CHUNK_SIZE": "100", "CITEQA_CHUNK_OVERLAP": "0",
 _SYLLABLES = ["bar", "dok", "fen", "gul", "hom", "jat", "kip", "lun", "mor", "nad", "pik", "rul",
               "sot", "tam", "vek", "zor"]
 _GOODS = ["amber", "rope", "salt", "tin", "flax", "cork", "slate", "wool", "resin", "clay"]
+
+
+@pytest.fixture(autouse=True)
+def catalog_on_postgres(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --catalog-url: a new PostgreSQL catalog for the test, named to every process (this
+    one's settings and every citeqa it starts) by CITEQA_CATALOG_URL."""
+    url = _catalog_server(request.config)
+    if url is not None:
+        monkeypatch.setenv("CITEQA_CATALOG_URL", new_catalog_database(url))
+
+
+def open_store(data_dir: Path) -> Store:
+    """The store of the folder as citeqa opens it (with the catalog the environment names)."""
+    return Store.from_settings(Settings(data_dir=data_dir))
 
 
 def close(client: Any) -> None:
@@ -203,6 +221,15 @@ class Ingest:
 
 def committed(data_dir: Path, table: str = "documents") -> int:
     """Rows the catalog has committed, read as another process would (0 before any)."""
+    url = os.environ.get("CITEQA_CATALOG_URL")
+    if url:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as pg:
+            try:
+                return int(pg.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            except psycopg.errors.UndefinedTable:  # tables not created yet
+                return 0
     path = data_dir / "catalog.sqlite3"
     if not path.exists():
         return 0
@@ -238,7 +265,7 @@ def check_consistent(data_dir: Path, corpus: Corpus, *, others: frozenset[str] =
     vectors are incomplete); everything checked here is what a user would be served from.
     `others` are documents from elsewhere (the samples), checked for completeness only.
     """
-    store = Store(data_dir)
+    store = open_store(data_dir)
     try:
         if COLLECTION not in {record.name for record in store.collections()}:
             return {}
@@ -307,7 +334,7 @@ def check_consistent(data_dir: Path, corpus: Corpus, *, others: frozenset[str] =
 def ingest_in_process(data_dir: Path, corpus: Corpus, embedder: SentenceTransformerEmbedder
                       ) -> None:
     """`citeqa ingest` of the corpus, run here; the store is closed after, as at a CLI's exit."""
-    store = Store(data_dir)
+    store = open_store(data_dir)
     try:
         ingest_paths([corpus.folder], store=store, collection=COLLECTION, embedder=embedder,
                      settings=Settings(data_dir=data_dir, chunk_size=100, chunk_overlap=0))
@@ -469,13 +496,17 @@ def test_ingest_killed_at_delays_loses_nothing_and_resumes(
 
 
 @pytest.fixture
-def served(tmp_path: Path, _sample_data_template: Path) -> Iterator[tuple[Path, str]]:
+def served(tmp_path: Path, _sample_template: Settings, monkeypatch: pytest.MonkeyPatch
+           ) -> Iterator[tuple[Path, str]]:
     """A real `citeqa serve` over a copy of the sample articles: (data folder, base URL).
 
     One per test: what another test left in the folder would change what this one finds.
     """
     data_dir = tmp_path / "served" / "data"
-    shutil.copytree(_sample_data_template, data_dir)
+    shutil.copytree(_sample_template.data_dir, data_dir)
+    if _sample_template.catalog_url:
+        monkeypatch.setenv("CITEQA_CATALOG_URL", new_catalog_database(
+            _sample_template.catalog_url, template=_sample_template.catalog_url))
     with serving(data_dir) as base:
         yield data_dir, base
 
@@ -571,7 +602,7 @@ def test_a_running_server_finds_by_meaning_what_a_cli_ingest_added(
     query = "factory producing containers for apple drinks"
     only_it = Filters(doc_ids=("glassworks.md",))
     # A process that opens the folder now finds it.
-    store = Store(data_dir)
+    store = open_store(data_dir)
     try:
         hits = store.collection(COLLECTION).dense_search(embedder.embed_query(query), 5, only_it)
     finally:

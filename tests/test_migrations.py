@@ -27,7 +27,7 @@ from core.errors import ConfigurationError
 from core.settings import Settings
 from core.text import search_tokens, sentence_spans
 from index import schema
-from index.catalog import Catalog
+from index.catalog_sqlite import SqliteCatalog
 from index.store import Store
 
 V1_SCHEMA = Path(__file__).parent / "data" / "catalog-v1.sql"
@@ -207,19 +207,19 @@ def test_a_failed_migration_leaves_the_folder_as_it_was_and_a_later_one_applies(
         held.append(True)
         yield
 
-    catalog = Catalog(settings.data_dir / "catalog.sqlite3", write_lock=write_lock)
+    catalog = SqliteCatalog(settings.data_dir / "catalog.sqlite3", write_lock=write_lock)
     version, dump = state(settings.data_dir)
     assert version == 2 and held == [True]
     assert any("documents_by_source" in line for line in dump)
     assert [stored.document.id for stored in catalog.documents(COLLECTION)] == [DOC_ID]
-    Catalog(settings.data_dir / "catalog.sqlite3", write_lock=write_lock)
+    SqliteCatalog(settings.data_dir / "catalog.sqlite3", write_lock=write_lock)
     assert held == [True]  # current already: no lock taken, nothing written
 
 
 def test_a_new_catalog_is_created_at_the_latest_version(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="index.schema"):
-        catalog = Catalog(tmp_path / "catalog.sqlite3")
+        catalog = SqliteCatalog(tmp_path / "catalog.sqlite3")
     assert "migrated" not in caplog.text
     assert state(tmp_path)[0] == schema.latest()
     assert catalog.analyser_version == text.ANALYSER_VERSION
@@ -232,7 +232,7 @@ def test_an_unversioned_file_with_other_tables_is_not_taken_for_a_catalog(tmp_pa
     db.execute("CREATE TABLE chunks (id INTEGER, body TEXT)")
     db.close()
     with pytest.raises(ConfigurationError) as refused:
-        Catalog(tmp_path / "catalog.sqlite3")
+        SqliteCatalog(tmp_path / "catalog.sqlite3")
     assert refused.value.code == "catalog_unreadable"
     assert "table chunks has columns ['id', 'body']" in refused.value.detail
     assert state(tmp_path)[0] == 0
@@ -240,9 +240,9 @@ def test_an_unversioned_file_with_other_tables_is_not_taken_for_a_catalog(tmp_pa
 
 def test_a_process_does_not_write_after_another_version_re_tokenised(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    older = Catalog(tmp_path / "catalog.sqlite3")
+    older = SqliteCatalog(tmp_path / "catalog.sqlite3")
     monkeypatch.setattr(text, "ANALYSER_VERSION", text.ANALYSER_VERSION + 1)
-    Catalog(tmp_path / "catalog.sqlite3")
+    SqliteCatalog(tmp_path / "catalog.sqlite3")
     with pytest.raises(ConfigurationError) as refused:
         older.create_collection("articles", model="m", dimension=3)
     assert refused.value.code == "catalog_changed"

@@ -75,7 +75,8 @@ def shown(folder: Path) -> str:
 def require_data(settings: Settings) -> None:
     """Refuse, before anything is opened (which would create it), a data folder that holds
     no citeqa data: a command that only reads has nothing to read there."""
-    if catalog_path(settings.data_dir).is_file():
+    if settings.catalog_url or catalog_path(settings.data_dir).is_file():
+        # The PostgreSQL catalog is opened, and an empty one reported, by the command itself.
         return
     folder = settings.data_dir
     state = "does not exist" if not folder.exists() else "holds no citeqa data"
