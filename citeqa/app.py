@@ -215,11 +215,12 @@ class Citeqa:
         target = self.store.collection(self.collection_name(collection))
         return target.document_page(limit=limit, cursor=cursor)
 
-    def all_document_summaries(self, collection: str | None = None) -> Iterator[DocumentPage]:
+    def all_document_summaries(self, collection: str | None = None, *,
+                               page_size: int = MAX_LIST_LIMIT) -> Iterator[DocumentPage]:
         """Every page of a collection's document summaries, in order."""
         cursor: str | None = None
         while True:
-            page = self.document_page(collection, limit=MAX_LIST_LIMIT, cursor=cursor)
+            page = self.document_page(collection, limit=page_size, cursor=cursor)
             yield page
             if page.next_cursor is None:
                 return

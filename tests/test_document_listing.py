@@ -84,6 +84,15 @@ def _pages_from(services: Citeqa, cursor: str | None) -> Iterator[list[DocumentI
         cursor = page.next_cursor
 
 
+def test_all_summaries_follow_the_pages_to_the_end(services: Citeqa) -> None:
+    _add(services, range(9))
+
+    pages = list(services.all_document_summaries(COLLECTION, page_size=4))
+
+    assert [[d.id for d in page.documents] for page in pages] == [
+        [f"note-{n:03d}" for n in numbers] for numbers in (range(4), range(4, 8), [8])]
+
+
 @pytest.mark.parametrize("limit", [0, -3, MAX_LIST_LIMIT + 1])
 def test_a_limit_out_of_bounds_is_refused_naming_it(services: Citeqa, limit: int) -> None:
     _add(services, [1])
