@@ -398,6 +398,12 @@ class Catalog(ABC):
             (collection, date_num))
         return [row[0] for row in rows]
 
+    def latest_date(self, collection: str) -> int | None:
+        """The latest document date (as 20260131), or None if no document has one."""
+        row = self._connect().execute(
+            "SELECT MAX(date_num) FROM documents WHERE collection = ?", (collection,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
     def undated(self, collection: str) -> list[str]:
         """Ids of the documents without a date."""
         rows = self._connect().execute(
