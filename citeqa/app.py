@@ -16,7 +16,14 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from citeqa.stream import AnswerEvents, answer_events
-from core.documents import Document, Filters, IngestReport, SkippedSource, StoredDocument
+from core.documents import (
+    Document,
+    DocumentPage,
+    Filters,
+    IngestReport,
+    SkippedSource,
+    StoredDocument,
+)
 from core.errors import CiteqaError, Conflict, InvalidInput
 from core.settings import Settings
 from index.catalog import CollectionRecord
@@ -42,6 +49,11 @@ Loaded = Document | SkippedSource
 # The collection `make run` (`make ingest-samples`) puts the bundled sample articles in.
 SAMPLES_COLLECTION = "samples"
 
+
+# Document listings come in pages, so a listing's memory and time do not grow with the collection:
+# this many by default, never more than the maximum.
+LIST_LIMIT = 100
+MAX_LIST_LIMIT = 1000
 
 class Citeqa:
     """A running citeqa: its settings, store, embedding model and assistant, and every use
@@ -190,6 +202,29 @@ class Citeqa:
     def documents(self, collection: str | None = None) -> list[StoredDocument]:
         """The documents of a collection (404 if it does not exist)."""
         return self.store.collection(self.collection_name(collection)).documents()
+
+    def document_page(self, collection: str | None = None, *, limit: int = LIST_LIMIT,
+                      cursor: str | None = None) -> DocumentPage:
+        """One page of a collection's document summaries, by id (404 if it does not exist)."""
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise InvalidInput(f"limit must be from 1 to {MAX_LIST_LIMIT}; got {limit}",
+                               code="invalid_limit")
+        if cursor == "":
+            raise InvalidInput("cursor is empty; leave it out for the first page, or pass the "
+                               "next_cursor of the previous page", code="invalid_cursor")
+        target = self.store.collection(self.collection_name(collection))
+        return target.document_page(limit=limit, cursor=cursor)
+
+    def all_document_summaries(self, collection: str | None = None, *,
+                               page_size: int = MAX_LIST_LIMIT) -> Iterator[DocumentPage]:
+        """Every page of a collection's document summaries, in order."""
+        cursor: str | None = None
+        while True:
+            page = self.document_page(collection, limit=page_size, cursor=cursor)
+            yield page
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
 
     def document(self, doc_id: str, collection: str | None = None) -> StoredDocument:
         """One document with its full text (404 if unknown)."""

@@ -245,6 +245,35 @@ class StoredDocument:
 
 
 @dataclass(frozen=True)
+class DocumentInfo:
+    """A document as listed: everything the catalog knows of it but its text."""
+
+    id: str
+    title: str
+    url: str | None
+    date: str | None
+    source: str | None
+    metadata: dict[str, Any]
+    chunks: int
+    ingested_at: str
+    size: int  # characters of text
+
+
+@dataclass(frozen=True)
+class DocumentPage:
+    """One page of a listing, in document-id order.
+
+    `next_cursor` is the id to pass as `cursor` for the next page (None on the last one).
+    Paging by id keeps every document that exists throughout the listing on exactly one page,
+    whatever is added meanwhile; a document added behind the cursor shows up on the next pass.
+    """
+
+    documents: list[DocumentInfo]
+    next_cursor: str | None
+    total: int
+
+
+@dataclass(frozen=True)
 class Sentence:
     """A sentence of a document with its vector, precomputed at ingestion."""
 

@@ -25,6 +25,8 @@ import numpy as np
 from core.documents import (
     ChunkRecord,
     Document,
+    DocumentInfo,
+    DocumentPage,
     Filters,
     PreparedDocument,
     Sentence,
@@ -244,6 +246,28 @@ class Catalog(ABC):
         ).fetchall()
         return [stored_document(row) for row in rows]
 
+    def document_page(self, collection: str, *, limit: int, cursor: str | None = None
+                      ) -> DocumentPage:
+        """Up to `limit` documents after the id `cursor`, by id, without their text."""
+        after = "" if cursor is None else cursor
+        # The text never leaves the database: its length is all a listing shows of it. One row
+        # more than asked tells whether another page follows.
+        rows = self._connect().execute(
+            "SELECT doc_id, title, url, date, source, metadata, chunk_count, ingested_at, "
+            "LENGTH(text) FROM documents WHERE collection = ? AND doc_id > ? "
+            "ORDER BY doc_id LIMIT ?",
+            (collection, after, limit + 1),
+        ).fetchall()
+        documents = [
+            DocumentInfo(id=doc_id, title=title, url=url, date=date, source=source,
+                         metadata=json.loads(metadata), chunks=int(chunks),
+                         ingested_at=ingested_at, size=int(size))
+            for doc_id, title, url, date, source, metadata, chunks, ingested_at, size
+            in rows[:limit]
+        ]
+        next_cursor = documents[-1].id if len(rows) > limit else None
+        return DocumentPage(documents, next_cursor, self.count_documents(collection))
+
     def existing_doc_ids(self, collection: str, doc_ids: Sequence[str]) -> set[str]:
         """Which of these document ids the collection holds (without loading their text)."""
         found: set[str] = set()
@@ -373,6 +397,12 @@ class Catalog(ABC):
             "SELECT doc_id FROM documents WHERE collection = ? AND date_num > ?",
             (collection, date_num))
         return [row[0] for row in rows]
+
+    def latest_date(self, collection: str) -> int | None:
+        """The latest document date (as 20260131), or None if no document has one."""
+        row = self._connect().execute(
+            "SELECT MAX(date_num) FROM documents WHERE collection = ?", (collection,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     def undated(self, collection: str) -> list[str]:
         """Ids of the documents without a date."""

@@ -19,7 +19,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -49,7 +49,11 @@ ID_LIST_LIMIT = 500
 EXACT_LIMIT = 500
 EXACT_SETS = 8
 
+# Catalog answers kept per catalog version (the latest date, `as_of` cuts): a few suffice.
+VERSIONED_ANSWERS = 16
+
 Hit = TypeVar("Hit", DenseHit, SentenceHit)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,8 @@ class CollectionSearch:
         self._cache = FilterCache()
         self._exact: OrderedDict[tuple[int, tuple[str, ...]], KeptVectors] = OrderedDict()
         self._exact_lock = threading.Lock()
+        self._answers: OrderedDict[tuple[object, ...], object] = OrderedDict()
+        self._answers_lock = threading.Lock()
 
     def dense(self, vector: np.ndarray, k: int, filters: Filters | None) -> list[DenseHit]:
         """The `k` chunks closest to the vector that pass the filters."""
@@ -207,24 +213,41 @@ class CollectionSearch:
     def kept(self, filters: Filters | None) -> tuple[Filters | None, DocumentSet | None]:
         """The filters that apply, and the documents they keep; (None, None) if nothing is
         filtered out (an `as_of` no document is dated after leaves everything)."""
-        filters = self._without_idle_as_of(filters)
+        if filters is None or filters.empty:
+            return None, None
+        # One catalog query per search when the filter was seen in this version: with the
+        # PostgreSQL catalog each query is a network hop.
+        version = self._catalog.version(self._name)
+        filters = self._without_idle_as_of(version, filters)
         if filters is None:
             return None, None
-        version = self._catalog.version(self._name)
         return filters, self._cache.get(version, filters, lambda: self._document_set(
             version, filters))
 
-    def _without_idle_as_of(self, filters: Filters | None) -> Filters | None:
-        if filters is None or filters.empty:
-            return None
+    def _without_idle_as_of(self, version: int, filters: Filters) -> Filters | None:
         if not filters.as_of:
             return filters
         number = date_number(filters.as_of)
         assert number is not None
-        if self._catalog.dated_after(self._name, number):
+        latest = self._by_version(("latest", version),
+                                  lambda: self._catalog.latest_date(self._name))
+        if latest is not None and latest > number:
             return filters
         rest = replace(filters, as_of=None)
         return None if rest.empty else rest
+
+    def _by_version(self, key: tuple[object, ...], compute: Callable[[], _T]) -> _T:
+        """A catalog answer kept until the next write (its key holds the catalog version)."""
+        with self._answers_lock:
+            if key in self._answers:
+                self._answers.move_to_end(key)
+                return cast(_T, self._answers[key])
+        found = compute()
+        with self._answers_lock:
+            self._answers[key] = found
+            while len(self._answers) > VERSIONED_ANSWERS:
+                self._answers.popitem(last=False)
+        return found
 
     def _document_set(self, version: int, filters: Filters) -> DocumentSet:
         doc_ids = frozenset(self._catalog.matching_doc_ids(self._name, filters))
@@ -262,8 +285,9 @@ class CollectionSearch:
         if filters is not None and filters.as_of:
             number = date_number(filters.as_of)
             assert number is not None
-            cut = DateCut(after=self._catalog.dated_after(self._name, number),
-                          undated=self._catalog.undated(self._name))
+            cut = self._by_version(("cut", kept.version, number), lambda: DateCut(
+                after=self._catalog.dated_after(self._name, number),
+                undated=self._catalog.undated(self._name)))
         where = chroma_where(filters, cut)
         assert where is not None
         return where

@@ -22,6 +22,7 @@ import numpy as np
 from core.documents import (
     Chunk,
     ChunkRecord,
+    DocumentPage,
     Filters,
     PreparedDocument,
     StoredDocument,
@@ -335,6 +336,10 @@ class CollectionStore:
     def documents(self) -> list[StoredDocument]:
         """Every document, by id."""
         return self._catalog.documents(self.name)
+
+    def document_page(self, *, limit: int, cursor: str | None = None) -> DocumentPage:
+        """Up to `limit` document summaries after `cursor`, by id, without their text."""
+        return self._catalog.document_page(self.name, limit=limit, cursor=cursor)
 
     def count_documents(self) -> int:
         """Number of documents."""

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from core.documents import MAX_ID_CHARS, Filters, StoredDocument, date_number
+from core.documents import MAX_ID_CHARS, DocumentInfo, Filters, StoredDocument, date_number
 from core.errors import TooLarge
 from qa.answer import Passage
 from qa.followup import Turn
@@ -164,13 +164,22 @@ class DocumentSummary(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     chunks: int
     ingested_at: str
+    size: int = Field(description="Length of the document's text, in characters.")
 
     @classmethod
     def of(cls, stored: StoredDocument) -> DocumentSummary:
         """Summary of a stored document."""
         d = stored.document
         return cls(id=d.id, title=d.title, url=d.url, date=d.date, source=d.source,
-                   metadata=d.metadata, chunks=stored.chunks, ingested_at=stored.ingested_at)
+                   metadata=d.metadata, chunks=stored.chunks, ingested_at=stored.ingested_at,
+                   size=len(d.text))
+
+    @classmethod
+    def listed(cls, info: DocumentInfo) -> DocumentSummary:
+        """Summary of a listed document (read without its text)."""
+        return cls(id=info.id, title=info.title, url=info.url, date=info.date,
+                   source=info.source, metadata=info.metadata, chunks=info.chunks,
+                   ingested_at=info.ingested_at, size=info.size)
 
 
 class DocumentFull(DocumentSummary):
@@ -185,10 +194,13 @@ class DocumentFull(DocumentSummary):
 
 
 class DocumentList(BaseModel):
-    """The documents of a collection."""
+    """One page of the documents of a collection, in id order."""
 
     collection: str
     documents: list[DocumentSummary]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` to get the next page; null on the last page.")
+    total: int = Field(description="How many documents the collection holds.")
 
 
 class Deleted(BaseModel):

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from core.documents import StoredDocument, printable
+from core.documents import DocumentInfo, printable
 from server.cli.common import (
     CollectionOpt,
     ErrorGroup,
@@ -35,9 +35,10 @@ def docs_list(ctx: typer.Context, collection: CollectionOpt = None, as_json: Jso
               ) -> None:
     """List the documents of a collection, with their full ids (for `docs show`)."""
     citeqa = open_citeqa(ctx, load_model=False)
-    documents = citeqa.documents(collection)
+    # Page by page: summaries only, so even a large collection lists without its text in memory.
+    documents = [d for page in citeqa.all_document_summaries(collection) for d in page.documents]
     if as_json:
-        typer.echo(json.dumps([DocumentSummary.of(d).model_dump() for d in documents],
+        typer.echo(json.dumps([DocumentSummary.listed(d).model_dump() for d in documents],
                               ensure_ascii=False, indent=2))
         return
     name = citeqa.collection_name(collection)
@@ -49,11 +50,10 @@ def docs_list(ctx: typer.Context, collection: CollectionOpt = None, as_json: Jso
     # Escaped twice over: rich markup in a title is text, and control characters (ESC, bidi
     # overrides) in ids and titles are shown as escapes, never sent to the terminal.
     rows = [[escape(printable(cell)) for cell in (
-        d.document.id, d.document.title, d.document.source or "", d.document.date or "",
-        str(d.chunks))] for d in documents]
+        d.id, d.title, d.source or "", d.date or "", str(d.chunks))] for d in documents]
     title = f"{escape(name)}: {len(documents)} documents"
-    id_width = max(len(printable(d.document.id)) for d in documents)
-    source_width = max(len(printable(d.document.source or "")) for d in documents)
+    id_width = max(len(printable(d.id)) for d in documents)
+    source_width = max(len(printable(d.source or "")) for d in documents)
     if id_width + source_width + len("2026-01-31chunks") + _TABLE_FRAME + _MIN_TITLE_WIDTH \
             <= console.width:
         console.print(_table(title, rows, id_width))
@@ -74,13 +74,12 @@ def _table(title: str, rows: list[list[str]], id_width: int) -> Table:
     return table
 
 
-def _print_list(title: str, documents: list[StoredDocument]) -> None:
+def _print_list(title: str, documents: list[DocumentInfo]) -> None:
     """Too narrow for a table: each id on a line of its own, its details under it."""
     console.print(f"[bold]{title}[/]")
     for d in documents:
-        console.print(escape(printable(d.document.id)), soft_wrap=True, highlight=False)
-        details = " · ".join(x for x in (d.document.title, d.document.source, d.document.date,
-                                         f"{d.chunks} chunks") if x)
+        console.print(escape(printable(d.id)), soft_wrap=True, highlight=False)
+        details = " · ".join(x for x in (d.title, d.source, d.date, f"{d.chunks} chunks") if x)
         console.print(f"  [dim]{escape(printable(details))}[/]", highlight=False)
 
 

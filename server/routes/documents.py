@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from citeqa import Citeqa
-from citeqa.app import Loaded
+from citeqa.app import LIST_LIMIT, MAX_LIST_LIMIT, Loaded
 from core.documents import IngestReport
 from core.errors import InvalidInput, TooLarge
 from server.deps import CiteqaDep, CollectionQuery
@@ -27,6 +27,12 @@ from server.schemas import (
 )
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
+
+# Bounds checked by Citeqa.document_page, whose error names the bad value.
+LimitQuery = Annotated[int, Query(
+    description=f"Documents per page, 1 to {MAX_LIST_LIMIT} (default {LIST_LIMIT}).")]
+CursorQuery = Annotated[str | None, Query(
+    description="The `next_cursor` of the previous page; leave out for the first page.")]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 401, 404, 413, 415, 422)
@@ -61,11 +67,20 @@ _UPLOAD_BODY = {
 
 
 @router.get("", response_model=DocumentList, responses=_ERRORS)
-def list_documents(citeqa: CiteqaDep, collection: CollectionQuery = None) -> DocumentList:
-    """The documents of a collection, without their text."""
+def list_documents(citeqa: CiteqaDep, collection: CollectionQuery = None,
+                   limit: LimitQuery = LIST_LIMIT, cursor: CursorQuery = None) -> DocumentList:
+    """One page of the documents of a collection, by id, without their text.
+
+    Follow `next_cursor` until it is null to list them all. Every document that exists for
+    the whole listing appears exactly once; one added meanwhile appears if its id sorts after
+    the page being read.
+    """
+    page = citeqa.document_page(collection, limit=limit, cursor=cursor)
     return DocumentList(
         collection=citeqa.collection_name(collection),
-        documents=[DocumentSummary.of(d) for d in citeqa.documents(collection)],
+        documents=[DocumentSummary.listed(d) for d in page.documents],
+        next_cursor=page.next_cursor,
+        total=page.total,
     )
 
 

@@ -9,7 +9,9 @@ import { loadCollections, loadLimits, updateCollectionLabels } from "./collectio
 import { loadConversation, loadStarters, renderConversation, saveConversation, storageKey } from "./conversation.js";
 import { showToast } from "./dialogs.js";
 import { announce } from "./dom.js";
-import { addUrl, closeLibrary, flushPendingDelete, loadLibrary, toggleLibrary, uploadFiles } from "./library.js";
+import {
+  addUrl, closeLibrary, flushPendingDelete, loadLibrary, loadMoreArticles, toggleLibrary, uploadFiles,
+} from "./library.js";
 import { closeSourcePanel, hidePopover, linkedPassage, openCitation, openSource, popoverChip, showPopover } from "./source.js";
 import { markStarted, state, ui } from "./state.js";
 import {
@@ -113,6 +115,7 @@ function bindElements() {
     docStatus: byId("doc-status"),
     docList: byId("doc-list"),
     docCount: byId("doc-count"),
+    docMore: byId("doc-more"),
     dropZone: byId("drop-zone"),
     fileInput: byId("file-input"),
     progressRow: byId("progress-row"),
@@ -156,6 +159,7 @@ function bindEvents() {
   ui.collectionSelect.addEventListener("change", () => switchCollection(ui.collectionSelect.value));
   ui.libraryButton.addEventListener("click", toggleLibrary);
   ui.libraryClose.addEventListener("click", () => closeLibrary());
+  ui.docMore.addEventListener("click", loadMoreArticles);
   ui.sourceClose.addEventListener("click", () => closeSourcePanel());
 
   // Chips and sources, by delegation (answers are re-rendered freely).

@@ -47,6 +47,16 @@ export function toggleLibrary() {
   else openLibrary();
 }
 
+// Articles come in pages of this many; "Show more articles" fetches the next page.
+const PAGE_SIZE = 100;
+const MAX_PAGE_SIZE = 1000;
+
+function listUrl(collection, limit, cursor) {
+  return apiUrl("/v1/documents", {
+    collection: state.collectionsKnown ? collection : null, limit, cursor,
+  });
+}
+
 export async function loadLibrary() {
   const collection = state.collection;
   state.libraryToken += 1;
@@ -54,14 +64,19 @@ export async function loadLibrary() {
   ui.docStatus.textContent = ui.docList.children.length ? "" : "Loading the articles…";
   ui.docStatus.classList.remove("is-error");
   ui.docList.setAttribute("aria-busy", "true");
+  // A reload (after an upload or a delete) keeps as many rows as were shown, so the reader
+  // does not lose their place.
+  const shown = ui.docList.children.length;
+  const limit = Math.min(MAX_PAGE_SIZE, Math.max(PAGE_SIZE, Math.ceil(shown / PAGE_SIZE) * PAGE_SIZE));
   try {
-    const data = await requestJSON(apiUrl("/v1/documents", { collection: state.collectionsKnown ? collection : null }));
+    const data = await requestJSON(listUrl(collection, limit, null));
     if (token !== state.libraryToken) return;
-    renderDocList(Array.isArray(data.documents) ? data.documents : []);
+    renderDocList(Array.isArray(data.documents) ? data.documents : [], data);
   } catch (error) {
     if (token !== state.libraryToken) return;
     ui.docList.replaceChildren();
     ui.docCount.textContent = "";
+    ui.docMore.hidden = true;
     ui.docStatus.textContent = `Could not load the articles: ${error.message}`;
     ui.docStatus.classList.add("is-error");
   } finally {
@@ -69,19 +84,59 @@ export async function loadLibrary() {
   }
 }
 
+/** The next page of articles, added under those shown. */
+export async function loadMoreArticles() {
+  const cursor = state.libraryCursor;
+  if (!cursor) return;
+  const collection = state.collection;
+  const token = state.libraryToken;
+  ui.docMore.disabled = true;
+  ui.docList.setAttribute("aria-busy", "true");
+  try {
+    const data = await requestJSON(listUrl(collection, PAGE_SIZE, cursor));
+    if (token !== state.libraryToken) return;
+    const documents = (Array.isArray(data.documents) ? data.documents : [])
+      .filter((doc) => !isPendingDelete(doc) && !rowFor(doc.id));
+    const first = documents.length ? renderDocRow(documents[0]) : null;
+    ui.docList.append(...(first ? [first] : []), ...documents.slice(1).map(renderDocRow));
+    showPaging(data);
+    if (first) first.querySelector(".doc-open").focus({ preventScroll: false });
+    announce(`${plural(documents.length, "more article")} listed.`);
+  } catch (error) {
+    if (token !== state.libraryToken) return;
+    ui.docStatus.textContent = `Could not load more articles: ${error.message}`;
+    ui.docStatus.classList.add("is-error");
+  } finally {
+    ui.docMore.disabled = false;
+    if (token === state.libraryToken) ui.docList.removeAttribute("aria-busy");
+  }
+}
+
+function showPaging(data) {
+  state.libraryCursor = typeof data.next_cursor === "string" ? data.next_cursor : null;
+  ui.docMore.hidden = !state.libraryCursor;
+  if (Number.isFinite(data.total)) state.libraryTotal = data.total;
+  showCount();
+}
+
+function showCount() {
+  const pending = state.pendingDelete && state.pendingDelete.collection === state.collection ? 1 : 0;
+  ui.docCount.textContent = `(${Math.max(0, state.libraryTotal - pending)})`;
+}
+
 function isPendingDelete(doc) {
   const pending = state.pendingDelete;
   return Boolean(pending && pending.collection === state.collection && pending.doc.id === doc.id);
 }
 
-function renderDocList(all) {
+function renderDocList(all, data) {
   // A document deleted on screen stays listed by the server until its undo time is over.
   const documents = all.filter((doc) => !isPendingDelete(doc));
-  ui.docCount.textContent = `(${documents.length})`;
   ui.docStatus.textContent = documents.length
     ? ""
     : "No articles in this collection yet. Add some above.";
   ui.docList.replaceChildren(...documents.map(renderDocRow));
+  showPaging(data);
 }
 
 function renderDocRow(doc) {
@@ -120,7 +175,7 @@ function deleteDocument(doc) {
   const pending = { doc, collection: state.collection };
   state.pendingDelete = pending;
   if (row) row.remove();
-  ui.docCount.textContent = `(${ui.docList.children.length})`;
+  showCount();
   if (state.panelDocId === doc.id) closeSourcePanel({ restoreFocus: false });
   setLibraryStatus("");
   (next ? next.querySelector(".doc-open") : ui.libraryTitle).focus({ preventScroll: true });

@@ -29,6 +29,8 @@ export const state = {
   panelFromLibrary: false,   // closing the article goes back to the library
   libraryOpen: false,
   libraryToken: 0,
+  libraryCursor: null,       // next_cursor of the last page listed; null when all are shown
+  libraryTotal: 0,           // documents in the collection, as the server last counted
   uploading: false,          // an XHR upload is running
   uploadQueue: [],           // files dropped or chosen meanwhile, uploaded next
   fetchingUrl: false,
