@@ -118,6 +118,7 @@ class Catalog(ABC):
             db.execute("DELETE FROM chunks WHERE collection = ?", (name,))
             db.execute("DELETE FROM documents WHERE collection = ?", (name,))
             db.execute("DELETE FROM sentences WHERE collection = ?", (name,))
+            db.execute("DELETE FROM changes WHERE collection = ?", (name,))
             db.execute("DELETE FROM collections WHERE name = ?", (name,))
 
     def version(self, name: str) -> int:
@@ -198,7 +199,7 @@ class Catalog(ABC):
                         for (start, end), vector in zip(prepared.sentences, vectors, strict=True)
                     ],
                 )
-            self._bump(db, collection)
+            self._bump(db, collection, [prepared.document.id for prepared, _ in items])
         new_ids = {cid for _, chunk_ids in items for cid in chunk_ids}
         return [cid for cid in replaced if cid not in new_ids]
 
@@ -223,7 +224,7 @@ class Catalog(ABC):
                 )
                 db.execute("DELETE FROM sentences WHERE collection = ? AND doc_id = ?",
                            (collection, doc_id))
-            self._bump(db, collection)
+            self._bump(db, collection, doc_ids)
         return removed
 
     def document(self, collection: str, doc_id: str) -> StoredDocument | None:
@@ -287,14 +288,42 @@ class Catalog(ABC):
         )
         return {row[0] for row in rows}
 
-    def lexical_rows(self, collection: str) -> list[LexicalRow]:
-        """Every chunk's id, document and search tokens, in a stable order."""
-        rows = self._connect().execute(
-            "SELECT chunk_id, doc_id, tokens FROM chunks WHERE collection = ? "
-            "ORDER BY doc_id, idx",
-            (collection,),
-        )
+    def lexical_rows(self, collection: str, doc_ids: Sequence[str] | None = None
+                     ) -> list[LexicalRow]:
+        """Every chunk's (or only these documents' chunks') id, document and search tokens, in
+        a stable order."""
+        if doc_ids is None:
+            rows = self._connect().execute(
+                "SELECT chunk_id, doc_id, tokens FROM chunks WHERE collection = ? "
+                "ORDER BY doc_id, idx",
+                (collection,),
+            ).fetchall()
+        else:
+            rows = []
+            wanted = sorted(set(doc_ids))
+            for offset in range(0, len(wanted), 500):  # under SQLite's parameter limit
+                window = wanted[offset:offset + 500]
+                rows += self._connect().execute(
+                    f"SELECT chunk_id, doc_id, tokens FROM chunks WHERE collection = ? "
+                    f"AND doc_id IN ({','.join('?' * len(window))}) ORDER BY doc_id, idx",
+                    (collection, *window),
+                ).fetchall()
         return [LexicalRow(cid, did, tokens.split()) for cid, did, tokens in rows]
+
+    def changed_documents(self, collection: str, since: int, upto: int) -> list[str] | None:
+        """Ids of the documents written or deleted after version `since` up to `upto`; None if
+        the log of changes does not reach back to `since` (then read everything)."""
+        row = self._connect().execute(
+            "SELECT version, changes_from FROM collections WHERE name = ?", (collection,)
+        ).fetchone()
+        if row is None or since > int(row[0]) or (row[1] is not None and since < int(row[1])):
+            return None
+        rows = self._connect().execute(
+            "SELECT DISTINCT doc_id FROM changes WHERE collection = ? AND version > ? "
+            "AND version <= ?",
+            (collection, since, upto),
+        )
+        return [found[0] for found in rows]
 
     def chunk_records(self, collection: str, chunk_ids: Sequence[str]) -> dict[str, ChunkRecord]:
         """Chunks joined with their documents, by chunk id; unknown ids are left out."""
@@ -386,5 +415,11 @@ class Catalog(ABC):
             f"SELECT COUNT(*) FROM {table} WHERE collection = ?", (collection,)).fetchone()
         return int(row[0])
 
-    def _bump(self, db: Session, collection: str) -> None:
+    def _bump(self, db: Session, collection: str, doc_ids: Sequence[str]) -> None:
+        """Move the collection's version on, logging which documents changed at it (for the
+        lexical index, which catches up by reading only those)."""
         db.execute(self._BUMP_VERSION, (collection,))
+        version = db.execute("SELECT version FROM collections WHERE name = ?",
+                             (collection,)).fetchone()[0]
+        db.executemany("INSERT INTO changes (collection, version, doc_id) VALUES (?, ?, ?)",
+                       [(collection, version, doc_id) for doc_id in sorted(set(doc_ids))])
