@@ -290,24 +290,17 @@ class Catalog(ABC):
 
     def lexical_rows(self, collection: str, doc_ids: Sequence[str] | None = None
                      ) -> list[LexicalRow]:
-        """Every chunk's (or only these documents' chunks') id, document and search tokens, in
-        a stable order."""
-        if doc_ids is None:
-            rows = self._connect().execute(
-                "SELECT chunk_id, doc_id, tokens FROM chunks WHERE collection = ? "
-                "ORDER BY doc_id, idx",
-                (collection,),
-            ).fetchall()
-        else:
-            rows = []
-            wanted = sorted(set(doc_ids))
-            for offset in range(0, len(wanted), 500):  # under SQLite's parameter limit
-                window = wanted[offset:offset + 500]
-                rows += self._connect().execute(
-                    f"SELECT chunk_id, doc_id, tokens FROM chunks WHERE collection = ? "
-                    f"AND doc_id IN ({','.join('?' * len(window))}) ORDER BY doc_id, idx",
-                    (collection, *window),
-                ).fetchall()
+        """Every chunk's (or these documents' chunks') id, document and search tokens, in a
+        stable order."""
+        wanted = None if doc_ids is None else sorted(set(doc_ids))
+        rows: list[tuple[str, str, str]] = []
+        # In slices of 500 documents, under SQLite's parameter limit.
+        for offset in range(0, 1 if wanted is None else len(wanted), 500):
+            window = [] if wanted is None else wanted[offset:offset + 500]
+            only = f" AND doc_id IN ({','.join('?' * len(window))})" if window else ""
+            rows += self._connect().execute(
+                f"SELECT chunk_id, doc_id, tokens FROM chunks WHERE collection = ?{only} "
+                "ORDER BY doc_id, idx", (collection, *window)).fetchall()
         return [LexicalRow(cid, did, tokens.split()) for cid, did, tokens in rows]
 
     def changed_documents(self, collection: str, since: int, upto: int) -> list[str] | None:

@@ -104,6 +104,9 @@ class LexicalIndex:
     """Below this many such rows there is no rebuild: a small collection rebuilds in no time
     anyway, and many tiny deltas cost nothing."""
 
+    MAX_DELTAS = 32
+    """More deltas than this are merged into one (each adds a lookup per query token)."""
+
     def __init__(self, catalog: Catalog, collection: str, folder: Path) -> None:
         self.catalog = catalog
         self.collection = collection
@@ -191,6 +194,8 @@ class LexicalIndex:
                 state = self._catch_up(state, version)
             if state is None or self._needs_merge(state):
                 state = self._build(version)
+            elif len(state.parts) > self.MAX_DELTAS:
+                state = self._compact(state) or self._build(version)
             self._state = state
 
     def _load(self, version: int) -> _State | None:
@@ -227,6 +232,26 @@ class LexicalIndex:
                                self.catalog.analyser_version, rows, frozenset(changed))
         self._save(delta)
         return state.apply(delta)
+
+    def _compact(self, state: _State) -> _State | None:
+        """`state` with its deltas merged into one, read again from the catalog: the cost of
+        the deltas, not of the base; None if the catalog's log no longer reaches the base."""
+        base = state.parts[0]
+        changed = self.catalog.changed_documents(self.collection, base.to_version,
+                                                 state.version)
+        if changed is None:
+            return None
+        delta = segments.build(segments.DELTA, base.to_version, state.version,
+                               self.catalog.analyser_version,
+                               self.catalog.lexical_rows(self.collection, changed),
+                               frozenset(changed))
+        if self._save(delta):
+            for path in self.folder.glob(f"{segments.DELTA}-*.npz"):
+                _, first, last = _stamp(path.name)
+                if path.name != delta.file_name and first >= base.to_version \
+                        and last <= delta.to_version:
+                    path.unlink(missing_ok=True)
+        return _State.of(base).apply(delta)
 
     def _needs_merge(self, state: _State) -> bool:
         extra = state.count_total - len(state.parts[0]) + state.dead

@@ -57,11 +57,14 @@ def _same(incremental: LexicalIndex, rebuilt: LexicalIndex, query: list[str]) ->
     assert [score for _, score in found] == pytest.approx([s for _, s in expected], rel=1e-9)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(("seed", "merge_rows", "max_deltas"),
+                         [(1, 12, 3), (2, 40, 2), (3, 10_000, 4)])
 def test_after_random_writes_the_index_ranks_as_a_rebuild_would(
-        settings: Settings, tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Rebuilds after a few rows, so the sequence crosses merges as well as deltas.
-    monkeypatch.setattr(LexicalIndex, "MERGE_MIN_ROWS", 12)
+        settings: Settings, tmp_path: Path, seed: int, merge_rows: int, max_deltas: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small thresholds, so the sequence crosses rebuilds and merged deltas as well as deltas.
+    monkeypatch.setattr(LexicalIndex, "MERGE_MIN_ROWS", merge_rows)
+    monkeypatch.setattr(LexicalIndex, "MAX_DELTAS", max_deltas)
     rng = random.Random(seed)
     catalog = _catalog(settings)
     live = LexicalIndex(catalog, COLLECTION, tmp_path / "live")
@@ -88,6 +91,10 @@ def test_after_random_writes_the_index_ranks_as_a_rebuild_would(
         assert [h.chunk_id for h in live.search(query, 5, allowed_docs=kept)] == [
             h.chunk_id for h in rebuilt.search(query, 5, allowed_docs=kept)]
         assert live.idf(query) == pytest.approx(rebuilt.idf(query))
+    # Merged deltas leave no files behind: one base and fewer deltas than the limit.
+    live.refresh()
+    files = [path.name.split("-")[0] for path in (tmp_path / "live").iterdir()]
+    assert files.count("base") == 1 and files.count("delta") < max_deltas
     # Another process, starting from the segments this one saved, lands on the same index.
     reopened = LexicalIndex(catalog, COLLECTION, tmp_path / "live")
     _same(reopened, LexicalIndex(catalog, COLLECTION, tmp_path / "last"), WORDS[:6])
