@@ -108,6 +108,9 @@ class Catalog(ABC):
         """Record a new collection (no-op if it exists)."""
         with self._transaction() as db:
             db.execute(self._CREATE_COLLECTION, (name, model, dimension, now()))
+            # The log starts with the collection: no cache of an earlier one catches up from it.
+            db.execute("UPDATE collections SET changes_from = version "
+                       "WHERE name = ? AND changes_from IS NULL", (name,))
         record = self.collection(name)
         assert record is not None
         return record

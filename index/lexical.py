@@ -114,6 +114,7 @@ class LexicalIndex:
         self._lock = threading.Lock()
         self._state: _State | None = None
         self._born: str | None = None
+        self._merging: threading.Thread | None = None
 
     @property
     def _version(self) -> int:
@@ -192,11 +193,42 @@ class LexicalIndex:
             self._born = born
             if state is not None and state.version != version:
                 state = self._catch_up(state, version)
-            if state is None or self._needs_merge(state):
+            if state is None:
                 state = self._build(version)
             elif len(state.parts) > self.MAX_DELTAS:
                 state = self._compact(state) or self._build(version)
             self._state = state
+            if self._needs_merge(state) and self._merging is None:
+                # Readers keep the current segments while a new base is built.
+                self._merging = threading.Thread(target=self._merge, args=(version, born),
+                                                 name=f"lexical-merge-{self.collection}",
+                                                 daemon=True)
+                self._merging.start()
+
+    def wait_for_merge(self) -> None:
+        """Return once no rebuild runs in the background (for tests and shutdown)."""
+        merging = self._merging
+        if merging is not None:
+            merging.join()
+
+    def _merge(self, version: int, born: str | None) -> None:
+        """Build a new base at `version` and install it, caught up with what was written
+        meanwhile, unless the collection was made again in the meantime."""
+        try:
+            merged: _State | None = self._build(version)
+            with self._lock:
+                current = self._state
+                if current is None or born != self._born or current.version < version:
+                    return
+                if merged is not None and current.version != version:
+                    merged = self._catch_up(merged, current.version)
+                if merged is not None:
+                    self._state = merged
+                    self._keep_only(merged)
+        except Exception:  # a failed merge leaves the deltas serving; the next write retries
+            log.exception("merging the lexical index of %s failed", self.collection)
+        finally:
+            self._merging = None
 
     def _load(self, version: int) -> _State | None:
         """The saved base and the deltas chained to it, up to `version`; None if none fits."""
@@ -245,13 +277,20 @@ class LexicalIndex:
                                self.catalog.analyser_version,
                                self.catalog.lexical_rows(self.collection, changed),
                                frozenset(changed))
+        state = _State.of(base).apply(delta)
         if self._save(delta):
-            for path in self.folder.glob(f"{segments.DELTA}-*.npz"):
-                _, first, last = _stamp(path.name)
-                if path.name != delta.file_name and first >= base.to_version \
-                        and last <= delta.to_version:
-                    path.unlink(missing_ok=True)
-        return _State.of(base).apply(delta)
+            self._keep_only(state)
+        return state
+
+    def _keep_only(self, state: _State) -> None:
+        """Remove the saved segments `state` does not chain (replaced by a merge), but not a
+        newer base a merge in the background may just have saved."""
+        kept = {part.file_name for part in state.parts}
+        for path in self.folder.glob("*.npz"):
+            kind, _, to_version = _stamp(path.name)
+            newer = kind == segments.BASE and to_version > state.parts[0].to_version
+            if path.name not in kept and not newer and to_version <= state.version:
+                path.unlink(missing_ok=True)
 
     def _needs_merge(self, state: _State) -> bool:
         extra = state.count_total - len(state.parts[0]) + state.dead

@@ -82,6 +82,8 @@ def test_after_random_writes_the_index_ranks_as_a_rebuild_would(
             alive |= names
         if step % 3 == 0:  # not every version is seen: catch-ups span several writes
             live.refresh()
+        if step % 4 == 0:  # and some rebuilds finish before the next write, some after
+            live.wait_for_merge()
         rebuilt = LexicalIndex(catalog, COLLECTION, tmp_path / f"rebuilt-{step}")
         query = rng.sample(WORDS, rng.randint(1, 3))
         _same(live, rebuilt, query)
@@ -93,6 +95,7 @@ def test_after_random_writes_the_index_ranks_as_a_rebuild_would(
         assert live.idf(query) == pytest.approx(rebuilt.idf(query))
     # Merged deltas leave no files behind: one base and fewer deltas than the limit.
     live.refresh()
+    live.wait_for_merge()
     files = [path.name.split("-")[0] for path in (tmp_path / "live").iterdir()]
     assert files.count("base") == 1 and files.count("delta") < max_deltas
     # Another process, starting from the segments this one saved, lands on the same index.
