@@ -10,7 +10,6 @@ than the index, a change log that does not reach back far enough).
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
 import threading
@@ -22,6 +21,7 @@ import numpy as np
 
 from index import lexical_segment as segments
 from index.catalog import Catalog
+from index.lexical_segment import State, idf_of
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ class RowMask:
     rows: np.ndarray
     total: int
     """How many chunks that version holds."""
+    layout: int = -1
+    """Which arrangement of rows it indexes: a merge keeps the version but moves the rows."""
 
 
 def _best(scores: np.ndarray, k: int, chunk_id: Callable[[int], str]) -> np.ndarray:
@@ -55,13 +57,6 @@ def _best(scores: np.ndarray, k: int, chunk_id: Callable[[int], str]) -> np.ndar
         candidates = candidates[scores[candidates] >= kth]
     ranked = sorted(candidates.tolist(), key=lambda i: (-scores[i], chunk_id(i)))
     return np.array(ranked[:k], dtype=np.int64)
-
-
-def _member(doc_array: np.ndarray, doc_ids: set[str] | frozenset[str]) -> np.ndarray:
-    """Whether each entry of `doc_array` (one document id per chunk) is one of `doc_ids`."""
-    # A set lookup per chunk: numpy's isin on strings (object arrays) took seconds at 100k.
-    return np.fromiter((doc_id in doc_ids for doc_id in doc_array), dtype=bool,
-                       count=len(doc_array))
 
 
 _STAGING = ".lexical-"
@@ -112,7 +107,7 @@ class LexicalIndex:
         self.collection = collection
         self.folder = folder
         self._lock = threading.Lock()
-        self._state: _State | None = None
+        self._state: State | None = None
         self._born: str | None = None
         self._merging: threading.Thread | None = None
 
@@ -133,7 +128,7 @@ class LexicalIndex:
         if scores is None:
             return []
         rows: np.ndarray | None = None
-        if mask is not None and mask.version == state.version:
+        if mask is not None and (mask.version, mask.layout) == (state.version, state.layout):
             rows = mask.rows
         elif allowed_docs is not None:
             rows = state.rows(allowed_docs)
@@ -148,7 +143,7 @@ class LexicalIndex:
     def chunk_ids_of(self, mask: RowMask) -> list[str] | None:
         """The chunk ids at a mask's rows; None if the index has changed since it was made."""
         state = self._state
-        if state is None or mask.version != state.version:
+        if state is None or (mask.version, mask.layout) != (state.version, state.layout):
             return None
         return [state.chunk_ids[row] for row in mask.rows]
 
@@ -158,7 +153,7 @@ class LexicalIndex:
         state = self._state
         if state is None:
             return RowMask(self._version, np.empty(0, dtype=np.int64), 0)
-        return RowMask(state.version, state.rows(doc_ids), state.count)
+        return RowMask(state.version, state.rows(doc_ids), state.count, state.layout)
 
     def idf(self, tokens: list[str]) -> dict[str, float]:
         """BM25 inverse document frequency of each token over the collection's chunks.
@@ -171,7 +166,7 @@ class LexicalIndex:
         weights = {}
         for token in tokens:
             frequency = 0 if state is None else state.frequency(token)
-            weights[token] = _idf(count, frequency)
+            weights[token] = idf_of(count, frequency)
         return weights
 
     def refresh(self) -> None:
@@ -215,7 +210,7 @@ class LexicalIndex:
         """Build a new base at `version` and install it, caught up with what was written
         meanwhile, unless the collection was made again in the meantime."""
         try:
-            merged: _State | None = self._build(version)
+            merged: State | None = self._build(version)
             with self._lock:
                 current = self._state
                 if current is None or born != self._born or current.version < version:
@@ -230,7 +225,7 @@ class LexicalIndex:
         finally:
             self._merging = None
 
-    def _load(self, version: int) -> _State | None:
+    def _load(self, version: int) -> State | None:
         """The saved base and the deltas chained to it, up to `version`; None if none fits."""
         try:
             names = sorted(path.name for path in self.folder.glob("*.npz"))
@@ -242,7 +237,7 @@ class LexicalIndex:
             base = segments.load(self.folder / name)
             if base is None or base.analyser != self.catalog.analyser_version:
                 continue
-            state = _State.of(base)
+            state = State.of(base)
             while True:
                 following = [s for s in stamps if s[1] == segments.DELTA
                              and s[2] == state.version and s[3] <= version]
@@ -253,7 +248,7 @@ class LexicalIndex:
                 state = state.apply(delta)
         return None
 
-    def _catch_up(self, state: _State, version: int) -> _State | None:
+    def _catch_up(self, state: State, version: int) -> State | None:
         """`state` with the documents the catalog changed since it; None if the catalog's log
         of changes does not reach back that far."""
         changed = self.catalog.changed_documents(self.collection, state.version, version)
@@ -265,7 +260,7 @@ class LexicalIndex:
         self._save(delta)
         return state.apply(delta)
 
-    def _compact(self, state: _State) -> _State | None:
+    def _compact(self, state: State) -> State | None:
         """`state` with its deltas merged into one, read again from the catalog: the cost of
         the deltas, not of the base; None if the catalog's log no longer reaches the base."""
         base = state.parts[0]
@@ -277,12 +272,12 @@ class LexicalIndex:
                                self.catalog.analyser_version,
                                self.catalog.lexical_rows(self.collection, changed),
                                frozenset(changed))
-        state = _State.of(base).apply(delta)
+        state = State.of(base).apply(delta)
         if self._save(delta):
             self._keep_only(state)
         return state
 
-    def _keep_only(self, state: _State) -> None:
+    def _keep_only(self, state: State) -> None:
         """Remove the saved segments `state` does not chain (replaced by a merge), but not a
         newer base a merge in the background may just have saved."""
         kept = {part.file_name for part in state.parts}
@@ -292,11 +287,11 @@ class LexicalIndex:
             if path.name not in kept and not newer and to_version <= state.version:
                 path.unlink(missing_ok=True)
 
-    def _needs_merge(self, state: _State) -> bool:
+    def _needs_merge(self, state: State) -> bool:
         extra = state.count_total - len(state.parts[0]) + state.dead
         return extra > max(self.MERGE_MIN_ROWS, self.MERGE_SHARE * len(state.parts[0]))
 
-    def _build(self, version: int) -> _State:
+    def _build(self, version: int) -> State:
         rows = self.catalog.lexical_rows(self.collection)
         base = segments.build(segments.BASE, 0, version, self.catalog.analyser_version, rows)
         if self._save(base):
@@ -307,7 +302,7 @@ class LexicalIndex:
                     shutil.rmtree(path, ignore_errors=True)
                 else:
                     path.unlink(missing_ok=True)
-        return _State.of(base)
+        return State.of(base)
 
     def _save(self, segment: segments.Segment) -> bool:
         try:
@@ -335,97 +330,3 @@ def _stamp(name: str) -> tuple[str, int, int]:
         return parts[0], int(parts[1]), int(parts[2])
     except (IndexError, ValueError):
         return "", -1, -1
-
-
-def _idf(count: int, frequency: int) -> float:
-    return math.log(1 + (count - frequency + 0.5) / (frequency + 0.5))
-
-
-_K1 = 1.5
-_B = 0.75
-
-
-@dataclass(frozen=True)
-class _State:
-    """One version of the index: its segments, which of their rows are live, the statistics."""
-
-    version: int
-    parts: tuple[segments.Segment, ...]
-    offsets: np.ndarray
-    alive: np.ndarray
-    lengths: np.ndarray
-    chunk_ids: list[str]
-    doc_ids: np.ndarray
-    count: int
-    average_length: float
-
-    @property
-    def count_total(self) -> int:
-        return len(self.alive)
-
-    @property
-    def dead(self) -> int:
-        return len(self.alive) - self.count
-
-    @classmethod
-    def of(cls, base: segments.Segment) -> _State:
-        alive = np.ones(len(base), dtype=bool)
-        return cls._with(base.to_version, (base,), alive, base.lengths, list(base.chunk_ids),
-                         np.array(base.doc_ids, dtype=object))
-
-    @classmethod
-    def _with(cls, version: int, parts: tuple[segments.Segment, ...], alive: np.ndarray,
-              lengths: np.ndarray, chunk_ids: list[str], doc_ids: np.ndarray) -> _State:
-        offsets = np.cumsum([0, *(len(part) for part in parts)])
-        count = int(alive.sum())
-        average = float(lengths[alive].sum() / count) if count else 0.0
-        return cls(version, parts, offsets, alive, lengths, chunk_ids, doc_ids, count, average)
-
-    def apply(self, delta: segments.Segment) -> _State:
-        """This state with a delta's documents replaced by its chunks."""
-        alive = np.concatenate([self.alive, np.ones(len(delta), dtype=bool)])
-        for doc_id in delta.replaces:
-            for part, offset in zip(self.parts, self.offsets, strict=False):
-                alive[offset + part.rows_of(doc_id)] = False
-        doc_ids = np.concatenate([self.doc_ids, np.array(delta.doc_ids, dtype=object)])
-        return _State._with(delta.to_version, (*self.parts, delta), alive,
-                            np.concatenate([self.lengths, delta.lengths]),
-                            self.chunk_ids + delta.chunk_ids, doc_ids)
-
-    def _postings(self, token: str) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The live rows (global) holding the token, and how often, in each segment."""
-        found = []
-        for part, offset in zip(self.parts, self.offsets, strict=False):
-            postings = part.postings(token)
-            if postings is None:
-                continue
-            rows, frequencies = postings
-            rows = rows + offset
-            live = self.alive[rows]
-            if live.any():
-                found.append((rows[live], frequencies[live]))
-        return found
-
-    def frequency(self, token: str) -> int:
-        """How many live chunks hold the token."""
-        return sum(len(rows) for rows, _ in self._postings(token))
-
-    def scores(self, tokens: list[str]) -> np.ndarray | None:
-        """BM25 (Lucene's variant, as bm25s computes it) of every row; None if no chunk holds
-        any of the tokens."""
-        scores: np.ndarray | None = None
-        for token in tokens:
-            postings = self._postings(token)
-            if not postings:
-                continue
-            if scores is None:
-                scores = np.zeros(len(self.alive), dtype=np.float64)
-            weight = _idf(self.count, sum(len(rows) for rows, _ in postings))
-            for rows, frequencies in postings:
-                norm = _K1 * (1 - _B + _B * self.lengths[rows] / self.average_length)
-                scores[rows] += weight * frequencies / (frequencies + norm)
-        return scores
-
-    def rows(self, doc_ids: set[str] | frozenset[str]) -> np.ndarray:
-        """The live rows of these documents' chunks."""
-        return np.flatnonzero(_member(self.doc_ids, doc_ids) & self.alive)

@@ -161,3 +161,21 @@ def test_scores_are_those_of_bm25s(settings: Settings, tmp_path: Path) -> None:
     found = {hit.chunk_id: hit.score for hit in index.search(query, 10_000)}
     for row, score in zip(rows, expected, strict=True):
         assert found.get(row.chunk_id, 0.0) == pytest.approx(float(score), rel=1e-5, abs=1e-6)
+
+
+def test_a_filter_mask_made_before_a_merge_is_not_applied_to_the_merged_rows(
+        settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(LexicalIndex, "MERGE_MIN_ROWS", 3)
+    catalog = _catalog(settings)
+    catalog.write_documents(COLLECTION, [_prepared("doc-a", ["anchor rope"])])
+    index = LexicalIndex(catalog, COLLECTION, tmp_path / "lexical")
+    index.refresh()
+    # Deltas that put documents before doc-a's rows; the merged base orders them by id.
+    catalog.write_documents(COLLECTION, [_prepared(f"doc-{n}", ["anchor keel", "anchor"])
+                                         for n in range(4)])
+    mask = index.rows_of(frozenset({"doc-a"}))  # catches up, and starts the merge
+    index.wait_for_merge()
+    assert index.rows_of(frozenset({"doc-a"})).version == mask.version  # same catalog version
+    found = index.search(["anchor"], 5, allowed_docs={"doc-a"}, mask=mask)
+    assert [hit.chunk_id.split("::")[0] for hit in found] == ["doc-a"]
+    assert index.chunk_ids_of(mask) is None
