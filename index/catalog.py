@@ -110,6 +110,9 @@ class Catalog(ABC):
         """Record a new collection (no-op if it exists)."""
         with self._transaction() as db:
             db.execute(self._CREATE_COLLECTION, (name, model, dimension, now()))
+            # The log starts with the collection: no cache of an earlier one catches up from it.
+            db.execute("UPDATE collections SET changes_from = version "
+                       "WHERE name = ? AND changes_from IS NULL", (name,))
         record = self.collection(name)
         assert record is not None
         return record
@@ -120,6 +123,7 @@ class Catalog(ABC):
             db.execute("DELETE FROM chunks WHERE collection = ?", (name,))
             db.execute("DELETE FROM documents WHERE collection = ?", (name,))
             db.execute("DELETE FROM sentences WHERE collection = ?", (name,))
+            db.execute("DELETE FROM changes WHERE collection = ?", (name,))
             db.execute("DELETE FROM collections WHERE name = ?", (name,))
 
     def version(self, name: str) -> int:
@@ -200,7 +204,7 @@ class Catalog(ABC):
                         for (start, end), vector in zip(prepared.sentences, vectors, strict=True)
                     ],
                 )
-            self._bump(db, collection)
+            self._bump(db, collection, [prepared.document.id for prepared, _ in items])
         new_ids = {cid for _, chunk_ids in items for cid in chunk_ids}
         return [cid for cid in replaced if cid not in new_ids]
 
@@ -225,7 +229,7 @@ class Catalog(ABC):
                 )
                 db.execute("DELETE FROM sentences WHERE collection = ? AND doc_id = ?",
                            (collection, doc_id))
-            self._bump(db, collection)
+            self._bump(db, collection, doc_ids)
         return removed
 
     def document(self, collection: str, doc_id: str) -> StoredDocument | None:
@@ -311,14 +315,35 @@ class Catalog(ABC):
         )
         return {row[0] for row in rows}
 
-    def lexical_rows(self, collection: str) -> list[LexicalRow]:
-        """Every chunk's id, document and search tokens, in a stable order."""
-        rows = self._connect().execute(
-            "SELECT chunk_id, doc_id, tokens FROM chunks WHERE collection = ? "
-            "ORDER BY doc_id, idx",
-            (collection,),
-        )
+    def lexical_rows(self, collection: str, doc_ids: Sequence[str] | None = None
+                     ) -> list[LexicalRow]:
+        """Every chunk's (or these documents' chunks') id, document and search tokens, in a
+        stable order."""
+        wanted = None if doc_ids is None else sorted(set(doc_ids))
+        rows: list[tuple[str, str, str]] = []
+        # In slices of 500 documents, under SQLite's parameter limit.
+        for offset in range(0, 1 if wanted is None else len(wanted), 500):
+            window = [] if wanted is None else wanted[offset:offset + 500]
+            only = f" AND doc_id IN ({','.join('?' * len(window))})" if window else ""
+            rows += self._connect().execute(
+                f"SELECT chunk_id, doc_id, tokens FROM chunks WHERE collection = ?{only} "
+                "ORDER BY doc_id, idx", (collection, *window)).fetchall()
         return [LexicalRow(cid, did, tokens.split()) for cid, did, tokens in rows]
+
+    def changed_documents(self, collection: str, since: int, upto: int) -> list[str] | None:
+        """Ids of the documents written or deleted after version `since` up to `upto`; None if
+        the log of changes does not reach back to `since` (then read everything)."""
+        row = self._connect().execute(
+            "SELECT version, changes_from FROM collections WHERE name = ?", (collection,)
+        ).fetchone()
+        if row is None or since > int(row[0]) or (row[1] is not None and since < int(row[1])):
+            return None
+        rows = self._connect().execute(
+            "SELECT DISTINCT doc_id FROM changes WHERE collection = ? AND version > ? "
+            "AND version <= ?",
+            (collection, since, upto),
+        )
+        return [found[0] for found in rows]
 
     def chunk_records(self, collection: str, chunk_ids: Sequence[str]) -> dict[str, ChunkRecord]:
         """Chunks joined with their documents, by chunk id; unknown ids are left out."""
@@ -416,5 +441,11 @@ class Catalog(ABC):
             f"SELECT COUNT(*) FROM {table} WHERE collection = ?", (collection,)).fetchone()
         return int(row[0])
 
-    def _bump(self, db: Session, collection: str) -> None:
+    def _bump(self, db: Session, collection: str, doc_ids: Sequence[str]) -> None:
+        """Move the collection's version on, logging which documents changed at it (for the
+        lexical index, which catches up by reading only those)."""
         db.execute(self._BUMP_VERSION, (collection,))
+        version = db.execute("SELECT version FROM collections WHERE name = ?",
+                             (collection,)).fetchone()[0]
+        db.executemany("INSERT INTO changes (collection, version, doc_id) VALUES (?, ?, ?)",
+                       [(collection, version, doc_id) for doc_id in sorted(set(doc_ids))])

@@ -94,8 +94,20 @@ CREATE TABLE sentences (
 );
 """
 
+# Version 2: the log of which documents each version changed, as in index.schema.
+_V2 = """
+CREATE TABLE changes (
+    collection TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    doc_id TEXT NOT NULL,
+    PRIMARY KEY (collection, version, doc_id)
+);
+ALTER TABLE collections ADD COLUMN changes_from BIGINT;
+UPDATE collections SET changes_from = version
+"""
+
 # Append only: a released migration is never edited, or databases already past it would differ.
-MIGRATIONS: list[str] = [_V1]
+MIGRATIONS: list[str] = [_V1, _V2]
 
 
 def latest() -> int:
@@ -314,6 +326,8 @@ class PostgresCatalog(Catalog):
                   chunk_id) for chunk_id, start, end in chunks])
             updated += len(chunks)
         db.execute("UPDATE collections SET version = nextval('collection_versions')")
+        # Tokens changed without a logged change: no index may catch up across this version.
+        db.execute("UPDATE collections SET changes_from = version")
         if updated:
             log.info("re-tokenised %d chunks in the %s for analyser version %d (was %d)",
                      updated, self._where, current, stored)

@@ -97,8 +97,21 @@ CREATE TABLE IF NOT EXISTS sentences (
 );
 """
 
+# Version 2: the log of which documents each version changed, so a lexical index catches up by
+# reading only those. Existing collections' logs start at their current version.
+_V2 = """
+CREATE TABLE changes (
+    collection TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    doc_id TEXT NOT NULL,
+    PRIMARY KEY (collection, version, doc_id)
+);
+ALTER TABLE collections ADD COLUMN changes_from INTEGER;
+UPDATE collections SET changes_from = version;
+"""
+
 # Append only: a released migration is never edited, or catalogs already past it would differ.
-MIGRATIONS: list[Migration] = [_V1]
+MIGRATIONS: list[Migration] = [_V1, _V2]
 
 # The analyser of the tokens in a catalog that does not record one: the one before versioning.
 _UNRECORDED_ANALYSER = 1
@@ -251,6 +264,8 @@ def _retokenise_if_stale(db: sqlite3.Connection, path: Path, current: int) -> No
                   chunk_id) for chunk_id, start, end in chunks])
             updated += len(chunks)
         db.execute("UPDATE collections SET version = version + 1")
+        # Tokens changed without a logged change: no index may catch up across this version.
+        db.execute("UPDATE collections SET changes_from = version")
         if updated:
             log.info("re-tokenised %d chunks of %s for analyser version %d (was %d)",
                      updated, path, current, stored)

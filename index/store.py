@@ -181,7 +181,9 @@ class Store:
             self._catalog.drop_collection(name)
             self._vectors.drop(name)
         with self._lock:
-            self._open.pop(name, None)
+            opened = self._open.pop(name, None)
+        if opened is not None:  # a merge finishing later would save the old segments again
+            opened._lexical.wait_for_merge()
         shutil.rmtree(self._lexical_folder(name), ignore_errors=True)
 
     def _lexical_folder(self, name: str) -> Path:

@@ -389,7 +389,7 @@ UPDATE_KILLS = [
          "replacing chunks committed, the replaced vectors not yet deleted from Chroma",
          debris=True),
     Kill("lexical-index-swapped-out", 1, "more",
-         "a changed depot committed, the old BM25 folder moved aside, the new one not in place",
+         "a changed depot committed, a BM25 segment renamed into place, not yet used",
          debris=False),
 ]
 

@@ -9,7 +9,6 @@ with no user_version. Real SQLite, real Chroma, the real model.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from core import text
 from core.errors import ConfigurationError
 from core.settings import Settings
 from core.text import search_tokens, sentence_spans
-from index import schema
+from index import lexical_segment, schema
 from index.catalog_sqlite import SqliteCatalog
 from index.store import Store
 
@@ -119,7 +118,7 @@ def test_a_folder_from_before_versioning_opens_and_migrates_once(
 
     with caplog.at_level(logging.INFO, logger="index.schema"):
         collection = Store.from_settings(settings).collection(COLLECTION)
-    assert "from version 0 to 1" in caplog.text
+    assert f"from version 0 to {schema.latest()}" in caplog.text
     assert [stored.document.id for stored in collection.documents()] == [DOC_ID]
     assert collection.lexical_search(search_tokens("Who is Halvard Brekke?"), 5)[0].chunk_id \
         == chunk_id
@@ -156,6 +155,12 @@ def test_a_folder_from_a_newer_citeqa_is_refused_and_left_unchanged(
     assert (settings.data_dir / "catalog.sqlite3").read_bytes() == catalog_bytes
 
 
+def _segments(folder: Path) -> list[lexical_segment.Segment]:
+    """The lexical index's saved segments."""
+    found = [lexical_segment.load(path) for path in sorted(folder.glob("*.npz"))]
+    return [segment for segment in found if segment is not None]
+
+
 def _unstemmed(text_: str, *, question: bool = False) -> list[str]:
     """A different analyser: the same words, not stemmed."""
     drop = text.STOP_WORDS | text.QUESTION_WORDS if question else text.STOP_WORDS
@@ -167,8 +172,8 @@ def test_a_new_analyser_re_tokenises_the_stored_chunks_and_rebuilds_bm25(
     chunk_id = write_old_folder(settings.data_dir, embedder)
     collection = Store.from_settings(settings).collection(COLLECTION)
     assert collection.lexical_search(search_tokens("restoration"), 5)[0].chunk_id == chunk_id
-    stamp = settings.data_dir / "lexical" / COLLECTION / "version.json"
-    assert json.loads(stamp.read_text())["analyser"] == 1
+    folder = settings.data_dir / "lexical" / COLLECTION
+    assert [segment.analyser for segment in _segments(folder)] == [1]
 
     monkeypatch.setattr(text, "ANALYSER_VERSION", 2)
     monkeypatch.setattr(text, "search_tokens", _unstemmed)
@@ -178,7 +183,8 @@ def test_a_new_analyser_re_tokenises_the_stored_chunks_and_rebuilds_bm25(
     # the old index held is not.
     assert [hit.chunk_id for hit in collection.lexical_search(["restoration"], 5)] == [chunk_id]
     assert collection.lexical_search(["restor"], 5) == []
-    assert json.loads(stamp.read_text())["analyser"] == 2
+    # Only the rebuilt base is left: the segments of the old tokens are gone.
+    assert [segment.analyser for segment in _segments(folder)] == [2]
     db = sqlite3.connect(settings.data_dir / "catalog.sqlite3")
     assert db.execute("SELECT value FROM meta WHERE key = 'analyser_version'").fetchone() == ("2",)
     db.close()
