@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sqlite3
 import statistics
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,6 +42,7 @@ from rich.table import Table
 
 from bench.perf_build import BUILD_INFO, COLLECTION
 from bench.perf_corpus import questions
+from bench.run_info import commit, loadavg
 from citeqa import Citeqa
 from core.documents import ChunkRecord, Filters, date_number
 from core.settings import Settings
@@ -259,16 +258,6 @@ def recall(app: Citeqa, catalog: Path, asked: list[str], filters: dict[str, Filt
     return out
 
 
-def _commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True, cwd=HERE.parent, check=False)
-    return done.stdout.strip() or "unknown"
-
-
-def _loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
 def _describe(kept: Filters) -> dict[str, Any]:
     return {key: value for key, value in {
         "sources": list(kept.sources), "doc_ids": list(kept.doc_ids),
@@ -296,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
     asked = questions()[:args.questions]
     app = Citeqa.build(Settings(data_dir=args.data_dir, collection=COLLECTION))
     app.store.collection(COLLECTION).warm_up()
-    load_before = _loadavg()
+    load_before = loadavg()
     console.print(f"stages: {len(asked)} questions x {len(filters)} filters")
     staged = stages(app, asked, filters, args.rounds)
     console.print(f"stages p50 ms: {staged}")
@@ -306,10 +295,10 @@ def main(argv: list[str] | None = None) -> None:
     recalled = recall(app, catalog, asked, filters) if args.recall else {}
     summary = {
         "command": "python -m bench.filtered " + " ".join(argv or []),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": _commit(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit(),
         "index_chunks": build.get("stored_chunks"), "index_documents": build.get("documents"),
         "questions": len(asked), "rounds": args.rounds,
-        "loadavg_before": load_before, "loadavg_after": _loadavg(),
+        "loadavg_before": load_before, "loadavg_after": loadavg(),
         "filters": {name: _describe(kept) for name, kept in filters.items()},
         "latency": timed, "stages_p50_ms": staged, "recall": recalled,
     }

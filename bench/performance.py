@@ -59,6 +59,7 @@ from bench.perf_procs import (
     citeqa_server,
     clear_own_settings,
 )
+from bench.run_info import loadavg
 from core.settings import Settings
 from index.embedding import resolve_model_location
 
@@ -78,10 +79,6 @@ def chroma_url_supported() -> bool:
     return "chroma_url" in Settings.model_fields
 
 
-def _loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
     import torch
@@ -91,7 +88,7 @@ def machine() -> dict[str, Any]:
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "platform": platform.platform(), "python": platform.python_version(),
         "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "loadavg_at_start": _loadavg(),
+        "loadavg_at_start": loadavg(),
     }
 
 
@@ -186,7 +183,7 @@ def serve_benchmarks(mode: str, size: int, args: argparse.Namespace, asked: list
             result["serve_rss_after_warmup_mb"] = rss.last_mb
             if do_query:
                 console.print(f"[bold]query[/] {mode} {size:,} chunks: {len(asked)} questions")
-                result["loadavg_before"] = _loadavg()
+                result["loadavg_before"] = loadavg()
                 result["query"] = perf_load.sequential(server.url, asked)
             if do_load:
                 console.print(f"[bold]load[/] {mode} {size:,} chunks: {args.clients} clients "
@@ -195,7 +192,7 @@ def serve_benchmarks(mode: str, size: int, args: argparse.Namespace, asked: list
                 with PeakRss(server.process.pid) as rss, chroma_rss:
                     result["concurrency"] = perf_load.load(
                         server.url, asked, clients=args.clients, seconds=args.duration)
-                result["concurrency"]["loadavg_after"] = _loadavg()
+                result["concurrency"]["loadavg_after"] = loadavg()
                 result["serve_peak_rss_under_load_mb"] = rss.peak_mb
                 if isinstance(chroma_rss, PeakRss):
                     result["chroma_server_peak_rss_under_load_mb"] = chroma_rss.peak_mb
@@ -460,7 +457,7 @@ def main(argv: list[str] | None = None) -> None:
             for name in SETS:
                 console.print(f"[bold]ingest[/] {name}: first {args.ingest_docs} documents")
                 corpus = ingest_vs_raw(name, args.ingest_docs, work)
-                corpus.result["loadavg_after"] = _loadavg()
+                corpus.result["loadavg_after"] = loadavg()
                 corpora.append(corpus)
                 results["ingest"].append(corpus.result)
         if "langchain" in args.only:
@@ -469,7 +466,7 @@ def main(argv: list[str] | None = None) -> None:
                 console.print(f"[bold]langchain[/] {corpus.name}")
                 row = langchain_vs_citeqa(corpus, work, min(args.questions, LANGCHAIN_QUESTIONS),
                                           args.warmup)
-                row["loadavg_after"] = _loadavg()
+                row["loadavg_after"] = loadavg()
                 results["langchain"].append(row)
 
     do_query = "query" in args.only
@@ -499,7 +496,7 @@ def main(argv: list[str] | None = None) -> None:
         if "memory" in args.only:
             results["memory"] = memory_rows(results["serving"])
 
-    results["machine"]["loadavg_at_end"] = _loadavg()
+    results["machine"]["loadavg_at_end"] = loadavg()
     results["seconds"] = round(time.perf_counter() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")

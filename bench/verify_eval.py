@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -30,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.near_miss import REALTIMEQA, read_jsonl
+from bench.run_info import commit, loadavg
 from bench.verify_set import Statement, build_verify_set, scifact_statements, write_jsonl
 from citeqa import Citeqa
 from core.settings import Settings
@@ -256,12 +255,6 @@ def verify_table(figures: dict[str, Any]) -> Table:
     return table
 
 
-def _commit() -> str:
-    done = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True, check=False)
-    return done.stdout.strip() or "unknown"
-
-
 def main() -> None:
     """Check the verification set and print and write the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -274,7 +267,7 @@ def main() -> None:
     args = parser.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True)
-    load_before = os.getloadavg()
+    load_before = loadavg()
     started = time.perf_counter()
     services = Citeqa.build(Settings(data_dir=args.data_dir))
     figures = evaluate_verification(services, args.data_dir, console, limit=args.limit,
@@ -282,9 +275,9 @@ def main() -> None:
     Console(width=max(Console().width, 140)).print(verify_table(figures))
     out = {"command": " ".join(["python -m bench.verify_eval", *sys.argv[1:]]),
            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-           "commit": _commit(), "embedding_model": services.embedder.name,
-           "load_average_before": [round(x, 2) for x in load_before],
-           "load_average_after": [round(x, 2) for x in os.getloadavg()],
+           "commit": commit(), "embedding_model": services.embedder.name,
+           "load_average_before": load_before,
+           "load_average_after": loadavg(),
            **figures, "seconds": round(time.perf_counter() - started, 1)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")

@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
-import subprocess
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -41,6 +39,7 @@ from rich.table import Table
 from bench.near_miss import half
 from bench.perf_build import BUILD_INFO, COLLECTION
 from bench.perf_corpus import corpus_path, questions_path, read_jsonl
+from bench.run_info import commit, loadavg
 from citeqa import Citeqa
 from core.settings import Settings
 from core.text import sentence_spans
@@ -109,12 +108,6 @@ def measure(app: Citeqa, texts: list[str]) -> dict[str, Any]:
     }
 
 
-def _commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True, cwd=HERE.parent, check=False)
-    return done.stdout.strip() or "unknown"
-
-
 def main(argv: list[str] | None = None) -> None:
     """Time `verify` on a built index and print and save the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -130,13 +123,13 @@ def main(argv: list[str] | None = None) -> None:
                          f"`python -m bench.perf_build --chunks 100000 --data-dir {args.data_dir}`")
     build = json.loads(info_file.read_text())
     app = Citeqa.build(Settings(data_dir=args.data_dir))
-    load_before = [round(x, 2) for x in os.getloadavg()]
+    load_before = loadavg()
     figures = measure(app, statements(args.statements))
     summary = {
         "command": "python -m bench.verify_latency " + " ".join(argv or []),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": _commit(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit(),
         "index_chunks": build.get("stored_chunks"), "loadavg_before": load_before,
-        "loadavg_after": [round(x, 2) for x in os.getloadavg()], **figures,
+        "loadavg_after": loadavg(), **figures,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=1) + "\n")
