@@ -42,7 +42,7 @@ TEXT = (
 
 def write_old_folder(data_dir: Path, embedder: Any) -> str:
     """A data folder as citeqa wrote it before versioning, holding one document; its chunk id."""
-    data_dir.mkdir(parents=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
     spans = sentence_spans(TEXT)
     sentence_vectors = np.asarray(embedder.embed_documents([TEXT[s:e] for s, e in spans]))
     chunk_vector = sentence_vectors.mean(axis=0)
