@@ -46,6 +46,23 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of a process and its live descendants so far."""
+    try:
+        process = psutil.Process(pid)
+        members = [process, *process.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for member in members:
+        try:
+            times = member.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 @dataclass
 class PeakRss:
     """Samples a process tree's resident memory on a thread; `peak_mb` is the largest seen."""

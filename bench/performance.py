@@ -58,6 +58,7 @@ from bench.perf_procs import (
     chroma_server,
     citeqa_server,
     clear_own_settings,
+    tree_cpu_seconds,
 )
 from bench.run_info import loadavg
 from core.settings import Settings
@@ -184,14 +185,30 @@ def serve_benchmarks(mode: str, size: int, args: argparse.Namespace, asked: list
             if do_query:
                 console.print(f"[bold]query[/] {mode} {size:,} chunks: {len(asked)} questions")
                 result["loadavg_before"] = loadavg()
+                # The server's CPU per question, one at a time: what bounds throughput when
+                # every core is busy (cores / this), the yardstick for the load's throughput.
+                cpu_before = tree_cpu_seconds(server.process.pid)
                 result["query"] = perf_load.sequential(server.url, asked)
+                result["server_cpu_ms_per_question"] = round(
+                    (tree_cpu_seconds(server.process.pid) - cpu_before) * 1000 / len(asked), 2)
             if do_load:
                 console.print(f"[bold]load[/] {mode} {size:,} chunks: {args.clients} clients "
                               f"for {args.duration:g} s")
                 chroma_rss = PeakRss(chroma.process.pid) if chroma else nullcontext()
+                cpu_before = tree_cpu_seconds(server.process.pid)
+                client_cpu_before = time.process_time()
                 with PeakRss(server.process.pid) as rss, chroma_rss:
                     result["concurrency"] = perf_load.load(
                         server.url, asked, clients=args.clients, seconds=args.duration)
+                load = result["concurrency"]
+                load["server_cpu_s"] = round(tree_cpu_seconds(server.process.pid) - cpu_before, 1)
+                load["client_cpu_s"] = round(time.process_time() - client_cpu_before, 1)
+                per_question = result.get("server_cpu_ms_per_question")
+                if per_question:
+                    # Every core on the server, each question costing what it cost alone.
+                    bound = (os.cpu_count() or 1) * 1000 / per_question
+                    load["cpu_bound_req_s"] = round(bound, 1)
+                    load["share_of_cpu_bound"] = round(load["throughput_rps"] / bound, 3)
                 result["concurrency"]["loadavg_after"] = loadavg()
                 result["serve_peak_rss_under_load_mb"] = rss.peak_mb
                 if isinstance(chroma_rss, PeakRss):
@@ -308,6 +325,14 @@ def print_tables(results: dict[str, Any]) -> None:
                                       for r in loaded]),
                 ("p50 / p95 ms", [_pair(r["concurrency"]["p50_ms"], r["concurrency"]["p95_ms"])
                                   for r in loaded]),
+                ("server CPU ms per question, alone", [_fmt(r.get("server_cpu_ms_per_question"))
+                                                       for r in loaded]),
+                ("CPU-bound req/s (cores / that) / share reached", [
+                    _pair(r["concurrency"].get("cpu_bound_req_s"),
+                          r["concurrency"].get("share_of_cpu_bound")) for r in loaded]),
+                ("server / client CPU s under load", [
+                    _pair(r["concurrency"].get("server_cpu_s"),
+                          r["concurrency"].get("client_cpu_s")) for r in loaded]),
             ]))
     if results.get("memory"):
         table = Table("what", "chunks", "peak RSS MB", "note",

@@ -88,11 +88,8 @@ class OnnxEncoder:
         path = cache_dir / f"model-{_fingerprint(model)}.onnx"
         if not path.exists():
             _export(model, input_names, path)
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-
         def open_session() -> Any:
-            return onnxruntime.InferenceSession(str(path), options,
+            return onnxruntime.InferenceSession(str(path), session_options(onnxruntime),
                                                 providers=["CPUExecutionProvider"])
 
         try:
@@ -225,15 +222,25 @@ class ExportRecord:
             from tokenizers import Tokenizer
 
             tokenizer = Tokenizer.from_file(str(self.tokenizer))
-            options = onnxruntime.SessionOptions()
-            options.log_severity_level = 3
-            session = onnxruntime.InferenceSession(str(self.export), options,
+            session = onnxruntime.InferenceSession(str(self.export),
+                                                   session_options(onnxruntime),
                                                    providers=["CPUExecutionProvider"])
         except Exception as exc:  # missing packages, a damaged file: the caller exports again
             raise ExportFailed(f"{type(exc).__name__}: {exc}") from exc
         encoder = OnnxEncoder(session, tokenizer, self.input_names)
         encoder._check_against_vectors(self.probe_vectors)
         return encoder
+
+
+def session_options(onnxruntime: Any) -> Any:
+    """onnxruntime's options for the export: quiet, and threads that sleep between runs."""
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    # By default the intra-op threads spin after each run, waiting for the next: on a server
+    # that burned 30 of the 70 ms of CPU a question cost at 100k chunks (2 cores), time the
+    # retrieval and the other requests needed (README, "Performance").
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
 
 
 def _write_atomically(path: Path, text: str) -> None:
