@@ -27,15 +27,13 @@ from core.errors import ConfigurationError, NotFound
 from index.catalog import CollectionRecord
 from index.filtering import CollectionSearch
 from index.lexical import LexicalHit, LexicalIndex
+from index.vector_metadata import Metadata, chunk_metadata, sentence_metadata
 from index.vectors import (
     DenseHit,
-    Metadata,
     VectorCounts,
     VectorIds,
-    chunk_metadata,
     chunk_of_sentence,
     sentence_id,
-    sentence_metadata,
 )
 
 if TYPE_CHECKING:

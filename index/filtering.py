@@ -26,14 +26,8 @@ import numpy as np
 from core.documents import Filters, date_number
 from index.catalog import Catalog
 from index.lexical import LexicalHit, LexicalIndex, RowMask
-from index.vectors import (
-    ChromaVectors,
-    DateCut,
-    DenseHit,
-    SentenceHit,
-    best_chunks,
-    chroma_where,
-)
+from index.vector_metadata import DateCut, chroma_where
+from index.vectors import ChromaVectors, DenseHit, SentenceHit, best_chunks
 
 # Over-fetch at most this many vectors; a filter keeping too few for that is searched exactly
 # or, between the two limits, by Chroma's `where`. At 100k chunks an unfiltered query of 3,000

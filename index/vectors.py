@@ -19,14 +19,13 @@ import chromadb
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
-from core.documents import Chunk, Document, Filters, date_number
+from core.documents import Filters
 from core.errors import ConfigurationError, InvalidInput
 from core.settings import Settings
+from index.vector_metadata import DateCut, Metadata, chroma_where
 
 # Each collection's sentence vectors live in a second Chroma collection of this suffix.
 SENTENCES_SUFFIX = ".sentences"
-
-Metadata = dict[str, str | int | float | bool]
 
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{1,490})[A-Za-z0-9]$")
 _IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
@@ -77,16 +76,6 @@ class VectorIds(NamedTuple):
 
     chunks: set[str]
     sentences: set[str]
-
-
-@dataclass(frozen=True)
-class DateCut:
-    """What `Filters.as_of` leaves out, as the catalog knows it: vectors carry no such list."""
-
-    after: Sequence[str]
-    """Documents dated after `as_of`."""
-    undated: Sequence[str]
-    """Documents without a date (never left out)."""
 
 
 def sentence_id(chunk_id: str, position: int) -> str:
@@ -311,69 +300,6 @@ def best_chunks(sentence_hits: Sequence[SentenceHit], k: int) -> list[DenseHit]:
     for hit in sentence_hits:
         best.setdefault(chunk_of_sentence(hit.sentence_id), hit.score)
     return [DenseHit(chunk_id, score) for chunk_id, score in list(best.items())[:k]]
-
-
-def chunk_metadata(document: Document, chunk: Chunk) -> Metadata:
-    """What a chunk vector carries: its place in its document, and what filters match."""
-    metadata: Metadata = {
-        "doc_id": document.id,
-        "index": chunk.index,
-        "start": chunk.start,
-        "end": chunk.end,
-        "title": document.title,
-    }
-    if document.source:
-        metadata["source"] = document.source
-    if document.url:
-        metadata["url"] = document.url
-    date_num = date_number(document.date)
-    if date_num is not None:
-        metadata["date"] = document.date or ""
-        metadata["date_num"] = date_num
-    return metadata
-
-
-# What a search filter or a delete can ask of a vector (see `chroma_where`). Sentence vectors
-# carry only these: every metadata field is a row Chroma indexes, ten or more per chunk.
-_FILTERABLE = ("doc_id", "source", "date_num")
-
-
-def sentence_metadata(chunk_metadata: Metadata, chunk_id: str) -> Metadata:
-    """What a sentence vector carries: what filters match, and the chunk it starts in."""
-    return ({key: value for key, value in chunk_metadata.items() if key in _FILTERABLE}
-            | {"chunk_id": chunk_id})
-
-
-def chroma_where(filters: Filters | None, cut: DateCut | None = None) -> dict[str, Any] | None:
-    """The Chroma `where` of the filters; `as_of` needs the `cut` the catalog gives for it."""
-    if filters is None:
-        return None
-    clauses: list[dict[str, Any]] = []
-    if filters.sources:
-        clauses.append({"source": {"$in": list(filters.sources)}})
-    if filters.doc_ids:
-        clauses.append({"doc_id": {"$in": list(filters.doc_ids)}})
-    if filters.date_from:
-        clauses.append({"date_num": {"$gte": date_number(filters.date_from)}})
-    if filters.date_to:
-        clauses.append({"date_num": {"$lte": date_number(filters.date_to)}})
-    if filters.as_of:
-        assert cut is not None, "as_of needs the catalog's DateCut"
-        clauses.append(_as_of_clause(date_number(filters.as_of), cut))
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
-def _as_of_clause(number: int | None, cut: DateCut) -> dict[str, Any]:
-    # Chroma cannot match a missing key and an undated document's vectors carry no date_num,
-    # so the catalog names the documents to leave out (or keep): nothing new is stored on the
-    # vectors, and data folders made before as_of existed work as they are.
-    if not cut.undated:
-        return {"date_num": {"$lte": number}}
-    if len(cut.after) <= len(cut.undated):
-        return {"doc_id": {"$nin": list(cut.after)}}
-    return {"$or": [{"date_num": {"$lte": number}}, {"doc_id": {"$in": list(cut.undated)}}]}
 
 
 def _unit_rows(rows: list[np.ndarray]) -> np.ndarray:
