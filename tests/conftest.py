@@ -32,6 +32,11 @@ from index.ingest import ingest_paths
 from index.store import Store
 from server.app import create_app
 
+# Test modules import this file as `conftest` or as `tests.conftest`: make both names one
+# module, so its session state (the model export to seed data folders with) is shared.
+sys.modules.setdefault("conftest", sys.modules[__name__])
+sys.modules.setdefault("tests.conftest", sys.modules[__name__])
+
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "articles"
 LAB_DOC = "joint-ai-lab.md"
 
@@ -49,6 +54,14 @@ def embedder(tmp_path_factory: pytest.TempPathFactory) -> SentenceTransformerEmb
     model.prepare()
     _SESSION_MODELS.append(cache)
     return model
+
+
+def copy_data_folder(source: Path, target: Path) -> None:
+    """A private copy of a data folder, its model export hard-linked rather than copied: the
+    export is 87 MB, and hundreds of tests copy the sample folder."""
+    shutil.copytree(source, target,
+                    ignore=lambda folder, names: ["models"] if Path(folder) == source else [])
+    seed_models(target)
 
 
 def seed_models(data_dir: Path) -> None:
@@ -185,7 +198,7 @@ def _sample_data_template(_sample_template: Settings) -> Path:
 def sample_settings(tmp_path: Path, _sample_template: Settings) -> Iterator[Settings]:
     """Settings over a private copy of a data folder holding the ingested sample articles."""
     data_dir = tmp_path / "data"
-    shutil.copytree(_sample_template.data_dir, data_dir)
+    copy_data_folder(_sample_template.data_dir, data_dir)
     catalog: dict[str, str] = {}
     if _sample_template.catalog_url is not None:
         catalog["catalog_url"] = new_catalog_database(_sample_template.catalog_url,
@@ -386,7 +399,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, _sample_data_template:
                 ) -> Iterator[str]:
     """A real `citeqa serve` over a copy of the ingested sample articles; its base URL."""
     data_dir = tmp_path_factory.mktemp("live") / "data"
-    shutil.copytree(_sample_data_template, data_dir)
+    copy_data_folder(_sample_data_template, data_dir)
     with serving(data_dir) as base:
         yield base
 

@@ -19,7 +19,6 @@ corpus that embeds in a few seconds still takes several write batches.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -40,6 +39,7 @@ from conftest import (
     LAB_DOC,
     SAMPLES,
     _catalog_server,
+    copy_data_folder,
     new_catalog_database,
     seed_models,
     serving,
@@ -511,7 +511,7 @@ def served(tmp_path: Path, _sample_template: Settings, monkeypatch: pytest.Monke
     One per test: what another test left in the folder would change what this one finds.
     """
     data_dir = tmp_path / "served" / "data"
-    shutil.copytree(_sample_template.data_dir, data_dir)
+    copy_data_folder(_sample_template.data_dir, data_dir)
     if _sample_template.catalog_url:
         monkeypatch.setenv("CITEQA_CATALOG_URL", new_catalog_database(
             _sample_template.catalog_url, template=_sample_template.catalog_url))

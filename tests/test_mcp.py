@@ -4,7 +4,6 @@ and over streamable HTTP (`/mcp` in a real `citeqa serve`, with API keys)."""
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
-from conftest import LAB_DOC, serving
+from conftest import LAB_DOC, copy_data_folder, serving
 from fastapi.testclient import TestClient
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
@@ -119,7 +118,7 @@ def keyed_server(tmp_path_factory: pytest.TempPathFactory, _sample_data_template
                  ) -> Iterator[str]:
     """A real `citeqa serve` of the sample articles that wants an API key; its base URL."""
     data_dir = tmp_path_factory.mktemp("mcp") / "data"
-    shutil.copytree(_sample_data_template, data_dir)
+    copy_data_folder(_sample_data_template, data_dir)
     with serving(data_dir, env={"CITEQA_API_KEYS": KEY}) as base:
         yield base
 

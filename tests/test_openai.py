@@ -3,7 +3,6 @@ against a real `citeqa serve` on loopback (the Responses API: tests/test_respons
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import LAB_DOC, serving
+from tests.conftest import LAB_DOC, copy_data_folder, serving
 from tests.test_responses import assert_points_at_cited_passages
 
 QUESTION = "Who co-leads the lab?"
@@ -29,7 +28,7 @@ def keyed_server(tmp_path_factory: pytest.TempPathFactory, _sample_data_template
                  ) -> Iterator[str]:
     """A server that wants one of two API keys."""
     data_dir = tmp_path_factory.mktemp("keyed") / "data"
-    shutil.copytree(_sample_data_template, data_dir)
+    copy_data_folder(_sample_data_template, data_dir)
     keys = tmp_path_factory.mktemp("keys") / "keys.txt"
     keys.write_text("# team keys\nkey-from-file\n", encoding="utf-8")
     env = {"CITEQA_API_KEYS": "key-one, key-two", "CITEQA_API_KEYS_FILE": str(keys)}

@@ -19,6 +19,7 @@ from citeqa import Citeqa
 from core.settings import Settings
 from index.embedding import SentenceTransformerEmbedder
 from server.app import create_app
+from tests.conftest import copy_data_folder
 
 # Named here but made only when the tests run: collecting this module (every pytest run does)
 # must not leave a folder behind.
@@ -33,7 +34,7 @@ schema = schemathesis.openapi.from_dict(APP.openapi())
 @pytest.fixture(scope="module", autouse=True)
 def _services(_sample_data_template: Path, embedder: SentenceTransformerEmbedder
               ) -> Iterator[None]:
-    shutil.copytree(_sample_data_template, _DATA)
+    copy_data_folder(_sample_data_template, _DATA)
     APP.state.citeqa = Citeqa.build(SETTINGS, embedder=embedder)
     yield
     shutil.rmtree(_DATA.parent, ignore_errors=True)

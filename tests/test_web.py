@@ -5,7 +5,6 @@ Screenshots of the main states go to test-artifacts/screenshots/ (`make test` re
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from qa.followup import garbled
-from tests.conftest import serving
+from tests.conftest import copy_data_folder, serving
 from tests.webpage import api_answer, ask, open_page, shot
 
 pytestmark = pytest.mark.browser
@@ -181,7 +180,7 @@ def test_errors_are_shown_and_nothing_is_lost(page: Any) -> None:
 def test_the_page_asks_for_the_api_key_in_a_password_field(
         browser: Any, tmp_path: Path, _sample_data_template: Path) -> None:
     data_dir = tmp_path / "data"
-    shutil.copytree(_sample_data_template, data_dir)
+    copy_data_folder(_sample_data_template, data_dir)
     with serving(data_dir, env={"CITEQA_API_KEYS": "page-key-7"}) as base:
         context = browser.new_context()
         page = context.new_page()

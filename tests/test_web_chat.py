@@ -4,7 +4,6 @@ and the library drawer giving way to the article it opens."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import serving
+from tests.conftest import copy_data_folder, serving
 from tests.webpage import FINISHED, PHONE, api_answer, ask, open_page, uncovered
 
 pytestmark = pytest.mark.browser
@@ -116,7 +115,7 @@ def test_edit_and_resend_replaces_that_question_and_the_turns_after_it(page: Any
 def test_the_counter_shows_the_servers_limit_and_an_over_long_question_is_not_sent(
         browser: Any, tmp_path: Path, _sample_data_template: Path) -> None:
     data_dir = tmp_path / "data"
-    shutil.copytree(_sample_data_template, data_dir)
+    copy_data_folder(_sample_data_template, data_dir)
     with serving(data_dir, env={"CITEQA_MAX_QUESTION_CHARS": "120"}) as base:
         assert httpx.get(f"{base}/v1/limits").json()["max_question_chars"] == 120
         page = open_page(browser, base)

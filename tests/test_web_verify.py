@@ -4,7 +4,6 @@ viewer at its exact span, errors that keep the text, and Stop."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import serving
+from tests.conftest import copy_data_folder, serving
 from tests.webpage import CHECK_TEXT, check_text, open_check_mode, open_page
 
 pytestmark = pytest.mark.browser
@@ -186,7 +185,7 @@ def test_refused_texts_say_why_and_keep_the_text(page: Any, live_server: str) ->
 def test_a_text_over_the_servers_limit_is_counted_and_not_sent(
         browser: Any, tmp_path: Path, _sample_data_template: Path) -> None:
     data_dir = tmp_path / "data"
-    shutil.copytree(_sample_data_template, data_dir)
+    copy_data_folder(_sample_data_template, data_dir)
     with serving(data_dir, env={"CITEQA_MAX_VERIFY_CHARS": "250"}) as base:
         page = open_page(browser, base)
         sent: list[str] = []
