@@ -46,9 +46,10 @@ def _server_stage_medians(timings: list[dict[str, float]]) -> dict[str, float | 
 
 def warm_up(url: str, questions: Sequence[str]) -> None:
     """Ask each question once, ignoring the results (model, caches and indexes get loaded)."""
-    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT) as client:
-        for question in questions:
-            client.post("/v1/ask", json={"question": question})
+    # A new connection per question: with several workers each connection goes to one of
+    # them, so every worker gets some and loads its indexes before anything is measured.
+    for question in questions:
+        httpx.post(f"{url}/v1/ask", json={"question": question}, timeout=REQUEST_TIMEOUT)
 
 
 def sequential(url: str, questions: Sequence[str]) -> dict[str, Any]:
