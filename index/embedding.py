@@ -136,9 +136,10 @@ class SentenceTransformerEmbedder:
                     log.info("the recorded ONNX export is not usable (%s); exporting again", exc)
             try:
                 model = self._torch_model()
-                if self._dimension_of(model) != self.dimension:
-                    raise ExportFailed(f"the model now gives {self._dimension_of(model)} "
-                                       f"dimensions, the record said {self.dimension}")
+                dimension = self._dimension_of(model)
+                if dimension != self.dimension:
+                    raise ExportFailed(f"the model now gives {dimension} dimensions, the "
+                                       f"record said {self.dimension}")
                 self._onnx = OnnxEncoder.for_model(model, cache, location=self._location)
             except ExportFailed as exc:
                 log.warning("texts are embedded with PyTorch: the ONNX export of %r is not "

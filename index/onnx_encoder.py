@@ -71,7 +71,8 @@ class OnnxEncoder:
         PyTorch then.
         """
         try:
-            import onnxruntime
+            # Here, before exporting: without it the export would be wasted (open_session needs it).
+            import onnxruntime  # noqa: F401
             from tokenizers import Tokenizer
         except ImportError as exc:
             raise ExportFailed(f"onnxruntime or tokenizers is not installed: {exc}") from exc
@@ -88,17 +89,13 @@ class OnnxEncoder:
         path = cache_dir / f"model-{_fingerprint(model)}.onnx"
         if not path.exists():
             _export(model, input_names, path)
-        def open_session() -> Any:
-            return onnxruntime.InferenceSession(str(path), session_options(onnxruntime),
-                                                providers=["CPUExecutionProvider"])
-
         try:
-            session = open_session()
+            session = open_session(path)
         except Exception as exc:  # a damaged cache file: export again
             log.warning("cached ONNX model %s is unreadable (%s); exporting again", path, exc)
             path.unlink(missing_ok=True)
             _export(model, input_names, path)
-            session = open_session()
+            session = open_session(path)
         encoder = cls(session, tokenizer, input_names)
         expected = encoder._check_against(model)
         if location is not None:
@@ -218,13 +215,10 @@ class ExportRecord:
     def open(self) -> OnnxEncoder:
         """The export, checked against the recorded vectors; ExportFailed if it is not usable."""
         try:
-            import onnxruntime
             from tokenizers import Tokenizer
 
             tokenizer = Tokenizer.from_file(str(self.tokenizer))
-            session = onnxruntime.InferenceSession(str(self.export),
-                                                   session_options(onnxruntime),
-                                                   providers=["CPUExecutionProvider"])
+            session = open_session(self.export)
         except Exception as exc:  # missing packages, a damaged file: the caller exports again
             raise ExportFailed(f"{type(exc).__name__}: {exc}") from exc
         encoder = OnnxEncoder(session, tokenizer, self.input_names)
@@ -232,15 +226,17 @@ class ExportRecord:
         return encoder
 
 
-def session_options(onnxruntime: Any) -> Any:
-    """onnxruntime's options for the export: quiet, and threads that sleep between runs."""
+def open_session(path: Path) -> Any:
+    """An onnxruntime session of an export on the CPU: quiet, its threads sleeping between runs."""
+    import onnxruntime
+
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     # By default the intra-op threads spin after each run, waiting for the next: on a server
     # that burned 30 of the 70 ms of CPU a question cost at 100k chunks (2 cores), time the
     # retrieval and the other requests needed (README, "Performance").
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return options
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def _write_atomically(path: Path, text: str) -> None:
