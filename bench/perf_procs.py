@@ -31,14 +31,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _tree(process: psutil.Process) -> list[psutil.Process]:
+    """A process and all its descendants; empty once it is gone."""
+    try:
+        return [process, *process.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
 def tree_rss(process: psutil.Process) -> int:
     """Resident memory of a process and all its descendants, in bytes (0 once it is gone)."""
     total = 0
-    try:
-        members = [process, *process.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    for member in members:
+    for member in _tree(process):
         try:
             total += member.memory_info().rss
         except psutil.NoSuchProcess:
@@ -49,8 +53,7 @@ def tree_rss(process: psutil.Process) -> int:
 def tree_cpu_seconds(pid: int) -> float:
     """User plus system CPU seconds of a process and its live descendants so far."""
     try:
-        process = psutil.Process(pid)
-        members = [process, *process.children(recursive=True)]
+        members = _tree(psutil.Process(pid))
     except psutil.NoSuchProcess:
         return 0.0
     total = 0.0
@@ -131,8 +134,10 @@ def spawn(command: list[str], *, env: Mapping[str, str], log: Path) -> subproces
                                 stdin=subprocess.DEVNULL, start_new_session=True)
 
 
-def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    """Wait until GET `url` answers 200; fail with the log's tail if the process dies first."""
+def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float,
+              interval: float = 0.25) -> None:
+    """Wait until GET `url` answers 200, asking every `interval` seconds; fail with the log's
+    tail if the process dies first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -143,7 +148,7 @@ def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: fl
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.25)
+        time.sleep(interval)
     stop(process)
     raise TimeoutError(f"{url} not ready after {timeout:.0f} s (log: {log})")
 

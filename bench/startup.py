@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,47 +21,31 @@ from typing import Any
 
 import httpx
 
+from bench.perf_procs import bench_env, free_port, spawn, stop, wait_http
 from bench.run_info import commit, loadavg
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "articles"
 CITEQA = [sys.executable, "-c", "from server.cli import main; main()"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_once(data_dir: Path) -> dict[str, float]:
     """Start a server on the folder; seconds until it is healthy and until its first answer."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
+    log = data_dir.parent / "serve.log"
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [*CITEQA, "--data-dir", str(data_dir), "serve",
-         "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = spawn([*CITEQA, "--data-dir", str(data_dir), "serve", "--port", str(port)],
+                    env=bench_env(), log=log)
     try:
-        deadline = started + 300
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"citeqa serve exited with {process.returncode}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.perf_counter() > deadline:
-                raise SystemExit("citeqa serve did not start within 300 s")
-            time.sleep(0.05)
+        # Polled often: the start is what is timed.
+        wait_http(f"{base}/healthz", process, log, timeout=300, interval=0.05)
         healthy = time.perf_counter() - started
         answer = httpx.post(f"{base}/v1/ask", json={"question": "Who co-leads the lab?"},
                             timeout=300)
         answer.raise_for_status()
         answered = time.perf_counter() - started
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        stop(process)
     return {"healthy_s": round(healthy, 2), "first_answer_s": round(answered, 2)}
 
 
