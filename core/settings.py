@@ -81,8 +81,8 @@ class Settings(BaseSettings):
         default=30,
         ge=1,
         le=1000,
-        description="Chunks fetched from each of the three indexes (chunk vectors, sentence "
-        "vectors, BM25) before fusion.",
+        description="Chunks fetched from each index (chunk vectors, BM25) before fusion; the "
+        "chunks both found are also ranked by their best sentence.",
     )
     rrf_k: int = Field(
         default=5, ge=1,
@@ -93,7 +93,8 @@ class Settings(BaseSettings):
     )
     weight_sentences: float = Field(
         default=0.5, ge=0.0,
-        description="Weight of sentence-vector ranks (a chunk ranked by its best sentence).",
+        description="Weight of sentence ranks (the found chunks ranked by their best "
+        "sentence's vector).",
     )
     weight_lexical: float = Field(
         default=0.7, ge=0.0, description="Weight of BM25 ranks in the fusion."

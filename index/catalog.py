@@ -287,18 +287,6 @@ class Catalog(CatalogReads):
         """How many chunks the collection holds."""
         return self._count("chunks", collection)
 
-    def count_sentences(self, collection: str) -> int:
-        """How many sentences (with vectors) the collection holds."""
-        return self._count("sentences", collection)
-
-    def sentence_counts(self, collection: str) -> dict[str, int]:
-        """Document id -> how many sentences it has."""
-        rows = self._connect().execute(
-            "SELECT doc_id, COUNT(*) FROM sentences WHERE collection = ? GROUP BY doc_id",
-            (collection,),
-        )
-        return {doc_id: int(count) for doc_id, count in rows}
-
     def chunk_ids(self, collection: str) -> set[str]:
         """Every chunk id of the collection."""
         rows = self._connect().execute(

@@ -8,7 +8,6 @@ collection at a time; `index.store` re-exports `CollectionStore` and `Coverage` 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -16,7 +15,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.documents import (
-    Chunk,
     ChunkRecord,
     DocumentPage,
     Filters,
@@ -27,14 +25,8 @@ from core.errors import ConfigurationError, NotFound
 from index.catalog import CollectionRecord
 from index.filtering import CollectionSearch
 from index.lexical import LexicalHit, LexicalIndex
-from index.vector_metadata import Metadata, chunk_metadata, sentence_metadata
-from index.vectors import (
-    DenseHit,
-    VectorCounts,
-    VectorIds,
-    chunk_of_sentence,
-    sentence_id,
-)
+from index.vector_metadata import Metadata, chunk_metadata
+from index.vectors import DenseHit
 
 if TYPE_CHECKING:
     from index.store import Store
@@ -103,30 +95,19 @@ class CollectionStore:
         ids: list[str] = []
         vectors: list[np.ndarray] = []
         metadatas: list[Metadata] = []
-        sentence_ids: list[str] = []
-        sentence_vectors: list[np.ndarray] = []
-        sentence_metadatas: list[Metadata] = []
         catalog_items = []
         for prepared in items:
             document = prepared.document
             content_hash = document.content_hash
             chunk_ids = [chunk.chunk_id(content_hash) for chunk in prepared.chunks]
             catalog_items.append((prepared, chunk_ids))
-            chunk_metadatas = [chunk_metadata(document, chunk) for chunk in prepared.chunks]
             ids.extend(chunk_ids)
             vectors.extend(prepared.chunk_vectors)
-            metadatas.extend(chunk_metadatas)
-            homes = sentence_chunks(prepared.chunks, prepared.sentences)
-            for position, (home, vector) in enumerate(
-                    zip(homes, prepared.sentence_vectors, strict=True)):
-                sentence_ids.append(sentence_id(chunk_ids[home], position))
-                sentence_vectors.append(vector)
-                sentence_metadatas.append(sentence_metadata(chunk_metadatas[home],
-                                                            chunk_ids[home]))
-        # Vectors first, catalog second: the catalog commit is what makes documents visible.
+            metadatas.extend(chunk_metadata(document, chunk) for chunk in prepared.chunks)
+        # Vectors first, catalog second (with the sentence vectors): the catalog commit is what
+        # makes documents visible.
         with self.write_lock():
             self._vectors.upsert_chunks(ids, vectors, metadatas)
-            self._vectors.upsert_sentences(sentence_ids, sentence_vectors, sentence_metadatas)
             stale = self._catalog.write_documents(self.name, catalog_items)
             self._vectors.delete(stale)
             self.seen_version = self._catalog.version(self.name)
@@ -162,25 +143,17 @@ class CollectionStore:
                 self.seen_version = self._catalog.version(self.name)
 
     def _counts_agree(self) -> bool:
-        return self._vectors.count() == (self._catalog.count_chunks(self.name),
-                                         self._catalog.count_sentences(self.name))
+        return self._vectors.count() == self._catalog.count_chunks(self.name)
 
     def _repair(self) -> None:
         catalog_ids = self._catalog.chunk_ids(self.name)
-        chroma_ids, sentence_ids = self._vectors.ids()
-        orphans = sorted((chroma_ids | {chunk_of_sentence(sid) for sid in sentence_ids})
-                         - catalog_ids)
+        chroma_ids = self._vectors.ids()
+        orphans = sorted(chroma_ids - catalog_ids)
         if orphans:
             log.info("removing vectors of %d orphaned chunks from %s", len(orphans), self.name)
             self._vectors.delete(orphans)
-        # A document missing any chunk vector or sentence vector is incomplete: re-ingest it.
-        stored_sentences = Counter(_doc_of_chunk(chunk_of_sentence(sid)) for sid in sentence_ids
-                                   if chunk_of_sentence(sid) in catalog_ids)
-        lost_docs = sorted(
-            {_doc_of_chunk(cid) for cid in catalog_ids - chroma_ids}
-            | {doc_id for doc_id, count in self._catalog.sentence_counts(self.name).items()
-               if stored_sentences.get(doc_id, 0) != count}
-        )
+        # A document missing any chunk vector is incomplete: re-ingest it.
+        lost_docs = sorted({_doc_of_chunk(cid) for cid in catalog_ids - chroma_ids})
         if lost_docs:
             log.warning("vectors lost for %d documents in %s; they will be re-ingested",
                         len(lost_docs), self.name)
@@ -227,12 +200,12 @@ class CollectionStore:
         """The id of every chunk the catalog holds."""
         return self._catalog.chunk_ids(self.name)
 
-    def count_vectors(self) -> VectorCounts:
-        """How many chunk and sentence vectors the vector store holds for the collection."""
+    def count_vectors(self) -> int:
+        """How many chunk vectors the vector store holds for the collection."""
         return self._vectors.count()
 
-    def vector_ids(self) -> VectorIds:
-        """The ids of every chunk and sentence vector the vector store holds."""
+    def vector_ids(self) -> set[str]:
+        """The ids of every chunk vector the vector store holds."""
         return self._vectors.ids()
 
     def chunks(self, chunk_ids: Sequence[str]) -> dict[str, ChunkRecord]:
@@ -250,13 +223,6 @@ class CollectionStore:
             return []
         return self._search.dense(vector, k, filters)
 
-    def sentence_search(self, vector: np.ndarray, k: int, filters: Filters | None = None
-                        ) -> list[DenseHit]:
-        """Chunks holding the sentences closest to the vector, scored by their best sentence."""
-        if k <= 0:
-            return []
-        return self._search.sentences(vector, k, filters)
-
     def lexical_search(self, tokens: list[str], k: int, filters: Filters | None = None
                        ) -> list[LexicalHit]:
         """The `k` best BM25 chunks for the tokens that pass the filters."""
@@ -268,17 +234,6 @@ class CollectionStore:
         if kept is None:
             return frozenset(self._catalog.content_hashes(self.name))
         return kept.doc_ids
-
-
-def sentence_chunks(chunks: Sequence[Chunk], sentences: Sequence[tuple[int, int]]) -> list[int]:
-    """For each sentence, the index of the chunk it starts in (the first, where they overlap)."""
-    homes = []
-    current = 0
-    for start, _ in sentences:
-        while current + 1 < len(chunks) and chunks[current].end <= start:
-            current += 1
-        homes.append(current)
-    return homes
 
 
 def _doc_of_chunk(chunk_id: str) -> str:

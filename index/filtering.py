@@ -3,7 +3,7 @@ without losing a chunk the unfiltered search would have ranked.
 
 - The catalog finds the documents a filter keeps once per catalog version (`FilterCache`),
   with their chunks' rows in the BM25 index, so BM25 scores only those rows.
-- Chunk and sentence vectors: when the kept documents hold a fair share of the chunks, the
+- Chunk vectors: when the kept documents hold a fair share of the chunks, the
   unfiltered HNSW search is asked for enough more results that at least the wanted number pass,
   and the rest are dropped here (`over_fetched`): exactly the unfiltered ranking, filtered.
   A filter keeping few chunks is searched exactly over its documents' vectors instead.
@@ -27,7 +27,7 @@ from core.documents import Filters, date_number
 from index.catalog import Catalog
 from index.lexical import LexicalHit, LexicalIndex, RowMask
 from index.vector_metadata import DateCut, chroma_where
-from index.vectors import ChromaVectors, DenseHit, SentenceHit, best_chunks
+from index.vectors import ChromaVectors, DenseHit
 
 # Over-fetch at most this many vectors; a filter keeping too few for that is searched exactly
 # or, between the two limits, by Chroma's `where`. At 100k chunks an unfiltered query of 3,000
@@ -46,7 +46,6 @@ EXACT_SETS = 8
 # Catalog answers kept per catalog version (the latest date, `as_of` cuts): a few suffice.
 VERSIONED_ANSWERS = 16
 
-Hit = TypeVar("Hit", DenseHit, SentenceHit)
 _T = TypeVar("_T")
 
 
@@ -68,12 +67,10 @@ class DocumentSet:
 
 @dataclass(frozen=True)
 class KeptVectors:
-    """The chunk and sentence vectors of a filter's few documents, as unit rows."""
+    """The chunk vectors of a filter's few documents, as unit rows."""
 
     chunk_ids: list[str]
     chunks: np.ndarray
-    sentence_ids: list[str]
-    sentences: np.ndarray
 
 
 def closest(ids: list[str], matrix: np.ndarray, vector: np.ndarray, n: int
@@ -113,8 +110,8 @@ class FilterCache:
         return found
 
 
-def over_fetched(search: Callable[[int], list[Hit]], doc_of: Callable[[Hit], str],
-                 wanted: int, kept: DocumentSet) -> list[Hit] | None:
+def over_fetched(search: Callable[[int], list[DenseHit]], wanted: int, kept: DocumentSet
+                 ) -> list[DenseHit] | None:
     """The first `wanted` hits of the unfiltered ranking whose document `kept` holds, or None
     when the filter is too selective to over-fetch, or the over-fetch came up short."""
     if kept.chunk_share <= 0:
@@ -124,7 +121,7 @@ def over_fetched(search: Callable[[int], list[Hit]], doc_of: Callable[[Hit], str
         return None
     while True:
         hits = search(asked)
-        passing = [hit for hit in hits if doc_of(hit) in kept.doc_ids]
+        passing = [hit for hit in hits if _doc_of_chunk(hit) in kept.doc_ids]
         # Fewer hits than asked: the search returned everything there is, nothing is missing.
         if len(passing) >= wanted or len(hits) < asked:
             return passing[:wanted]
@@ -139,13 +136,8 @@ def _doc_of_chunk(hit: DenseHit) -> str:
     return hit.chunk_id.rsplit("::", 2)[0]
 
 
-def _doc_of_sentence(hit: SentenceHit) -> str:
-    # A sentence id is its chunk id and "::s" and its position (`sentence_id`).
-    return hit.sentence_id.rsplit("::", 3)[0]
-
-
 class CollectionSearch:
-    """The three searches of one collection (chunk vectors, sentence vectors, BM25), filtered."""
+    """The two searches of one collection (chunk vectors, BM25), filtered."""
 
     def __init__(self, catalog: Catalog, name: str, vectors: ChromaVectors,
                  lexical: LexicalIndex) -> None:
@@ -170,30 +162,10 @@ class CollectionSearch:
         if vectors is not None:
             return [DenseHit(cid, score)
                     for cid, score in closest(vectors.chunk_ids, vectors.chunks, vector, k)]
-        found = over_fetched(lambda n: self._vectors.chunk_hits(vector, n), _doc_of_chunk, k,
-                             kept)
+        found = over_fetched(lambda n: self._vectors.chunk_hits(vector, n), k, kept)
         if found is None:
             found = self._vectors.chunk_hits(vector, k, self._where(filters, kept))
         return found
-
-    def sentences(self, vector: np.ndarray, k: int, filters: Filters | None) -> list[DenseHit]:
-        """Chunks holding the sentences closest to the vector, scored by their best sentence."""
-        # Several of the closest sentences often share a chunk.
-        wanted = 2 * k
-        filters, kept = self.kept(filters)
-        if kept is None:
-            return best_chunks(self._vectors.sentence_hits(vector, wanted), k)
-        if not kept.doc_ids:
-            return []
-        vectors = self._kept_vectors(kept)
-        if vectors is not None:
-            return best_chunks([SentenceHit(sid, score) for sid, score in closest(
-                vectors.sentence_ids, vectors.sentences, vector, wanted)], k)
-        found = over_fetched(lambda n: self._vectors.sentence_hits(vector, n),
-                             _doc_of_sentence, wanted, kept)
-        if found is None:
-            found = self._vectors.sentence_hits(vector, wanted, self._where(filters, kept))
-        return best_chunks(found, k)
 
     def lexical(self, tokens: list[str], k: int, filters: Filters | None) -> list[LexicalHit]:
         """The `k` best BM25 chunks for the tokens that pass the filters."""
@@ -262,9 +234,7 @@ class CollectionSearch:
             if found is not None:
                 self._exact.move_to_end(key)
                 return found
-        chunk_ids, chunks = self._vectors.chunk_vectors(kept.chunk_ids)
-        sentence_ids, sentences = self._vectors.sentence_vectors(kept.chunk_ids)
-        found = KeptVectors(chunk_ids, chunks, sentence_ids, sentences)
+        found = KeptVectors(*self._vectors.chunk_vectors(kept.chunk_ids))
         with self._exact_lock:
             self._exact[key] = found
             while len(self._exact) > EXACT_SETS:

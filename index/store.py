@@ -1,9 +1,9 @@
 """The store: the catalog (documents, text), the vectors (Chroma) and BM25, kept in step.
 
-Each citeqa collection has its vectors in two Chroma collections, one of chunks and one of
-sentences (see `index.vectors`); the catalog (a SQLite file in the data folder, or a PostgreSQL
-database) holds every document's full text, so a citation can be shown in its document, and is
-the commit point of every write.
+Each citeqa collection has its chunk vectors in a Chroma collection (see `index.vectors`); the
+catalog (a SQLite file in the data folder, or a PostgreSQL database) holds every document's full
+text, so a citation can be shown in its document, and its sentences' vectors, and is the commit
+point of every write.
 
 This module opens the catalog and the vector store and keeps the collections of a data folder
 (create, open, reload, delete); what is done to one collection, writing, repairing, reading and

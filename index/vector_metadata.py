@@ -45,17 +45,6 @@ def chunk_metadata(document: Document, chunk: Chunk) -> Metadata:
     return metadata
 
 
-# What a search filter or a delete can ask of a vector (see `chroma_where`). Sentence vectors
-# carry only these: every metadata field is a row Chroma indexes, ten or more per chunk.
-_FILTERABLE = ("doc_id", "source", "date_num")
-
-
-def sentence_metadata(chunk_metadata: Metadata, chunk_id: str) -> Metadata:
-    """What a sentence vector carries: what filters match, and the chunk it starts in."""
-    return ({key: value for key, value in chunk_metadata.items() if key in _FILTERABLE}
-            | {"chunk_id": chunk_id})
-
-
 def chroma_where(filters: Filters | None, cut: DateCut | None = None) -> dict[str, Any] | None:
     """The Chroma `where` of the filters; `as_of` needs the `cut` the catalog gives for it."""
     if filters is None:

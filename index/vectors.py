@@ -1,18 +1,22 @@
 """The dense vectors, in Chroma: the client (embedded or a server) and each collection's vectors.
 
-Each citeqa collection has two Chroma collections: one of chunk vectors, named as the citeqa
-collection, and one of sentence vectors, named with `SENTENCES_SUFFIX`. Nothing here knows the
-catalog: `index.store` decides what to write, when, and what a vector's id means.
+Each citeqa collection has one Chroma collection of chunk vectors, named as the citeqa
+collection. Sentence vectors live only in the catalog: retrieval ranks the chunks the other
+searches found by their best sentence, and a second HNSW index of four times as many vectors
+cost most of the memory at a million chunks for no better recall (README, "Sentence vectors").
+Nothing here knows the catalog: `index.store` decides what to write, when, and what a vector's
+id means.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlsplit
 
 import chromadb
@@ -24,11 +28,14 @@ from core.errors import ConfigurationError, InvalidInput
 from core.settings import Settings
 from index.vector_metadata import DateCut, Metadata, chroma_where
 
-# Each collection's sentence vectors live in a second Chroma collection of this suffix.
+# Folders made before 2026-11-30 kept each collection's sentence vectors in a second Chroma
+# collection of this suffix; opening the collection deletes it. Names may not end in it.
 SENTENCES_SUFFIX = ".sentences"
 
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{1,490})[A-Za-z0-9]$")
 _IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+
+log = logging.getLogger(__name__)
 
 
 def validate_collection_name(name: str) -> str:
@@ -55,37 +62,6 @@ class DenseHit:
 
     chunk_id: str
     score: float
-
-
-class SentenceHit(NamedTuple):
-    """A sentence vector found by similarity (cosine, higher is closer)."""
-
-    sentence_id: str
-    score: float
-
-
-class VectorCounts(NamedTuple):
-    """How many chunk vectors and sentence vectors a collection holds."""
-
-    chunks: int
-    sentences: int
-
-
-class VectorIds(NamedTuple):
-    """The ids of every chunk vector and every sentence vector of a collection."""
-
-    chunks: set[str]
-    sentences: set[str]
-
-
-def sentence_id(chunk_id: str, position: int) -> str:
-    """The Chroma id of a document's `position`-th sentence, which starts in that chunk."""
-    return f"{chunk_id}::s{position}"
-
-
-def chunk_of_sentence(sentence_vector_id: str) -> str:
-    """The chunk id inside a sentence's Chroma id."""
-    return sentence_vector_id.rsplit("::", 1)[0]
 
 
 def persistent_client(path: Path, *, fresh: bool = False) -> Any:
@@ -170,44 +146,36 @@ class VectorStore:
         self._client.close()
 
     def exists(self, name: str) -> bool:
-        """Whether both Chroma collections of the citeqa collection `name` exist."""
-        existing = {c.name for c in self._client.list_collections()}
-        return {name, name + SENTENCES_SUFFIX} <= existing
+        """Whether the Chroma collection of the citeqa collection `name` exists."""
+        return name in {c.name for c in self._client.list_collections()}
 
     def open(self, name: str, *, model: str, catalog_id: str) -> ChromaVectors:
         """The vectors of collection `name`, created if needed, for the catalog `catalog_id`."""
         return ChromaVectors(self._client, name, model=model, catalog_id=catalog_id)
 
     def drop(self, name: str) -> None:
-        """Delete both Chroma collections of `name` (those that exist)."""
+        """Delete the Chroma collection of `name` (and an older folder's sentence vectors)."""
         for chroma_name in (name, name + SENTENCES_SUFFIX):
             with contextlib.suppress(ValueError, chromadb.errors.NotFoundError):
                 self._client.delete_collection(chroma_name)
 
 
 class ChromaVectors:
-    """One citeqa collection's vectors: a Chroma collection of chunks, one of sentences."""
+    """One citeqa collection's chunk vectors: a Chroma collection."""
 
     def __init__(self, client: Any, name: str, *, model: str, catalog_id: str) -> None:
         owner = {"citeqa_model": model, "citeqa_catalog": catalog_id}
-        self._chunks, self._sentences = (
-            client.get_or_create_collection(
-                chroma_name, embedding_function=None,
-                configuration={"hnsw": {"space": "cosine"}}, metadata=owner)
-            for chroma_name in (name, name + SENTENCES_SUFFIX))
-        for chroma_collection in (self._chunks, self._sentences):
-            _check_owner(chroma_collection, catalog_id, name)
+        self._chunks = client.get_or_create_collection(
+            name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}},
+            metadata=owner)
+        _check_owner(self._chunks, catalog_id, name)
+        _drop_sentence_vectors(client, name, catalog_id)
         self._max_batch = int(client.get_max_batch_size())
 
     def upsert_chunks(self, ids: list[str], vectors: Sequence[np.ndarray],
                       metadatas: list[Metadata]) -> None:
         """Write chunk vectors (see `chunk_metadata`), in batches Chroma accepts."""
         self._upsert(self._chunks, ids, vectors, metadatas)
-
-    def upsert_sentences(self, ids: list[str], vectors: Sequence[np.ndarray],
-                         metadatas: list[Metadata]) -> None:
-        """Write sentence vectors (see `sentence_metadata`), in batches Chroma accepts."""
-        self._upsert(self._sentences, ids, vectors, metadatas)
 
     def _upsert(self, target: Any, ids: list[str], vectors: Sequence[np.ndarray],
                 metadatas: list[Metadata]) -> None:
@@ -222,13 +190,10 @@ class ChromaVectors:
             )
 
     def delete(self, chunk_ids: Sequence[str]) -> None:
-        """Remove the chunks' vectors and the vectors of the sentences that start in them."""
+        """Remove the chunks' vectors."""
         # Windows well under SQLite's parameter limit, which Chroma's `$in` runs into.
         for offset in range(0, len(chunk_ids), 500):
-            window = list(chunk_ids[offset:offset + 500])
-            self._chunks.delete(ids=window)
-            where: dict[str, Any] = {"chunk_id": {"$in": window}}
-            self._sentences.delete(where=where)
+            self._chunks.delete(ids=list(chunk_ids[offset:offset + 500]))
 
     def dense_search(self, vector: np.ndarray, k: int, filters: Filters | None = None,
                      cut: DateCut | None = None) -> list[DenseHit]:
@@ -247,22 +212,6 @@ class ChromaVectors:
         distances = (result["distances"] or [[]])[0]
         return [DenseHit(cid, 1.0 - float(d)) for cid, d in zip(ids, distances, strict=True)]
 
-    def sentence_search(self, vector: np.ndarray, k: int, filters: Filters | None = None,
-                        cut: DateCut | None = None) -> list[DenseHit]:
-        """Chunks holding the sentences closest to the vector, scored by their best sentence."""
-        # Several of the closest sentences often share a chunk.
-        hits = self.sentence_hits(vector, 2 * k, chroma_where(filters, cut))
-        return best_chunks(hits, k)
-
-    def sentence_hits(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None
-                      ) -> list[SentenceHit]:
-        """The `n` sentence vectors closest to the vector that match a Chroma `where`."""
-        result = self._sentences.query(
-            query_embeddings=[np.asarray(vector, dtype=np.float32)],
-            n_results=n, where=where, include=["distances"])
-        return [SentenceHit(sid, 1.0 - float(distance)) for sid, distance in
-                zip(result["ids"][0], (result["distances"] or [[]])[0], strict=True)]
-
     def chunk_vectors(self, chunk_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
         """The stored vectors of these chunks (ids in the order of the rows)."""
         ids: list[str] = []
@@ -274,32 +223,13 @@ class ChromaVectors:
             rows.extend(page["embeddings"])
         return ids, _unit_rows(rows)
 
-    def sentence_vectors(self, chunk_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
-        """The stored vectors of the sentences that start in these chunks, with their ids."""
-        ids: list[str] = []
-        rows: list[np.ndarray] = []
-        for offset in range(0, len(chunk_ids), 500):
-            where: dict[str, Any] = {"chunk_id": {"$in": list(chunk_ids[offset:offset + 500])}}
-            page = self._sentences.get(where=where, include=["embeddings"])
-            ids.extend(page["ids"])
-            rows.extend(page["embeddings"])
-        return ids, _unit_rows(rows)
+    def count(self) -> int:
+        """How many chunk vectors there are."""
+        return int(self._chunks.count())
 
-    def count(self) -> VectorCounts:
-        """How many chunk and sentence vectors there are."""
-        return VectorCounts(self._chunks.count(), self._sentences.count())
-
-    def ids(self) -> VectorIds:
-        """Every chunk vector's id and every sentence vector's id."""
-        return VectorIds(_all_ids(self._chunks), _all_ids(self._sentences))
-
-
-def best_chunks(sentence_hits: Sequence[SentenceHit], k: int) -> list[DenseHit]:
-    """The first `k` chunks the sentences (best first) start in, scored by their best one."""
-    best: dict[str, float] = {}
-    for hit in sentence_hits:
-        best.setdefault(chunk_of_sentence(hit.sentence_id), hit.score)
-    return [DenseHit(chunk_id, score) for chunk_id, score in list(best.items())[:k]]
+    def ids(self) -> set[str]:
+        """Every chunk vector's id."""
+        return _all_ids(self._chunks)
 
 
 def _unit_rows(rows: list[np.ndarray]) -> np.ndarray:
@@ -319,6 +249,19 @@ def _check_owner(chroma_collection: Any, catalog_id: str, name: str) -> None:
             f"CITEQA_DATA_DIR, or use a different collection name than {name!r}",
             code="chroma_collection_taken",
         )
+
+
+def _drop_sentence_vectors(client: Any, name: str, catalog_id: str) -> None:
+    """Delete the sentence-vector collection an older citeqa kept beside the chunk vectors."""
+    try:
+        legacy = client.get_collection(name + SENTENCES_SUFFIX)
+    except (ValueError, chromadb.errors.NotFoundError):
+        return
+    # Another folder's collection of that name (unlikely but possible) is not ours to delete.
+    if (legacy.metadata or {}).get("citeqa_catalog") in (None, catalog_id):
+        log.info("deleting %s: sentence vectors are now read from the catalog", legacy.name)
+        with contextlib.suppress(ValueError, chromadb.errors.NotFoundError):
+            client.delete_collection(legacy.name)
 
 
 def _all_ids(collection: Any) -> set[str]:

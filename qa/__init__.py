@@ -4,7 +4,8 @@
    resolves its references against what `mentions.py` finds in the previous turn)
 1. `question.py` — validate the question and classify the kind of answer it wants (with
    `constraints.py`: its names and quantities; `timeframe.py`: its time phrase)
-2. `retrieve.py` — chunk vectors, sentence vectors and BM25, fused by reciprocal rank
+2. `retrieve.py` — chunk vectors, BM25 and the found chunks' best sentences, fused by
+   reciprocal rank
 3. `rerank.py`   — reorder the fused candidates (a `Reranker` Protocol)
 4. `extract.py`  — pick the sentences that answer it, or in LLM mode `generate.py` (the
    model writes) with `check.py` (every sentence checked against its passage; the facts

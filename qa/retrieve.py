@@ -1,5 +1,5 @@
-"""Stage 2 — retrieval: three rankings, chunk vectors and sentence vectors (Chroma) and BM25,
-fused by weighted reciprocal rank."""
+"""Stage 2 — retrieval: three rankings, chunk vectors (Chroma), BM25 and the found chunks'
+best sentences (vectors from the catalog), fused by weighted reciprocal rank."""
 
 from __future__ import annotations
 
@@ -63,33 +63,36 @@ def hybrid_search(
 ) -> list[Candidate]:
     """Chunks found by any retriever, best first by weighted reciprocal rank fusion.
 
-    Three rankings are fused: chunk vectors (the passage as a whole), sentence vectors (a
-    chunk ranked by its single closest sentence, which finds one precise statement inside a
-    long passage) and BM25 (rare names and numbers the model blurs). With a time `window`
-    (the question said "this week", "in March"...), the fused score of a chunk whose document
-    is dated inside it is multiplied by `time_boost`, and with `narrow`, when such a chunk then
-    ranks first, chunks of documents dated outside the window are dropped. Undated documents
-    are neither boosted nor dropped.
+    Three rankings are fused: chunk vectors (the passage as a whole), BM25 (rare names and
+    numbers the model blurs) and sentences (the chunks those two found, ranked by their single
+    closest sentence, which finds one precise statement inside a long passage). With a time
+    `window` (the question said "this week", "in March"...), the fused score of a chunk whose
+    document is dated inside it is multiplied by `time_boost`, and with `narrow`, when such a
+    chunk then ranks first, chunks of documents dated outside the window are dropped. Undated
+    documents are neither boosted nor dropped.
     """
-    dense_hits = collection.dense_search(query_vector, depth, filters) if weights.dense else []
-    sentence_hits = (collection.sentence_search(query_vector, depth, filters)
-                     if weights.sentences else [])
+    # The chunk vectors are searched even at a zero weight: the sentence ranking reranks what
+    # they and BM25 find.
+    dense_hits = (collection.dense_search(query_vector, depth, filters)
+                  if weights.dense or weights.sentences else [])
     lexical_hits = (collection.lexical_search(query_tokens, depth, filters)
-                    if weights.lexical else [])
+                    if weights.lexical or weights.sentences else [])
+    records = collection.chunks(list(dict.fromkeys(
+        [hit.chunk_id for hit in dense_hits] + [hit.chunk_id for hit in lexical_hits])))
+    sentence_hits = best_sentences(records, query_vector, depth) if weights.sentences else []
     fused: dict[str, float] = {}
     dense_scores: dict[str, float] = {}
-    for weight, hits in ((weights.dense, dense_hits), (weights.sentences, sentence_hits)):
-        for rank, dense_hit in enumerate(hits):
-            dense_scores[dense_hit.chunk_id] = max(dense_hit.score,
-                                                   dense_scores.get(dense_hit.chunk_id, -1.0))
-            fused[dense_hit.chunk_id] = (
-                fused.get(dense_hit.chunk_id, 0.0) + weight / (weights.k + rank + 1))
+    for rank, dense_hit in enumerate(dense_hits if weights.dense else []):
+        dense_scores[dense_hit.chunk_id] = dense_hit.score
+        fused[dense_hit.chunk_id] = weights.dense / (weights.k + rank + 1)
+    for rank, (chunk_id, score) in enumerate(sentence_hits):
+        dense_scores[chunk_id] = max(score, dense_scores.get(chunk_id, -1.0))
+        fused[chunk_id] = fused.get(chunk_id, 0.0) + weights.sentences / (weights.k + rank + 1)
     lexical_scores: dict[str, float] = {}
-    for rank, lexical_hit in enumerate(lexical_hits):
+    for rank, lexical_hit in enumerate(lexical_hits if weights.lexical else []):
         lexical_scores[lexical_hit.chunk_id] = lexical_hit.score
         fused[lexical_hit.chunk_id] = (
             fused.get(lexical_hit.chunk_id, 0.0) + weights.lexical / (weights.k + rank + 1))
-    records = collection.chunks(list(fused))
     latest = date_number(filters.as_of) if filters and filters.as_of else None
     if window is not None and time_boost != 1.0:
         for chunk_id, record in records.items():
@@ -114,6 +117,15 @@ def hybrid_search(
         candidates = [c for c in candidates if _day(c.record) is None
                       or window.holds(_day(c.record))]
     return candidates
+
+
+def best_sentences(records: dict[str, ChunkRecord], query_vector: np.ndarray, n: int
+                   ) -> list[tuple[str, float]]:
+    """The `n` chunks whose closest sentence is closest to the query, with that cosine."""
+    query = np.asarray(query_vector, dtype=np.float32)
+    best = {chunk_id: float(np.max(np.stack([s.vector for s in record.sentences]) @ query))
+            for chunk_id, record in records.items() if record.sentences}
+    return sorted(best.items(), key=lambda item: item[1], reverse=True)[:n]
 
 
 def _day(record: ChunkRecord) -> date | None:

@@ -1,11 +1,12 @@
 """Checking any text against a collection, sentence by sentence (`citeqa verify`).
 
-Each sentence of the text is aligned with the closest sentences of the collection (the
-sentence index, plus BM25 for names the embedding blurs), then judged by the same rules as the
-citation check of LLM mode: `supported` when it means what an article sentence says and every
-name, number and date it states is in that passage; `contradicted` when the sentence it matches
-says otherwise (negation, a role given to another person, another figure for the same thing,
-another name, number or date in the fact's place); `unsupported` otherwise. Questions,
+Each sentence of the text is aligned with the closest sentences of the collection (those of
+the chunks closest by vector, plus BM25 for names the embedding blurs), then judged by the same
+rules as the citation check of LLM mode: `supported` when it means what an article sentence
+says and every name, number and date it states is in that passage; `contradicted` when the
+sentence it matches says otherwise (negation, a role given to another person, another figure
+for the same thing, another name, number or date in the fact's place); `unsupported`
+otherwise. Questions,
 greetings, opinions and fragments are `not_checkable`. The rules are in `qa/claims.py`.
 """
 
@@ -184,7 +185,7 @@ class Verifier:
         return None
 
     def _align(self, piece: str, vector: np.ndarray) -> list[_Aligned]:
-        ids = [hit.chunk_id for hit in self.target.sentence_search(vector, _DEPTH, self.filters)]
+        ids = [hit.chunk_id for hit in self.target.dense_search(vector, _DEPTH, self.filters)]
         tokens = search_tokens(piece)
         if tokens:
             ids += [hit.chunk_id for hit in self.target.lexical_search(tokens, _DEPTH // 2,

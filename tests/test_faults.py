@@ -52,7 +52,6 @@ from core.text import search_tokens, sentence_spans
 from index.embedding import SentenceTransformerEmbedder
 from index.ingest import ingest_paths
 from index.store import Store
-from index.vectors import SENTENCES_SUFFIX, chunk_of_sentence
 
 pytestmark = pytest.mark.slow
 
@@ -251,15 +250,14 @@ def committed(data_dir: Path, table: str = "documents") -> int:
 
 
 def leftover_vectors(data_dir: Path) -> int:
-    """Chunk and sentence vectors in Chroma beyond what the catalog lists, before any repair:
-    what a killed run left behind, read straight from Chroma."""
+    """Chunk vectors in Chroma beyond what the catalog lists, before any repair: what a killed
+    run left behind, read straight from Chroma."""
     client = chromadb.PersistentClient(path=str(data_dir / "chroma"))
     try:
-        vectors = sum(client.get_collection(name).count()
-                      for name in (COLLECTION, COLLECTION + SENTENCES_SUFFIX))
+        vectors = client.get_collection(COLLECTION).count()
     finally:
         close(client)
-    return vectors - committed(data_dir, "chunks") - committed(data_dir, "sentences")
+    return vectors - committed(data_dir, "chunks")
 
 
 # The consistency check ------------------------------------------------------------------------
@@ -287,9 +285,8 @@ def check_consistent(data_dir: Path, corpus: Corpus, *, others: frozenset[str] =
 
         # Dense vectors: exactly one per catalog chunk, and every one of them retrievable.
         # Chroma ids are unique, so equal counts and equal id sets mean one vector per chunk.
-        counts, vector_ids = collection.count_vectors(), collection.vector_ids()
-        chroma_ids = vector_ids.chunks
-        assert counts.chunks == len(chroma_ids), "duplicate chunk vectors"
+        chroma_ids = collection.vector_ids()
+        assert collection.count_vectors() == len(chroma_ids), "duplicate chunk vectors"
         assert chroma_ids == catalog_ids, (
             f"chunk vectors and catalog differ: {len(chroma_ids - catalog_ids)} orphaned, "
             f"{len(catalog_ids - chroma_ids)} missing")
@@ -297,13 +294,13 @@ def check_consistent(data_dir: Path, corpus: Corpus, *, others: frozenset[str] =
         found = {hit.chunk_id for hit in collection.dense_search(probe, len(catalog_ids) + 10)}
         assert found <= catalog_ids, f"dense search found {len(found - catalog_ids)} unknown chunks"
 
-        # Sentence vectors: one per sentence of every stored document, all in known chunks.
-        sentence_docs: dict[str, int] = {}
-        for sid in vector_ids.sentences:
-            assert chunk_of_sentence(sid) in catalog_ids, f"orphaned sentence vector {sid}"
-            doc_id = records[chunk_of_sentence(sid)].document.id
-            sentence_docs[doc_id] = sentence_docs.get(doc_id, 0) + 1
-        assert counts.sentences == len(vector_ids.sentences)
+        # Sentence vectors (in the catalog): one per sentence of every stored document.
+        sentence_starts: dict[str, set[int]] = {}
+        for record in records.values():
+            assert all(s.vector.shape == (collection.dimension,) for s in record.sentences)
+            sentence_starts.setdefault(record.document.id, set()).update(
+                s.start for s in record.sentences)
+        sentence_docs = {doc_id: len(starts) for doc_id, starts in sentence_starts.items()}
 
         # Every document fully there: a text it was given, all its chunks once, all sentences.
         chunks_of: dict[str, list[int]] = {}
@@ -382,10 +379,11 @@ class Kill:
 # 30 depots of about 10 small chunks: two write batches (of 256 chunks) on the first run.
 KILLS = [
     Kill("chunk-vectors-written", 2, "some",
-         "second batch: its chunk vectors in Chroma, no sentence vectors, no catalog rows",
+         "second batch: its chunk vectors in Chroma, no catalog rows",
          debris=True),
     Kill("all-vectors-written", 1, "same",
-         "both kinds of vectors in Chroma, the catalog not written", debris=True),
+         "the resumed run's first batch of vectors in Chroma, the catalog not written",
+         debris=True),
     Kill("inside-catalog-transaction", 1, "same",
          "catalog rows written inside the transaction, not committed", debris=True),
     Kill("catalog-committed", 1, "all",

@@ -100,12 +100,6 @@ def _check_all_indexes(collection: CollectionStore, embedder, filters: Filters, 
         expected = _filtered([hit.chunk_id for hit in search(None, everything)], allowed)
         found = [hit.chunk_id for hit in search(filters, k)]
         assert found == expected[:k], name
-    # Sentences: k chunks of the 2k best matching sentences, so possibly fewer than k.
-    every_sentence = collection.count_vectors().sentences
-    expected = _filtered([hit.chunk_id for hit in
-                          collection.sentence_search(vector, every_sentence)], allowed)
-    found = [hit.chunk_id for hit in collection.sentence_search(vector, k, filters)]
-    assert found and found == expected[:len(found)]
 
 
 # How each index serves a filter: its documents' vectors searched exactly (few chunks), the
@@ -152,7 +146,6 @@ def test_a_filter_no_document_passes_finds_nothing(collection: CollectionStore,
     nobody = Filters(sources=("Nobody's Newsletter",))
     vector = embedder.embed_query(QUESTION)
     assert collection.dense_search(vector, 5, nobody) == []
-    assert collection.sentence_search(vector, 5, nobody) == []
     assert collection.lexical_search(search_tokens(QUESTION), 5, nobody) == []
 
 
@@ -165,7 +158,6 @@ def test_filtered_results_follow_an_update_and_a_delete(collection: CollectionSt
 
     def found_docs() -> set[str]:
         hits = (collection.dense_search(vector, 40, valley)
-                + collection.sentence_search(vector, 40, valley)
                 + collection.lexical_search(tokens, 40, valley))
         return {_doc(hit.chunk_id) for hit in hits}
 

@@ -131,13 +131,13 @@ def test_reingesting_the_same_files_adds_nothing(store: Store, embedder, setting
     assert len(first.added) == 10 and first.chunks > 10
     collection = store.collection("articles")
     chunks_before = collection.count_chunks()
-    vectors_before = collection.count_vectors().chunks
+    vectors_before = collection.count_vectors()
     second = ingest_paths([SAMPLES], store=store, collection="articles", embedder=embedder,
                           settings=settings)
     assert (second.added, second.updated, second.chunks) == ([], [], 0)
     assert len(second.unchanged) == 10
     assert collection.count_chunks() == chunks_before
-    assert collection.count_vectors().chunks == vectors_before == chunks_before
+    assert collection.count_vectors() == vectors_before == chunks_before
     assert "added 0" in second.summary() and "unchanged 10" in second.summary()
 
 
@@ -150,9 +150,9 @@ def test_changed_document_replaces_all_its_chunks(store: Store, embedder, settin
     changed = LIGHTHOUSE.replace("Halvard Brekke", "Ingrid Solheim")
     report = _ingest(store, embedder, settings, [Document(id="lh", text=changed, title="LH")])
     assert report.updated == ["lh"]
-    assert collection.count_chunks() == collection.count_vectors().chunks == 1
+    assert collection.count_chunks() == collection.count_vectors() == 1
     # The old version's sentence vectors went with its chunks.
-    assert collection.count_vectors().sentences == len(sentence_spans(changed))
+    assert len(_stored_sentences(collection)) == len(sentence_spans(changed))
     assert collection.document("lh").document.text == changed
     hits = collection.lexical_search(search_tokens("Halvard Brekke"), 10)
     assert hits == []
@@ -190,8 +190,15 @@ def test_an_edit_re_embeds_only_the_sentences_it_changed(store: Store, embedder,
     # The kept vectors are the same as a fresh ingest of the edited text would give.
     fresh = embedder.embed_documents(["Its new keeper, Halvard Brekke, trained as a marine "
                                       "engineer in Bergen."])[0]
-    hits = store.collection("articles").sentence_search(fresh, 1)
-    assert hits[0].score > 0.999
+    kept = _stored_sentences(store.collection("articles"))
+    assert max(float(np.dot(vector, fresh)) for vector in kept.values()) > 0.999
+
+
+def _stored_sentences(collection: CollectionStore) -> dict[tuple[str, int], np.ndarray]:
+    """(document id, sentence start) -> the stored vector, for every sentence of a collection."""
+    records = collection.chunks(sorted(collection.chunk_ids()))
+    return {(record.document.id, sentence.start): sentence.vector
+            for record in records.values() for sentence in record.sentences}
 
 
 def test_deleted_document_is_gone_from_dense_and_lexical_search(
@@ -203,15 +210,12 @@ def test_deleted_document_is_gone_from_dense_and_lexical_search(
     query = "Who is the keeper of the Skerry Point lighthouse?"
     vector = embedder.embed_query(query)
     assert collection.dense_search(vector, 1)[0].chunk_id.startswith("lh::")
-    assert collection.sentence_search(vector, 1)[0].chunk_id.startswith("lh::")
     assert collection.lexical_search(search_tokens(query), 1)[0].chunk_id.startswith("lh::")
 
     collection.delete(["lh"])
 
     everything = collection.count_chunks()
     assert not any(h.chunk_id.startswith("lh::") for h in collection.dense_search(vector, 100))
-    assert not any(h.chunk_id.startswith("lh::")
-                   for h in collection.sentence_search(vector, 100))
     assert not any(h.chunk_id.startswith("lh::")
                    for h in collection.lexical_search(search_tokens(query), everything))
     # A fresh process sees the same: the persisted lexical index was rebuilt, not stale.
@@ -258,7 +262,7 @@ def test_collection_names_and_models_are_checked(store: Store, embedder, setting
                                                  ) -> None:
     with pytest.raises(InvalidInput, match="invalid collection name"):
         store.collection("a/b")
-    # That suffix names the hidden collection of each collection's sentence vectors.
+    # That suffix named each collection's sentence vectors in older folders: still reserved.
     with pytest.raises(InvalidInput, match="sentences"):
         store.create_collection("news.sentences", model=embedder.name, dimension=384)
     with pytest.raises(NotFound, match="does not exist"):
@@ -276,7 +280,7 @@ def test_orphaned_vectors_of_an_interrupted_write_are_removed(
         ids=["ghost::0000::0"], embeddings=[[0.1] * 384], documents=["ghost"],
         metadatas=[{"doc_id": "ghost"}])
     reopened = Store.from_settings(settings).collection("articles")
-    assert reopened.count_vectors().chunks == reopened.count_chunks()
+    assert reopened.count_vectors() == reopened.count_chunks()
     hits = reopened.dense_search(embedder.embed_query("ghost"), 10)
     assert all(not h.chunk_id.startswith("ghost") for h in hits)
 
@@ -305,23 +309,25 @@ def test_a_failed_batch_write_stops_ingestion_and_keeps_earlier_batches_whole(
     assert writes == 2
     reopened = Store.from_settings(settings).collection("articles")
     assert sorted(d.document.id for d in reopened.documents()) == ["note-0", "note-1"]
-    assert reopened.count_vectors().chunks == reopened.count_chunks() == 2
+    assert reopened.count_vectors() == reopened.count_chunks() == 2
 
 
-def test_a_document_whose_sentence_vectors_were_lost_is_dropped_for_reingestion(
+def test_an_older_folders_sentence_vector_collection_is_deleted_and_nothing_is_lost(
         store: Store, embedder, settings: Settings) -> None:
-    _ingest(store, embedder, settings, [Document(id="lh", text=LIGHTHOUSE, title="LH"),
-                                        Document(id="other", text="A short note. Nothing more.")])
-    sentence_vectors = _chroma(settings).get_collection("articles" + SENTENCES_SUFFIX)
-    some = sentence_vectors.get(where={"doc_id": "lh"}, limit=1, include=[])
-    sentence_vectors.delete(ids=some["ids"])
+    _ingest(store, embedder, settings, [Document(id="lh", text=LIGHTHOUSE, title="LH")])
+    # Folders made before 2026-11-30 also kept every sentence vector in Chroma.
+    legacy = _chroma(settings).create_collection(
+        "articles" + SENTENCES_SUFFIX, embedding_function=None,
+        configuration={"hnsw": {"space": "cosine"}})
+    legacy.add(ids=["lh::0000::0::s0"], embeddings=[[0.1] * 384], metadatas=[{"doc_id": "lh"}])
 
     reopened = Store.from_settings(settings).collection("articles")
-    assert [d.document.id for d in reopened.documents()] == ["other"]
-    assert reopened.count_vectors().sentences == 2
-    report = _ingest(Store.from_settings(settings), embedder, settings,
-                     [Document(id="lh", text=LIGHTHOUSE, title="LH")])
-    assert report.added == ["lh"]
+    names = {c.name for c in _chroma(settings).list_collections()}
+    assert "articles" + SENTENCES_SUFFIX not in names and "articles" in names
+    assert [d.document.id for d in reopened.documents()] == ["lh"]
+    vector = embedder.embed_query("Who is the new keeper?")
+    assert reopened.dense_search(vector, 1)[0].chunk_id.startswith("lh::")
+    assert len(_stored_sentences(reopened)) == len(sentence_spans(LIGHTHOUSE))
 
 
 def test_chunk_vectors_are_the_length_weighted_mean_of_their_sentences() -> None:
