@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import shutil
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,7 @@ SENTENCES_SUFFIX = ".sentences"
 
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{1,490})[A-Za-z0-9]$")
 _IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+_SEGMENT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 log = logging.getLogger(__name__)
 
@@ -151,13 +154,39 @@ class VectorStore:
 
     def open(self, name: str, *, model: str, catalog_id: str) -> ChromaVectors:
         """The vectors of collection `name`, created if needed, for the catalog `catalog_id`."""
-        return ChromaVectors(self._client, name, model=model, catalog_id=catalog_id)
+        vectors = ChromaVectors(self._client, name, model=model, catalog_id=catalog_id)
+        if _drop_sentence_vectors(self._client, name, catalog_id):
+            self._free_deleted_segments()
+        return vectors
 
     def drop(self, name: str) -> None:
         """Delete the Chroma collection of `name` (and an older folder's sentence vectors)."""
         for chroma_name in (name, name + SENTENCES_SUFFIX):
             with contextlib.suppress(ValueError, chromadb.errors.NotFoundError):
                 self._client.delete_collection(chroma_name)
+        self._free_deleted_segments()
+
+    def _free_deleted_segments(self) -> None:
+        """Remove the index files of deleted collections from an embedded Chroma's folder.
+
+        Embedded Chroma 1.5 forgets a deleted collection but leaves its HNSW files on disk
+        (chroma-core/chroma#5520): gigabytes at a million vectors. A folder is removed only
+        when it is named like a segment id and Chroma's own table of segments no longer lists
+        it; if that table cannot be read (another Chroma version), nothing is removed.
+        """
+        if self._path is None:
+            return
+        try:
+            with contextlib.closing(sqlite3.connect(
+                    f"file:{self._path / 'chroma.sqlite3'}?mode=ro", uri=True)) as db:
+                live = {str(row[0]) for row in db.execute("SELECT id FROM segments")}
+        except sqlite3.Error as exc:
+            log.warning("left the files of deleted Chroma collections in %s: %s", self._path, exc)
+            return
+        for entry in self._path.iterdir():
+            if entry.is_dir() and _SEGMENT_ID.match(entry.name) and entry.name not in live:
+                log.info("removing %s, the files of a deleted Chroma collection", entry)
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 class ChromaVectors:
@@ -169,7 +198,6 @@ class ChromaVectors:
             name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}},
             metadata=owner)
         _check_owner(self._chunks, catalog_id, name)
-        _drop_sentence_vectors(client, name, catalog_id)
         self._max_batch = int(client.get_max_batch_size())
 
     def upsert_chunks(self, ids: list[str], vectors: Sequence[np.ndarray],
@@ -251,17 +279,20 @@ def _check_owner(chroma_collection: Any, catalog_id: str, name: str) -> None:
         )
 
 
-def _drop_sentence_vectors(client: Any, name: str, catalog_id: str) -> None:
-    """Delete the sentence-vector collection an older citeqa kept beside the chunk vectors."""
+def _drop_sentence_vectors(client: Any, name: str, catalog_id: str) -> bool:
+    """Delete the sentence-vector collection an older citeqa kept beside the chunk vectors;
+    whether there was one to delete."""
     try:
         legacy = client.get_collection(name + SENTENCES_SUFFIX)
     except (ValueError, chromadb.errors.NotFoundError):
-        return
+        return False
     # Another folder's collection of that name (unlikely but possible) is not ours to delete.
-    if (legacy.metadata or {}).get("citeqa_catalog") in (None, catalog_id):
-        log.info("deleting %s: sentence vectors are now read from the catalog", legacy.name)
-        with contextlib.suppress(ValueError, chromadb.errors.NotFoundError):
-            client.delete_collection(legacy.name)
+    if (legacy.metadata or {}).get("citeqa_catalog") not in (None, catalog_id):
+        return False
+    log.info("deleting %s: sentence vectors are now read from the catalog", legacy.name)
+    with contextlib.suppress(ValueError, chromadb.errors.NotFoundError):
+        client.delete_collection(legacy.name)
+    return True
 
 
 def _all_ids(collection: Any) -> set[str]:

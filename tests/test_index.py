@@ -319,15 +319,43 @@ def test_an_older_folders_sentence_vector_collection_is_deleted_and_nothing_is_l
     legacy = _chroma(settings).create_collection(
         "articles" + SENTENCES_SUFFIX, embedding_function=None,
         configuration={"hnsw": {"space": "cosine"}})
-    legacy.add(ids=["lh::0000::0::s0"], embeddings=[[0.1] * 384], metadatas=[{"doc_id": "lh"}])
+    legacy.add(ids=[f"lh::0000::0::s{n}" for n in range(50)], embeddings=np.full((50, 384), 0.1),
+               metadatas=[{"doc_id": "lh"}] * 50)
+    folders_before = _segment_folders(settings)
 
     reopened = Store.from_settings(settings).collection("articles")
     names = {c.name for c in _chroma(settings).list_collections()}
     assert "articles" + SENTENCES_SUFFIX not in names and "articles" in names
+    if not settings.chroma_url:
+        # Its index files went with it (embedded Chroma leaves them by itself).
+        assert len(_segment_folders(settings)) == len(folders_before) - 1
     assert [d.document.id for d in reopened.documents()] == ["lh"]
     vector = embedder.embed_query("Who is the new keeper?")
     assert reopened.dense_search(vector, 1)[0].chunk_id.startswith("lh::")
     assert len(_stored_sentences(reopened)) == len(sentence_spans(LIGHTHOUSE))
+
+
+def test_a_deleted_collection_leaves_no_index_files(store: Store, embedder,
+                                                    settings: Settings) -> None:
+    if settings.chroma_url:
+        pytest.skip("a Chroma server keeps its own files")
+    _ingest(store, embedder, settings, [Document(id="lh", text=LIGHTHOUSE * 3, title="LH")])
+    assert _segment_folders(settings)
+    store.delete_collection("articles")
+    assert _segment_folders(settings) == set()
+    # The folder is still usable: the collection can be made again.
+    report = _ingest(store, embedder, settings, [Document(id="lh", text=LIGHTHOUSE, title="LH")])
+    assert report.added == ["lh"]
+    vector = embedder.embed_query("Who is the new keeper?")
+    assert store.collection("articles").dense_search(vector, 1)[0].chunk_id.startswith("lh::")
+
+
+def _segment_folders(settings: Settings) -> set[str]:
+    """The folders of index files in an embedded Chroma's folder."""
+    chroma = settings.data_dir / "chroma"
+    if not chroma.exists():
+        return set()
+    return {entry.name for entry in chroma.iterdir() if entry.is_dir()}
 
 
 def test_chunk_vectors_are_the_length_weighted_mean_of_their_sentences() -> None:
