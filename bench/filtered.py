@@ -12,12 +12,13 @@ common source, and 20 document ids (seeded). Each question is asked once per fil
 
 - **latency**: p50/p95 of `Citeqa.search` and `Citeqa.ask` (extractive), and the ratio of
   each filter's p50 to the unfiltered p50 of the same run;
-- **stages**: p50 of each index's search alone (chunk vectors, sentence vectors, BM25 with
-  the catalog's filter) per filter, with the query vector already made;
+- **stages**: p50 of each index's search alone (chunk vectors, BM25 with the catalog's
+  filter) per filter, with the query vector already made;
 - **recall**: the fused top 5 of the filtered retrieval against a reference that searches
-  every index unfiltered and deep (1,000 chunk vectors, 2,000 sentence vectors, all of BM25),
-  drops what the filter does not match and fuses what is left the same way: the share of the
-  reference's top 5 the filtered search also returns.
+  every index unfiltered and deep (1,000 chunk vectors, all of BM25), drops what the filter
+  does not match and fuses what is left the same way (the sentence ranking reranks what both
+  found, as in the real search): the share of the reference's top 5 the filtered search also
+  returns.
 
 A JSON summary goes to bench/results/filtered.json.
 """
@@ -145,7 +146,7 @@ def stages(app: Citeqa, asked: list[str], filters: dict[str, Filters], rounds: i
                 for q in asked]
     vectors = [app.embedder.embed_query(q.text) for q in prepared]
     samples: dict[str, dict[str, list[float]]] = {
-        name: {"dense": [], "sentences": [], "lexical": []} for name in filters}
+        name: {"dense": [], "lexical": []} for name in filters}
     for _ in range(rounds):
         for question, vector in zip(prepared, vectors, strict=True):
             for name, kept in filters.items():
@@ -153,8 +154,6 @@ def stages(app: Citeqa, asked: list[str], filters: dict[str, Filters], rounds: i
                 timings = samples[name]
                 timings["dense"].append(_timed(
                     partial(target.dense_search, vector, depth, given)))
-                timings["sentences"].append(_timed(
-                    partial(target.sentence_search, vector, depth, given)))
                 timings["lexical"].append(_timed(
                     partial(target.lexical_search, question.tokens, depth, given)))
     return {name: {stage: round(statistics.median(values), 2)
@@ -175,11 +174,6 @@ class PostFiltered:
                      ) -> list[DenseHit]:
         """The first `k` matching chunks of a deep unfiltered chunk-vector search."""
         return self._keep(self.target.dense_search(vector, DEEP_CHUNKS), k)
-
-    def sentence_search(self, vector: Any, k: int, filters: Filters | None = None
-                        ) -> list[DenseHit]:
-        """The first `k` matching chunks of a deep unfiltered sentence-vector search."""
-        return self._keep(self.target.sentence_search(vector, DEEP_CHUNKS), k)
 
     def lexical_search(self, tokens: list[str], k: int, filters: Filters | None = None
                        ) -> list[LexicalHit]:
@@ -307,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
     table = Table(title=f"filtered questions, {summary['index_chunks']:,} chunks, in process "
                         f"(load {load_before} -> {summary['loadavg_after']})")
     for column in ("filter", "docs", "search p50/p95 ms", "x none", "ask p50/p95 ms", "x none",
-                   "dense/sent/bm25 ms", "top5 overlap"):
+                   "dense/bm25 ms", "top5 overlap"):
         table.add_column(column, justify="right")
     for name in filters:
         search, ask, stage = timed[name]["search"], timed[name]["ask"], staged[name]
@@ -315,7 +309,7 @@ def main(argv: list[str] | None = None) -> None:
             name, str(recalled.get(name, {}).get("documents", "all")),
             f"{search['p50_ms']:.1f} / {search['p95_ms']:.1f}", f"{search['ratio_p50']:.2f}",
             f"{ask['p50_ms']:.1f} / {ask['p95_ms']:.1f}", f"{ask['ratio_p50']:.2f}",
-            f"{stage['dense']:.1f} / {stage['sentences']:.1f} / {stage['lexical']:.1f}",
+            f"{stage['dense']:.1f} / {stage['lexical']:.1f}",
             str(recalled.get(name, {}).get("top5_overlap", "—")))
     Console().print(table)
     console.print(f"written to {args.out}")

@@ -19,15 +19,19 @@ from bench.near_miss import half, read_jsonl
 from citeqa import Citeqa
 from core.settings import Settings
 from qa.question import prepare_question
+from qa.retrieve import best_sentences
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "eval"
 
 Ranked = list[str]
 OUT = HERE / "results" / "fusion.json"
-# (name, chunk-vector weight, sentence-vector weight, BM25 weight, k)
-VARIANTS = [
-    ("chunk vectors", 1.0, 0.0, 0.0, 60), ("sentence vectors", 0.0, 1.0, 0.0, 60),
+# (name, chunk-vector weight, sentence weight (the chunk-vector and BM25 candidates ranked by their
+# best sentence, as `qa.retrieve.hybrid_search` does), BM25 weight, k). The run that compared
+# this sentence ranking with a sentence-vector HNSW index (removed on 2026-11-30) is
+# bench/results/fusion-sentence-index.json.
+VARIANTS: list[tuple[str, float, float, float, int]] = [
+    ("chunk vectors", 1.0, 0.0, 0.0, 60), ("best sentence of both", 0.0, 1.0, 0.0, 60),
     ("bm25", 0.0, 0.0, 1.0, 60), ("rrf chunk+bm25 k=60", 1.0, 0.0, 1.0, 60),
     ("rrf all three k=60", 1.0, 1.0, 1.0, 60), ("rrf all three k=5", 1.0, 1.0, 1.0, 5),
     ("rrf 0.5/0.5/0.7 k=5 (default)", 0.5, 0.5, 0.7, 5), ("rrf 1/0/0.5 k=5", 1.0, 0.0, 0.5, 5),
@@ -50,10 +54,12 @@ def main() -> None:
         for q in track(questions, description=name):
             prepared = prepare_question(q["question"], max_chars=10_000)
             vector = services.embedder.embed_query(prepared.text)
-            lists = (collection.dense_search(vector, 30),
-                     collection.sentence_search(vector, 30),
-                     collection.lexical_search(prepared.tokens, 30))
-            ranked = [_documents([hit.chunk_id for hit in hits]) for hits in lists]
+            dense = [hit.chunk_id for hit in collection.dense_search(vector, 30)]
+            lexical = [hit.chunk_id for hit in collection.lexical_search(prepared.tokens, 30)]
+            sentences = best_sentences(collection.chunks(list(dict.fromkeys(dense + lexical))),
+                                       vector, 30)
+            ranked = [_documents(dense), _documents([chunk_id for chunk_id, _ in sentences]),
+                      _documents(lexical)]
             runs.append((half(q["id"]), ranked, set(q["gold_doc_ids"])))
         for variant, *weights, k in VARIANTS:
             row = results.setdefault(variant, {})

@@ -13,6 +13,8 @@
   p50/p95, errors.
 - memory: peak RSS (with children) of `citeqa serve` under that load, and of building the
   largest index.
+- write: one-document writes to each served index, uploaded over HTTP until a search finds them
+  (BM25 included), then deleted (bench.perf_write).
 
 Indexes for the serving benchmarks are built once (bench.perf_build, as a subprocess) into
 `bench/.data/perf/` and reused by later runs (`--rebuild` builds them again). With
@@ -60,6 +62,7 @@ from bench.perf_procs import (
     clear_own_settings,
     tree_cpu_seconds,
 )
+from bench.perf_write import one_document_writes
 from bench.run_info import loadavg
 from core.settings import Settings
 from index.embedding import resolve_model_location
@@ -67,7 +70,9 @@ from index.embedding import resolve_model_location
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data" / "perf"
 RESULTS = HERE / "results"
-BENCHMARKS = ("ingest", "query", "langchain", "concurrency", "memory")
+BENCHMARKS = ("ingest", "query", "langchain", "concurrency", "memory", "write")
+# One-document writes timed per served index (bench.perf_write).
+WRITE_ROUNDS = 10
 BUILD_MEMORY = "build-memory.json"
 # Questions timed in the in-process LangChain comparison (three calls each).
 LANGCHAIN_QUESTIONS = 100
@@ -161,8 +166,8 @@ def chroma_for(mode: str, size: int, args: argparse.Namespace, log_dir: Path
 
 
 def serve_benchmarks(mode: str, size: int, args: argparse.Namespace, asked: list[str],
-                     warmup: list[str], log_dir: Path, *, do_query: bool, do_load: bool
-                     ) -> dict[str, Any]:
+                     warmup: list[str], log_dir: Path, *, do_query: bool, do_load: bool,
+                     do_write: bool = False) -> dict[str, Any]:
     """Build (or reuse) the index of one size, serve it, and run the HTTP benchmarks on it."""
     result: dict[str, Any] = {"mode": mode, "size": size}
     with chroma_for(mode, size, args, log_dir) as (chroma, url, data_dir):
@@ -213,6 +218,11 @@ def serve_benchmarks(mode: str, size: int, args: argparse.Namespace, asked: list
                 result["serve_peak_rss_under_load_mb"] = rss.peak_mb
                 if isinstance(chroma_rss, PeakRss):
                     result["chroma_server_peak_rss_under_load_mb"] = chroma_rss.peak_mb
+            if do_write:
+                console.print(f"[bold]write[/] {mode} {size:,} chunks: {WRITE_ROUNDS} documents")
+                with PeakRss(server.process.pid) as rss:
+                    result["write"] = one_document_writes(server.url, WRITE_ROUNDS)
+                result["write"]["serve_peak_rss_mb"] = rss.peak_mb
     return result
 
 
@@ -311,6 +321,25 @@ def print_tables(results: dict[str, Any]) -> None:
                 *[(f"server {stage} p50", [_fmt(r["query"]["server_stage_p50_ms"][stage])
                                            for r in served])
                   for stage in ("total", "embed", "retrieve", "answer")],
+            ]))
+    written = [row for row in results.get("serving", []) if "write" in row]
+    if written:
+        out.print(_table(
+            "One-document writes over HTTP: upload, until a search finds it (BM25 included)",
+            [f"{r['mode']} {r['index']['stored_chunks']:,}" for r in written], [
+                ("rounds / never found", [_pair(r["write"]["rounds"], r["write"]["never_visible"])
+                                          for r in written]),
+                ("upload answered p50 / max s", [
+                    _pair(r["write"].get("write_p50_s"), r["write"].get("write_max_s"))
+                    for r in written]),
+                ("found by search p50 / max s", [
+                    _pair(r["write"].get("visible_p50_s"), r["write"].get("visible_max_s"))
+                    for r in written]),
+                ("delete p50 / max s", [
+                    _pair(r["write"].get("delete_p50_s"), r["write"].get("delete_max_s"))
+                    for r in written]),
+                ("server peak RSS MB", [_fmt(r["write"].get("serve_peak_rss_mb"))
+                                        for r in written]),
             ]))
     loaded = [row for row in results.get("serving", []) if "concurrency" in row]
     if loaded:
@@ -496,7 +525,8 @@ def main(argv: list[str] | None = None) -> None:
 
     do_query = "query" in args.only
     do_load = "concurrency" in args.only or "memory" in args.only
-    if do_query or do_load:
+    do_write = "write" in args.only
+    if do_query or do_load or do_write:
         asked_all = questions()
         warmup = asked_all[-args.warmup:] if args.warmup else []
         asked = asked_all[:args.questions]
@@ -514,10 +544,10 @@ def main(argv: list[str] | None = None) -> None:
             for size in sorted(args.sizes):
                 query_here = do_query
                 load_here = do_load and size == args.load_size
-                if query_here or load_here:
+                if query_here or load_here or do_write:
                     results["serving"].append(serve_benchmarks(
                         mode, size, args, asked, warmup, log_dir, do_query=query_here,
-                        do_load=load_here))
+                        do_load=load_here, do_write=do_write))
         if "memory" in args.only:
             results["memory"] = memory_rows(results["serving"])
 
