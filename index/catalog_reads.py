@@ -70,25 +70,46 @@ class CatalogReads(ABC):
             (collection, *chunk_ids),
         ).fetchall()
         documents: dict[str, Document] = {}
-        for _, _, _, _, *doc_row in rows:
-            if doc_row[0] not in documents:
-                documents[doc_row[0]] = stored_document(tuple(doc_row)).document
-        sentences = self._sentences(collection, list(documents))
+        spans: dict[str, tuple[int, int]] = {}
+        for _, _, start, end, *doc_row in rows:
+            doc_id = doc_row[0]
+            if doc_id not in documents:
+                documents[doc_id] = stored_document(tuple(doc_row)).document
+            low, high = spans.get(doc_id, (start, end))
+            spans[doc_id] = (min(low, start), max(high, end))
+        sentences = self._sentences(collection, list(documents), spans)
         records = {}
         for chunk_id, idx, start, end, doc_id, *_ in rows:
             inside = tuple(s for s in sentences.get(doc_id, ()) if s.end > start and s.start < end)
             records[chunk_id] = ChunkRecord(chunk_id, idx, start, end, documents[doc_id], inside)
         return records
 
-    def _sentences(self, collection: str, doc_ids: list[str]) -> dict[str, list[Sentence]]:
+    def _sentences(self, collection: str, doc_ids: list[str],
+                   spans: dict[str, tuple[int, int]] | None = None
+                   ) -> dict[str, list[Sentence]]:
+        """The documents' sentences with their vectors; with `spans`, only those overlapping
+        each document's span (a question reads its candidate chunks' sentences, not every
+        sentence of a long article)."""
         if not doc_ids:
             return {}
-        marks = ",".join("?" * len(doc_ids))
-        rows = self._connect().execute(
-            f'SELECT doc_id, start, "end", vector FROM sentences '
-            f"WHERE collection = ? AND doc_id IN ({marks}) ORDER BY doc_id, start",
-            (collection, *doc_ids),
-        )
+        if spans is None:
+            marks = ",".join("?" * len(doc_ids))
+            rows = self._connect().execute(
+                f'SELECT doc_id, start, "end", vector FROM sentences '
+                f"WHERE collection = ? AND doc_id IN ({marks}) ORDER BY doc_id, start",
+                (collection, *doc_ids))
+        else:
+            # A join on a list of (document, span) rows: SQLite searches its primary key once per
+            # row, where the same condition written as ORs made it read the whole collection.
+            spans_rows = ", ".join(["(CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS INTEGER))"]
+                                   * len(doc_ids))
+            rows = self._connect().execute(
+                f"WITH wanted (doc_id, low, high) AS (VALUES {spans_rows}) "
+                f'SELECT s.doc_id, s.start, s."end", s.vector FROM wanted w JOIN sentences s '
+                f"ON s.collection = ? AND s.doc_id = w.doc_id AND s.start < w.high "
+                f'AND s."end" > w.low ORDER BY s.doc_id, s.start',
+                (*(value for doc_id in doc_ids
+                   for value in (doc_id, *spans[doc_id])), collection))
         found = rows.fetchall()
         out: dict[str, list[Sentence]] = {}
         if not found:
