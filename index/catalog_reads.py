@@ -99,14 +99,16 @@ class CatalogReads(ABC):
                 f"WHERE collection = ? AND doc_id IN ({marks}) ORDER BY doc_id, start",
                 (collection, *doc_ids))
         else:
-            # A join on a list of (document, span) rows: SQLite searches its primary key once per
-            # row, where the same condition written as ORs made it read the whole collection.
+            # A join on a list of (document, span) rows, that list as the outer loop (SQLite's
+            # CROSS JOIN fixes the order): one search of the primary key per document. Written
+            # as ORs, or as a plain JOIN of a long list, SQLite read the whole collection
+            # instead (70 ms against 1 ms at 100k chunks).
             spans_rows = ", ".join(["(CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS INTEGER))"]
                                    * len(doc_ids))
             rows = self._connect().execute(
                 f"WITH wanted (doc_id, low, high) AS (VALUES {spans_rows}) "
-                f'SELECT s.doc_id, s.start, s."end", s.vector FROM wanted w JOIN sentences s '
-                f"ON s.collection = ? AND s.doc_id = w.doc_id AND s.start < w.high "
+                f'SELECT s.doc_id, s.start, s."end", s.vector FROM wanted w CROSS JOIN sentences s '
+                f"WHERE s.collection = ? AND s.doc_id = w.doc_id AND s.start < w.high "
                 f'AND s."end" > w.low ORDER BY s.doc_id, s.start',
                 (*(value for doc_id in doc_ids
                    for value in (doc_id, *spans[doc_id])), collection))
