@@ -116,7 +116,11 @@ class VectorStore:
     @classmethod
     def embedded(cls, path: Path) -> VectorStore:
         """Chroma embedded in the folder `path`."""
-        return cls(persistent_client(path), location=f"the embedded Chroma in {path}", path=path)
+        store = cls(persistent_client(path), location=f"the embedded Chroma in {path}",
+                    path=path)
+        # Also what an earlier citeqa's deletes left behind.
+        store._free_deleted_segments()
+        return store
 
     @classmethod
     def server(cls, settings: Settings) -> VectorStore:

@@ -350,6 +350,25 @@ def test_a_deleted_collection_leaves_no_index_files(store: Store, embedder,
     assert store.collection("articles").dense_search(vector, 1)[0].chunk_id.startswith("lh::")
 
 
+def test_index_files_an_earlier_delete_left_are_removed_on_open(store: Store, embedder,
+                                                                 settings: Settings) -> None:
+    if settings.chroma_url:
+        pytest.skip("a Chroma server keeps its own files")
+    _ingest(store, embedder, settings, [Document(id="lh", text=LIGHTHOUSE, title="LH")])
+    live = _segment_folders(settings)
+    left = settings.data_dir / "chroma" / "0b5e7a64-1c52-4a8e-9f0e-5d1a2b3c4d5e"
+    left.mkdir()
+    (left / "data_level0.bin").write_bytes(b"\0" * 4096)
+    notes = settings.data_dir / "chroma" / "my-notes"
+    notes.mkdir()
+
+    reopened = Store.from_settings(settings).collection("articles")
+    assert _segment_folders(settings) == live | {"my-notes"}
+    assert [d.document.id for d in reopened.documents()] == ["lh"]
+    vector = embedder.embed_query("Who is the new keeper?")
+    assert reopened.dense_search(vector, 1)[0].chunk_id.startswith("lh::")
+
+
 def _segment_folders(settings: Settings) -> set[str]:
     """The folders of index files in an embedded Chroma's folder."""
     chroma = settings.data_dir / "chroma"
