@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test test-llm eval eval-verify train bench lint typecheck install ingest-samples clean help
+.PHONY: run test test-llm eval eval-verify train bench bench-1m lint typecheck install ingest-samples clean help
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -107,6 +107,13 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)  ## Performance benchmarks: ingest, query latency, LangChain, load, memory
 	$(BIN)/python -m bench.performance $(BENCH_ARGS)
+
+# The million-chunk size on its own: the first run builds the index (about an hour here, kept in
+# bench/.data/perf/local-1000000), then one question at a time, 50 clients, one-document writes
+# and memory.
+bench-1m: $(BENCH_STAMP)  ## Performance at 1M chunks: query latency, load, writes, memory
+	$(BIN)/python -m bench.performance --sizes 1000000 --only query,concurrency,memory,write \
+		--questions 200 --out bench/results/performance-1m.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check core citeqa citeqa_client index qa server tests bench
