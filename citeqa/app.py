@@ -297,6 +297,11 @@ class Citeqa:
             raise UnreadableFile(nothing_ingested(report.skipped))
         return report
 
+    def settle(self, collection: str | None = None) -> None:
+        """Finish a rebuild of the collection's lexical index a large ingestion started in the
+        background; for a process about to exit (`citeqa ingest`)."""
+        self.store.collection(self.options.collection_for(collection)).settle()
+
     def _ingested(self, report: IngestReport) -> None:
         if self.on_ingest is not None:
             self.on_ingest(report)

@@ -10,7 +10,7 @@ connection each kind provides.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -30,16 +30,21 @@ class CatalogReads(ABC):
                      ) -> list[LexicalRow]:
         """Every chunk's (or these documents' chunks') id, document and search tokens, in a
         stable order."""
+        return list(self.iter_lexical_rows(collection, doc_ids))
+
+    def iter_lexical_rows(self, collection: str, doc_ids: Sequence[str] | None = None
+                          ) -> Iterator[LexicalRow]:
+        """`lexical_rows` one at a time, so a million chunks' tokens are never all in memory
+        (as lists of strings they took gigabytes)."""
         wanted = None if doc_ids is None else sorted(set(doc_ids))
-        rows: list[tuple[str, str, str]] = []
         # In slices of 500 documents, under SQLite's parameter limit.
         for offset in range(0, 1 if wanted is None else len(wanted), 500):
             window = [] if wanted is None else wanted[offset:offset + 500]
             only = f" AND doc_id IN ({','.join('?' * len(window))})" if window else ""
-            rows += self._connect().execute(
-                f"SELECT chunk_id, doc_id, tokens FROM chunks WHERE collection = ?{only} "
-                "ORDER BY doc_id, idx", (collection, *window)).fetchall()
-        return [LexicalRow(cid, did, tokens.split()) for cid, did, tokens in rows]
+            for chunk_id, doc_id, tokens in self._connect().execute(
+                    f"SELECT chunk_id, doc_id, tokens FROM chunks WHERE collection = ?{only} "
+                    "ORDER BY doc_id, idx", (collection, *window)):
+                yield LexicalRow(chunk_id, doc_id, tokens.split())
 
     def changed_documents(self, collection: str, since: int, upto: int) -> list[str] | None:
         """Ids of the documents written or deleted after version `since` up to `upto`; None if

@@ -131,6 +131,13 @@ class CollectionStore:
         """Bring the lexical index up to date now, so the next search does not wait for it."""
         self._lexical.refresh()
 
+    def settle(self) -> None:
+        """`warm_up`, then wait for a rebuild of the lexical index it started in the background
+        (after a large ingestion), so a process about to exit leaves the rebuild done and
+        saved instead of leaving it to the next process that opens the collection."""
+        self._lexical.refresh()
+        self._lexical.wait_for_merge()
+
     def reconcile(self) -> None:
         """Remove vectors an interrupted run left behind, and documents whose vectors are lost."""
         if self._counts_agree():

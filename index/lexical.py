@@ -254,7 +254,7 @@ class LexicalIndex:
         changed = self.catalog.changed_documents(self.collection, state.version, version)
         if changed is None:
             return None
-        rows = self.catalog.lexical_rows(self.collection, changed)
+        rows = self.catalog.iter_lexical_rows(self.collection, changed)
         delta = segments.build(segments.DELTA, state.version, version,
                                self.catalog.analyser_version, rows, frozenset(changed))
         self._save(delta)
@@ -270,7 +270,7 @@ class LexicalIndex:
             return None
         delta = segments.build(segments.DELTA, base.to_version, state.version,
                                self.catalog.analyser_version,
-                               self.catalog.lexical_rows(self.collection, changed),
+                               self.catalog.iter_lexical_rows(self.collection, changed),
                                frozenset(changed))
         state = State.of(base).apply(delta)
         if self._save(delta):
@@ -292,7 +292,7 @@ class LexicalIndex:
         return extra > max(self.MERGE_MIN_ROWS, self.MERGE_SHARE * len(state.parts[0]))
 
     def _build(self, version: int) -> State:
-        rows = self.catalog.lexical_rows(self.collection)
+        rows = self.catalog.iter_lexical_rows(self.collection)
         base = segments.build(segments.BASE, 0, version, self.catalog.analyser_version, rows)
         if self._save(base):
             self._remove_older_than(base)

@@ -125,7 +125,7 @@ def test_a_write_adds_a_delta_without_rebuilding_and_a_new_process_chains_it(
     # A second process (its own cache, same folder) loads base + delta without reading the
     # catalog's rows at all, and answers the same.
     read: list[object] = []
-    monkeypatch.setattr(catalog, "lexical_rows", lambda *args: read.append(args))
+    monkeypatch.setattr(catalog, "iter_lexical_rows", lambda *args: read.append(args))
     other = LexicalIndex(catalog, COLLECTION, folder)
     assert _ranking(other, ["tide", "lantern"]) == _ranking(index, ["tide", "lantern"])
     assert read == []

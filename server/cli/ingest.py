@@ -66,6 +66,10 @@ def ingest(
         if id(skipped) not in already:
             _say_skipped(skipped)  # found while ingesting: a duplicate id
     console.print(report.summary(reasons=False), highlight=False)
+    # A large ingestion rebuilds the keyword index in the background; a process exiting now
+    # would leave that work to the next one to open the collection (a server's first minutes).
+    with errors.status("Rebuilding the keyword index…"):
+        citeqa.settle(collection)
     if strict and report.skipped:
         errors.print(f"[yellow]--strict:[/] {len(report.skipped)} skipped, exit code "
                      f"{SKIPPED_EXIT}")
