@@ -6,8 +6,9 @@ only it holds) with `POST /v1/documents` and times:
 - **write**: the upload's response, which comes once the catalog has committed the document
   (its vectors, chunks and sentence vectors written);
 - **visible**: from sending the upload until `POST /v1/search` for the made-up word first returns
-  the document as its top passage, so BM25's catch-up on the write is included (the search
-  that follows a write brings the lexical index up to the new catalog version);
+  the document among its five passages, so BM25's catch-up on the write is included (the
+  search that follows a write brings the lexical index up to the new catalog version; the
+  word is BM25's only match, while the vector searches may rank other chunks above it);
 - **delete**: `DELETE /v1/documents/{id}` afterwards, which leaves the index as it was.
 
 Rounds are sequential; the first is a warm-up and is not counted. Used by `bench.performance`
@@ -71,10 +72,9 @@ def _one_round(client: httpx.Client) -> dict[str, float | None]:
     written = time.perf_counter() - started
     visible: float | None = None
     for _ in range(MAX_SEARCHES):
-        found = client.post("/v1/search", json={"query": word, "top_k": 1})
+        found = client.post("/v1/search", json={"query": word, "top_k": 5})
         found.raise_for_status()
-        passages = found.json()["passages"]
-        if passages and passages[0]["doc_id"] == doc_id:
+        if any(passage["doc_id"] == doc_id for passage in found.json()["passages"]):
             visible = time.perf_counter() - started
             break
     started = time.perf_counter()

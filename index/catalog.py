@@ -126,12 +126,23 @@ class Catalog(CatalogReads):
 
     # Documents ---------------------------------------------------------------------------
 
-    def content_hashes(self, collection: str) -> dict[str, str]:
-        """Document id -> content hash, for every document of the collection."""
-        rows = self._connect().execute(
-            "SELECT doc_id, content_hash FROM documents WHERE collection = ?", (collection,)
-        )
-        return dict(rows.fetchall())
+    def content_hashes(self, collection: str, doc_ids: Sequence[str] | None = None
+                       ) -> dict[str, str]:
+        """Document id -> content hash, for every document of the collection or, given
+        `doc_ids`, for those of them it holds."""
+        if doc_ids is None:
+            rows = self._connect().execute(
+                "SELECT doc_id, content_hash FROM documents WHERE collection = ?", (collection,))
+            return dict(rows.fetchall())
+        wanted = sorted(set(doc_ids))
+        found: dict[str, str] = {}
+        # In slices of 500, under SQLite's parameter limit.
+        for offset in range(0, len(wanted), 500):
+            window = wanted[offset:offset + 500]
+            found.update(self._connect().execute(
+                f"SELECT doc_id, content_hash FROM documents WHERE collection = ? "
+                f"AND doc_id IN ({','.join('?' * len(window))})", (collection, *window)))
+        return found
 
     def write_documents(
         self,

@@ -82,9 +82,10 @@ class CollectionStore:
 
     # Writing -----------------------------------------------------------------------------
 
-    def content_hashes(self) -> dict[str, str]:
-        """Document id -> content hash of what is stored now."""
-        return self._catalog.content_hashes(self.name)
+    def content_hashes(self, doc_ids: Sequence[str] | None = None) -> dict[str, str]:
+        """Document id -> content hash of what is stored now (of every document, or of those
+        among `doc_ids`)."""
+        return self._catalog.content_hashes(self.name, doc_ids)
 
     def known_sentence_vectors(self, doc_ids: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
         """For each stored document among `doc_ids`: its sentences' text -> stored vector."""

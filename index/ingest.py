@@ -64,7 +64,10 @@ def ingest_documents(
                                      dimension=embedder.dimension)
     chunker = Chunker(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap)
     report = IngestReport()
-    stored_hashes = target.content_hashes()
+    # Only the incoming documents' hashes, unless pruning needs every id: reading all of them
+    # was most of a one-document write at a million chunks (0.78 of 0.9 s).
+    stored_hashes = target.content_hashes(
+        None if prune else [item.id for item in items if isinstance(item, Document)])
     seen: set[str] = set()
     # Every document is chunked before any is embedded, so the embedding stage knows its total.
     to_embed: list[tuple[Document, list[Chunk]]] = []
