@@ -180,6 +180,10 @@ class State:
     doc_ids: np.ndarray
     count: int
     average_length: float
+    norms: np.ndarray
+    """Each row's BM25 length normalisation, computed once per version instead of per query."""
+    whole: tuple[bool, ...]
+    """Whether each segment has every row live (its postings then need no filtering)."""
     layout: int = field(default_factory=lambda: next(_LAYOUTS))
 
     @property
@@ -202,7 +206,11 @@ class State:
         offsets = np.cumsum([0, *(len(part) for part in parts)])
         count = int(alive.sum())
         average = float(lengths[alive].sum() / count) if count else 0.0
-        return cls(version, parts, offsets, alive, lengths, chunk_ids, doc_ids, count, average)
+        norms = _K1 * (1 - _B + _B * lengths / (average or 1.0))
+        whole = tuple(bool(alive[offset:offset + len(part)].all())
+                      for part, offset in zip(parts, offsets, strict=False))
+        return cls(version, parts, offsets, alive, lengths, chunk_ids, doc_ids, count, average,
+                   norms, whole)
 
     def apply(self, delta: Segment) -> State:
         """This state with a delta's documents replaced by its chunks."""
@@ -218,12 +226,15 @@ class State:
     def _postings(self, token: str) -> list[tuple[np.ndarray, np.ndarray]]:
         """The live rows (global) holding the token, and how often, in each segment."""
         found = []
-        for part, offset in zip(self.parts, self.offsets, strict=False):
+        for part, offset, whole in zip(self.parts, self.offsets, self.whole, strict=False):
             postings = part.postings(token)
             if postings is None:
                 continue
             rows, frequencies = postings
-            rows = rows + offset
+            rows = rows + offset if offset else rows
+            if whole:
+                found.append((rows, frequencies))
+                continue
             live = self.alive[rows]
             if live.any():
                 found.append((rows[live], frequencies[live]))
@@ -245,8 +256,7 @@ class State:
                 scores = np.zeros(len(self.alive), dtype=np.float64)
             weight = idf_of(self.count, sum(len(rows) for rows, _ in postings))
             for rows, frequencies in postings:
-                norm = _K1 * (1 - _B + _B * self.lengths[rows] / self.average_length)
-                scores[rows] += weight * frequencies / (frequencies + norm)
+                scores[rows] += weight * frequencies / (frequencies + self.norms[rows])
         return scores
 
     def rows(self, doc_ids: set[str] | frozenset[str]) -> np.ndarray:
