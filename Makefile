@@ -56,8 +56,11 @@ $(AXE_STAMP):
 
 test: $(STAMP) $(CHROMIUM) $(AXE_STAMP)  ## Set up and run the test suite (browser tests included)
 	$(BIN)/ruff check core citeqa citeqa_client index qa server tests bench
-	$(BIN)/mypy
-	$(BIN)/pytest
+	# mypy beside the first test pass (it takes about two minutes of one core; the tests leave
+	# some of the second idle), its output shown when both are done.
+	types=$$(mktemp) && { $(BIN)/mypy > $$types 2>&1 & } && mypy=$$! && \
+	$(BIN)/pytest; tests=$$?; wait $$mypy; typed=$$?; cat $$types; rm -f $$types; \
+	test $$tests -eq 0 && test $$typed -eq 0
 	# The store and API tests once more, with the vectors on a real `chroma run` server.
 	$(BIN)/pytest tests/test_index.py tests/test_api.py --chroma-server -q
 	# And with the catalog on PostgreSQL (a throwaway server in a temporary folder, run as an
