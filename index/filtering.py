@@ -127,8 +127,11 @@ def over_fetched(search: Callable[[int], list[DenseHit]], wanted: int, kept: Doc
             return passing[:wanted]
         if asked >= OVER_FETCH_LIMIT:
             return None
-        # The kept documents rank lower for this question than their share: once deeper.
-        asked = OVER_FETCH_LIMIT
+        # The kept documents rank lower for this question than their share: deeper, as deep as
+        # the share that passed says (at least twice), rather than straight to the limit (a
+        # query for 3,000 neighbours cost 21 ms at 100k chunks, for 30 1.6 ms).
+        needed = math.ceil(wanted * asked / max(len(passing), 1) * OVER_FETCH_MARGIN)
+        asked = min(OVER_FETCH_LIMIT, max(2 * asked, needed))
 
 
 def _doc_of_chunk(hit: DenseHit) -> str:
