@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from citeqa import Citeqa
@@ -126,6 +127,22 @@ def test_each_retriever_alone_still_finds_the_lab_article(sample_services: Citeq
         found = hybrid_search(collection, query_vector=vector, query_tokens=question.tokens,
                               depth=5, weights=FusionWeights(**alone))
         assert found[0].record.document.id == LAB_DOC, alone
+
+
+def test_the_sentence_ranking_orders_the_other_two_searches_finds_by_best_sentence(
+        sample_services: Citeqa) -> None:
+    collection = sample_services.store.collection("articles")
+    question = prepare_question("Which city is the lab in?", max_chars=1000)
+    vector = sample_services.embedder.embed_query(question.text)
+    found = hybrid_search(collection, query_vector=vector, query_tokens=question.tokens,
+                          depth=5, weights=FusionWeights(dense=0.0, sentences=1.0, lexical=0.0))
+    pool = ({hit.chunk_id for hit in collection.dense_search(vector, 5)}
+            | {hit.chunk_id for hit in collection.lexical_search(question.tokens, 5)})
+    assert found and {c.record.chunk_id for c in found} <= pool
+    best = [max(float(np.dot(s.vector, vector)) for s in c.record.sentences) for c in found]
+    assert best == sorted(best, reverse=True)
+    # Each candidate's score is its best sentence's, not the chunk vector's.
+    assert [c.dense for c in found] == pytest.approx(best)
 
 
 def test_question_shaping_words_are_not_searched_for() -> None:
