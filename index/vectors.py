@@ -36,6 +36,8 @@ SENTENCES_SUFFIX = ".sentences"
 
 _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{1,490})[A-Za-z0-9]$")
 _IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+# The files of a local HNSW segment (hnswlib's), by which a deleted one's folder is known.
+_HNSW_FILES = ("header.bin", "data_level0.bin")
 _SEGMENT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 log = logging.getLogger(__name__)
@@ -175,8 +177,9 @@ class VectorStore:
 
         Embedded Chroma 1.5 forgets a deleted collection but leaves its HNSW files on disk
         (chroma-core/chroma#5520): gigabytes at a million vectors. A folder is removed only
-        when it is named like a segment id and Chroma's own table of segments no longer lists
-        it; if that table cannot be read (another Chroma version), nothing is removed.
+        when it is named like a segment id, holds HNSW index files, and Chroma's own table of
+        segments no longer lists it; if that table cannot be read (another Chroma version),
+        nothing is removed.
         """
         if self._path is None:
             return
@@ -188,7 +191,8 @@ class VectorStore:
             log.warning("left the files of deleted Chroma collections in %s: %s", self._path, exc)
             return
         for entry in self._path.iterdir():
-            if entry.is_dir() and _SEGMENT_ID.match(entry.name) and entry.name not in live:
+            if (entry.is_dir() and _SEGMENT_ID.match(entry.name) and entry.name not in live
+                    and any((entry / name).exists() for name in _HNSW_FILES)):
                 log.info("removing %s, the files of a deleted Chroma collection", entry)
                 shutil.rmtree(entry, ignore_errors=True)
 

@@ -361,9 +361,12 @@ def test_index_files_an_earlier_delete_left_are_removed_on_open(store: Store, em
     (left / "data_level0.bin").write_bytes(b"\0" * 4096)
     notes = settings.data_dir / "chroma" / "my-notes"
     notes.mkdir()
+    # Named like a segment but holding no index files: not Chroma's to have left, kept.
+    unknown = settings.data_dir / "chroma" / "7f3c9a10-2b4d-4e6f-8a1b-9c0d1e2f3a4b"
+    unknown.mkdir()
 
     reopened = Store.from_settings(settings).collection("articles")
-    assert _segment_folders(settings) == live | {"my-notes"}
+    assert _segment_folders(settings) == live | {"my-notes", unknown.name}
     assert [d.document.id for d in reopened.documents()] == ["lh"]
     vector = embedder.embed_query("Who is the new keeper?")
     assert reopened.dense_search(vector, 1)[0].chunk_id.startswith("lh::")
