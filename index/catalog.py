@@ -136,7 +136,7 @@ class Catalog(CatalogReads):
             return dict(rows.fetchall())
         wanted = sorted(set(doc_ids))
         found: dict[str, str] = {}
-        # In slices of 500, under SQLite's parameter limit.
+        # In slices, so a prune or a large batch stays under SQLite's parameter limit.
         for offset in range(0, len(wanted), 500):
             window = wanted[offset:offset + 500]
             found.update(self._connect().execute(
@@ -276,17 +276,7 @@ class Catalog(CatalogReads):
 
     def existing_doc_ids(self, collection: str, doc_ids: Sequence[str]) -> set[str]:
         """Which of these document ids the collection holds (without loading their text)."""
-        found: set[str] = set()
-        # In slices, so a prune of many documents stays under SQLite's parameter limit.
-        for offset in range(0, len(doc_ids), 500):
-            window = doc_ids[offset:offset + 500]
-            marks = ",".join("?" * len(window))
-            rows = self._connect().execute(
-                f"SELECT doc_id FROM documents WHERE collection = ? AND doc_id IN ({marks})",
-                (collection, *window),
-            )
-            found.update(row[0] for row in rows)
-        return found
+        return set(self.content_hashes(collection, doc_ids))
 
     def count_documents(self, collection: str) -> int:
         """How many documents the collection holds."""
@@ -313,8 +303,9 @@ class Catalog(CatalogReads):
             stored = self.document(collection, doc_id)
             if stored is not None:
                 texts[doc_id] = stored.document.text
+        whole = {doc_id: (0, len(text)) for doc_id, text in texts.items()}
         return {doc_id: {texts[doc_id][s.start:s.end]: s.vector for s in sentences}
-                for doc_id, sentences in self._sentences(collection, list(texts)).items()}
+                for doc_id, sentences in self._sentences(collection, whole).items()}
 
     def _count(self, table: str, collection: str) -> int:
         row = self._connect().execute(

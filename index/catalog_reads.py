@@ -82,42 +82,33 @@ class CatalogReads(ABC):
                 documents[doc_id] = stored_document(tuple(doc_row)).document
             low, high = spans.get(doc_id, (start, end))
             spans[doc_id] = (min(low, start), max(high, end))
-        sentences = self._sentences(collection, list(documents), spans)
+        sentences = self._sentences(collection, spans)
         records = {}
         for chunk_id, idx, start, end, doc_id, *_ in rows:
             inside = tuple(s for s in sentences.get(doc_id, ()) if s.end > start and s.start < end)
             records[chunk_id] = ChunkRecord(chunk_id, idx, start, end, documents[doc_id], inside)
         return records
 
-    def _sentences(self, collection: str, doc_ids: list[str],
-                   spans: dict[str, tuple[int, int]] | None = None
+    def _sentences(self, collection: str, spans: dict[str, tuple[int, int]]
                    ) -> dict[str, list[Sentence]]:
-        """The documents' sentences with their vectors; with `spans`, only those overlapping
-        each document's span (a question reads its candidate chunks' sentences, not every
-        sentence of a long article)."""
-        if not doc_ids:
+        """Document id -> its sentences with their vectors, those overlapping the span given
+        for it (a question reads its candidate chunks' sentences, not every sentence of a long
+        article; (0, len(text)) reads them all)."""
+        if not spans:
             return {}
-        if spans is None:
-            marks = ",".join("?" * len(doc_ids))
-            rows = self._connect().execute(
-                f'SELECT doc_id, start, "end", vector FROM sentences '
-                f"WHERE collection = ? AND doc_id IN ({marks}) ORDER BY doc_id, start",
-                (collection, *doc_ids))
-        else:
-            # A join on a list of (document, span) rows, that list as the outer loop (SQLite's
-            # CROSS JOIN fixes the order): one search of the primary key per document. Written
-            # as ORs, or as a plain JOIN of a long list, SQLite read the whole collection
-            # instead (70 ms against 1 ms at 100k chunks).
-            spans_rows = ", ".join(["(CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS INTEGER))"]
-                                   * len(doc_ids))
-            rows = self._connect().execute(
-                f"WITH wanted (doc_id, low, high) AS (VALUES {spans_rows}) "
-                f'SELECT s.doc_id, s.start, s."end", s.vector FROM wanted w CROSS JOIN sentences s '
-                f"WHERE s.collection = ? AND s.doc_id = w.doc_id AND s.start < w.high "
-                f'AND s."end" > w.low ORDER BY s.doc_id, s.start',
-                (*(value for doc_id in doc_ids
-                   for value in (doc_id, *spans[doc_id])), collection))
-        found = rows.fetchall()
+        # A join on a list of (document, span) rows, that list as the outer loop (SQLite's
+        # CROSS JOIN fixes the order): one search of the primary key per document. Written as
+        # ORs, or as a plain JOIN of a long list, SQLite read the whole collection instead (70
+        # ms against 1 ms at 100k chunks).
+        spans_rows = ", ".join(["(CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS INTEGER))"]
+                               * len(spans))
+        found = self._connect().execute(
+            f"WITH wanted (doc_id, low, high) AS (VALUES {spans_rows}) "
+            f'SELECT s.doc_id, s.start, s."end", s.vector FROM wanted w CROSS JOIN sentences s '
+            f"WHERE s.collection = ? AND s.doc_id = w.doc_id AND s.start < w.high "
+            f'AND s."end" > w.low ORDER BY s.doc_id, s.start',
+            (*(value for doc_id, span in spans.items() for value in (doc_id, *span)),
+             collection)).fetchall()
         out: dict[str, list[Sentence]] = {}
         if not found:
             return out

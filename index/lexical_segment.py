@@ -111,22 +111,18 @@ def build(kind: str, from_version: int, to_version: int, analyser: int,
             columns.append(vocabulary.setdefault(token, len(vocabulary)))
             rows.append(row)
             counts.append(count)
-    column_array = np.frombuffer(columns, dtype=np.int32) if columns else np.empty(0, np.int32)
+    column_array = np.frombuffer(columns, dtype=np.int32)
     # Stable, so each term's rows stay ascending.
     order = np.argsort(column_array, kind="stable")
     pointers = np.zeros(len(vocabulary) + 1, dtype=np.int64)
     np.cumsum(np.bincount(column_array, minlength=len(vocabulary)), out=pointers[1:])
     return Segment(kind, from_version, to_version, analyser, vocabulary, pointers,
                    _sorted(rows, order, np.int64), _sorted(counts, order, np.float64),
-                   np.frombuffer(lengths, dtype=np.float64).copy() if lengths
-                   else np.empty(0, np.float64),
-                   chunk_ids, doc_ids, replaces)
+                   np.frombuffer(lengths, dtype=np.float64).copy(), chunk_ids, doc_ids, replaces)
 
 
 def _sorted(values: array[int], order: np.ndarray, dtype: type[np.generic]) -> np.ndarray:
     """The values in `order`, as `dtype` (the types the saved segments have always had)."""
-    if not values:
-        return np.empty(0, dtype=dtype)
     return np.frombuffer(values, dtype=np.int32)[order].astype(dtype)
 
 

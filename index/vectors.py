@@ -211,15 +211,11 @@ class ChromaVectors:
     def upsert_chunks(self, ids: list[str], vectors: Sequence[np.ndarray],
                       metadatas: list[Metadata]) -> None:
         """Write chunk vectors (see `chunk_metadata`), in batches Chroma accepts."""
-        self._upsert(self._chunks, ids, vectors, metadatas)
-
-    def _upsert(self, target: Any, ids: list[str], vectors: Sequence[np.ndarray],
-                metadatas: list[Metadata]) -> None:
         # No chunk text: it lives in the catalog, and Chroma's full-text index of it
         # doubled the cost of a write (measured) for something nothing reads.
         for offset in range(0, len(ids), self._max_batch):
             window = slice(offset, offset + self._max_batch)
-            target.upsert(
+            self._chunks.upsert(
                 ids=ids[window],
                 embeddings=np.asarray(vectors[window], dtype=np.float32),
                 metadatas=metadatas[window],
