@@ -249,6 +249,11 @@ def _pair(a: Any, b: Any) -> str:
     return f"{_fmt(a)} / {_fmt(b)}"
 
 
+def _served_heads(rows: list[dict[str, Any]]) -> list[str]:
+    """Column heads of the serving tables: mode and index size of each row."""
+    return [f"{r['mode']} {r['index']['stored_chunks']:,}" for r in rows]
+
+
 def print_tables(results: dict[str, Any]) -> None:
     """The results as tables on stdout."""
     out = Console()
@@ -311,7 +316,7 @@ def print_tables(results: dict[str, Any]) -> None:
     if served:
         out.print(_table(
             "POST /v1/ask over HTTP against citeqa serve, one at a time (ms)",
-            [f"{r['mode']} {r['index']['stored_chunks']:,}" for r in served], [
+            _served_heads(served), [
                 ("questions / errors", [_pair(r["query"]["n"], r["query"]["errors"])
                                         for r in served]),
                 ("p50 / p95", [_pair(r["query"]["p50_ms"], r["query"]["p95_ms"])
@@ -326,7 +331,7 @@ def print_tables(results: dict[str, Any]) -> None:
     if written:
         out.print(_table(
             "One-document writes over HTTP: upload, until a search finds it (BM25 included)",
-            [f"{r['mode']} {r['index']['stored_chunks']:,}" for r in written], [
+            _served_heads(written), [
                 ("rounds / never found", [_pair(r["write"]["rounds"], r["write"]["never_visible"])
                                           for r in written]),
                 ("upload answered p50 / max s", [
@@ -345,7 +350,7 @@ def print_tables(results: dict[str, Any]) -> None:
     if loaded:
         out.print(_table(
             "Concurrent clients against citeqa serve",
-            [f"{r['mode']} {r['index']['stored_chunks']:,}" for r in loaded], [
+            _served_heads(loaded), [
                 ("clients / seconds", [_pair(r["concurrency"]["clients"],
                                              r["concurrency"]["elapsed_s"]) for r in loaded]),
                 ("requests / errors", [_pair(r["concurrency"]["requests"],
