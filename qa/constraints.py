@@ -127,8 +127,9 @@ def _quantities_in(text: str) -> tuple[Quantity, ...]:
     return tuple(found)
 
 
-def agreement(constraints: Constraints, context: str) -> Agreement:
-    """Which of the question's names and quantities the context states, and any contradiction.
+def agreement(constraints: Constraints, *parts: str) -> Agreement:
+    """Which of the question's names and quantities the context (`parts` joined by spaces)
+    states, and any contradiction.
 
     A name counts as found in proportion to its words found ("Damar Hamlin" is half found in
     a sentence naming only "Hamlin"). A quantity is contradicted when the context states a
@@ -137,14 +138,17 @@ def agreement(constraints: Constraints, context: str) -> Agreement:
     """
     if constraints.empty:
         return Agreement(1.0, 1.0, False)
-    context_words = set(words(context)) if constraints.names else set()
+    # No word spans the spaces that join the parts: each part is split once (and cached),
+    # however many contexts it appears in.
+    context_words = set().union(*map(words, parts)) if constraints.names else set()
     name_scores = []
     for name in constraints.names:
         name_words = [w for w in words(name) if w not in STOP_WORDS]
         if not name_words:
             continue
         name_scores.append(sum(w in context_words for w in name_words) / len(name_words))
-    stated = quantities_in(context) if constraints.quantities else []
+    # A number's unit can be the next part's first word: quantities are read joined.
+    stated = quantities_in(" ".join(parts)) if constraints.quantities else []
     found = 0
     contradicted = False
     for asked in constraints.quantities:

@@ -242,25 +242,22 @@ def sentence_features(question: Question, sentences: Sequence[CandidateSentence]
         record = sentence.candidate.record
         document = record.document
         if document.id not in document_cache:
-            whole = f"{document.title} {document.text}"
             document_cache[document.id] = (
-                set(search_tokens(whole)),
-                agreement(question.constraints, whole).names_found)
+                set(search_tokens(document.title)).union(search_tokens(document.text)),
+                agreement(question.constraints, document.title, document.text).names_found)
         document_tokens, names_in_document = document_cache[document.id]
         # A sentence leaning on the one before it ("It has also...") is quoted with it, so it
         # is judged with it.
         leans = bool(_REFERENCE.match(text)) and sentence.previous is not None
         quoted = f"{_slice(document, sentence.previous)} {text}" if leans else text
-        context = " ".join([document.title, _slice(document, sentence.previous), text,
-                            _slice(document, sentence.following)])
+        context = (document.title, _slice(document, sentence.previous), text,
+                   _slice(document, sentence.following))
         tokens = set(search_tokens(quoted))
         # The union of its parts' tokens (each part is split once and reused by the
         # sentences around it): no word spans the spaces that join them.
-        context_tokens = set(search_tokens(document.title)).union(
-            search_tokens(_slice(document, sentence.previous)), search_tokens(text),
-            search_tokens(_slice(document, sentence.following)))
+        context_tokens = set().union(*map(search_tokens, context))
         in_sentence = agreement(question.constraints, quoted)
-        in_context = agreement(question.constraints, context)
+        in_context = agreement(question.constraints, *context)
         with_previous = float(similarity)
         if sentence.previous_vector is not None:
             merged = vector + np.asarray(sentence.previous_vector, dtype=np.float32)
