@@ -90,7 +90,8 @@ def main() -> None:
     console = Console(stderr=True)
     settings = Settings(data_dir=args.data_dir)
     embedder = SentenceTransformerEmbedder(settings.embedding_model, encoder=settings.encoder,
-                                           cache_dir=settings.data_dir / "models")
+                                           cache_dir=settings.data_dir / "models",
+                                           query_precision=settings.query_precision)
     # Fitted from scratch: nothing here reads the models being replaced.
     answerer = extract.ExtractiveAnswerer(embedder=embedder, selection=_zeros())
     services = Citeqa.build(settings, embedder=embedder, answerer=answerer,

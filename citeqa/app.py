@@ -93,7 +93,8 @@ class Citeqa:
             settings = self.settings
             self._embedder = SentenceTransformerEmbedder(
                 settings.embedding_model, batch_size=settings.embedding_batch_size,
-                encoder=settings.encoder, cache_dir=settings.data_dir / "models")
+                encoder=settings.encoder, cache_dir=settings.data_dir / "models",
+                query_precision=settings.query_precision)
         return self._embedder
 
     @property

@@ -64,6 +64,15 @@ class Settings(BaseSettings):
         "3x faster per question and 1.3x per ingestion batch on a CPU), `torch` runs the model "
         "itself. A model that does not export stays on torch, with a warning.",
     )
+    query_precision: Literal["float32", "int8"] = Field(
+        default="float32",
+        description="How the ONNX encoder embeds questions: `float32` exactly as passages, "
+        "`int8` by a copy of the export with int8 weights (made once beside it, checked on "
+        "every start to stay within 0.02 cosine of the exact vectors; 0.995 median). int8 "
+        "took 2 ms off a question at 100k chunks on 2 cores, with retrieval unchanged on the "
+        "dev sets but answer containment 0.002-0.016 lower (README, Performance). Passages "
+        "are always embedded at float32.",
+    )
     chunk_size: int = Field(
         default=800, ge=100, le=20_000, description="Largest chunk, in characters."
     )

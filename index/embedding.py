@@ -42,11 +42,15 @@ class SentenceTransformerEmbedder:
 
     def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 64,
                  device: str = "cpu", encoder: Literal["torch", "onnx"] = "torch",
-                 cache_dir: Path | None = None) -> None:
+                 cache_dir: Path | None = None,
+                 query_precision: Literal["float32", "int8"] = "float32") -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if encoder not in ("torch", "onnx"):
             raise ValueError(f"encoder must be 'torch' or 'onnx', got {encoder!r}")
+        if query_precision not in ("float32", "int8"):
+            raise ValueError(f"query_precision must be 'float32' or 'int8', got "
+                             f"{query_precision!r}")
         if encoder == "onnx" and cache_dir is None:
             raise ValueError("encoder='onnx' needs a cache_dir for the exported model")
         # Never reach a model hub at run time unless the user explicitly allows it.
@@ -65,6 +69,8 @@ class SentenceTransformerEmbedder:
         self._onnx_cache = cache_dir if encoder == "onnx" and device == "cpu" else None
         self._onnx: OnnxEncoder | None = None
         self._onnx_lock = threading.Lock()
+        # The int8 copy exists only for the ONNX export; PyTorch embeds questions exactly.
+        self._int8_queries = query_precision == "int8"
         # A checked export recorded by an earlier process: then PyTorch is never loaded.
         self._record = (None if self._onnx_cache is None
                         else ExportRecord.find(self._onnx_cache, self._location))
@@ -130,7 +136,7 @@ class SentenceTransformerEmbedder:
             cache, self._onnx_cache = self._onnx_cache, None
             if self._record is not None:
                 try:
-                    self._onnx = self._record.open()
+                    self._onnx = self._record.open(int8_queries=self._int8_queries)
                     return
                 except ExportFailed as exc:
                     log.info("the recorded ONNX export is not usable (%s); exporting again", exc)
@@ -140,13 +146,24 @@ class SentenceTransformerEmbedder:
                 if dimension != self.dimension:
                     raise ExportFailed(f"the model now gives {dimension} dimensions, the "
                                        f"record said {self.dimension}")
-                self._onnx = OnnxEncoder.for_model(model, cache, location=self._location)
+                self._onnx = OnnxEncoder.for_model(model, cache, location=self._location,
+                                                   int8_queries=self._int8_queries)
             except ExportFailed as exc:
                 log.warning("texts are embedded with PyTorch: the ONNX export of %r is not "
                             "usable (%s)", self.name, exc)
 
+    @property
+    def query_precision(self) -> Literal["float32", "int8"]:
+        """How questions are embedded: by the int8 copy of the ONNX export once it is
+        prepared and holds, else exactly as passages are."""
+        return "int8" if self._onnx is not None and self._onnx.int8_queries else "float32"
+
     def embed_query(self, text: str) -> np.ndarray:
         """Vector for one question."""
+        if self._onnx_cache is not None:
+            self.prepare()
+        if self._onnx is not None:
+            return self._onnx.encode_query(text)
         return self.embed_documents([text])[0]
 
 

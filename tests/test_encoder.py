@@ -164,3 +164,56 @@ def test_the_torch_setting_never_exports(tmp_path: Path) -> None:
 def test_an_unknown_encoder_is_refused() -> None:
     with pytest.raises(ValueError, match="'tensorflow'"):
         SentenceTransformerEmbedder(encoder="tensorflow")  # type: ignore[arg-type]
+
+
+def test_int8_questions_stay_close_to_the_exact_vectors_and_passages_stay_exact(
+        tmp_path: Path, torch_embedder: SentenceTransformerEmbedder) -> None:
+    cache = tmp_path / "models"
+    embedder = SentenceTransformerEmbedder(encoder="onnx", cache_dir=cache,
+                                           query_precision="int8")
+    questions = np.stack([embedder.embed_query(text) for text in TEXTS])
+    passages = embedder.embed_documents(TEXTS)
+    reference = torch_embedder.embed_documents(TEXTS)
+
+    assert embedder.query_precision == "int8"
+    assert len(list(cache.glob("*-int8.onnx"))) == 1
+    agreement = np.sum(questions * reference, axis=1)
+    # Close, not equal: the copy really is quantized.
+    assert np.min(agreement) > 0.98 and np.min(agreement) < 0.9999
+    assert np.allclose(np.linalg.norm(questions, axis=1), 1.0, atol=1e-4)
+    assert np.min(np.sum(passages * reference, axis=1)) > 0.9999
+    # The exact question is still found first among the passages.
+    assert list(np.argmax(questions[:3] @ passages[:3].T, axis=1)) == [0, 1, 2]
+
+
+def test_a_later_process_finds_the_int8_copy_and_a_damaged_one_is_made_again(
+        tmp_path: Path, torch_embedder: SentenceTransformerEmbedder,
+        caplog: pytest.LogCaptureFixture) -> None:
+    cache = tmp_path / "models"
+    SentenceTransformerEmbedder(encoder="onnx", cache_dir=cache,
+                                query_precision="int8").prepare()
+    [copy] = cache.glob("*-int8.onnx")
+    copy.write_bytes(b"half a file" * 10)
+
+    # Opened from the export's record, as a later process does.
+    embedder = SentenceTransformerEmbedder(encoder="onnx", cache_dir=cache,
+                                           query_precision="int8")
+    with caplog.at_level(logging.WARNING):
+        vector = embedder.embed_query("Who co-leads the lab?")
+
+    assert embedder.query_precision == "int8" and copy.stat().st_size > 1_000_000
+    assert "making it again" in caplog.text
+    assert float(vector @ torch_embedder.embed_query("Who co-leads the lab?")) > 0.98
+
+
+def test_float32_questions_are_the_default_and_make_no_int8_copy(
+        onnx_embedder_in: LoadIn, tmp_path: Path) -> None:
+    embedder = onnx_embedder_in(tmp_path / "models")
+    embedder.embed_query("Who co-leads the lab?")
+    assert embedder.query_precision == "float32"
+    assert not list((tmp_path / "models").glob("*-int8.onnx"))
+
+
+def test_an_unknown_query_precision_is_refused() -> None:
+    with pytest.raises(ValueError, match="'int4'"):
+        SentenceTransformerEmbedder(query_precision="int4")  # type: ignore[arg-type]
