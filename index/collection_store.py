@@ -195,14 +195,17 @@ class CollectionStore:
         return self._catalog.count_chunks(self.name)
 
     def coverage(self, filters: Filters) -> Coverage:
-        """How many documents there are and how many pass `filters` (see `Coverage`)."""
-        undated_left_out = 0
-        if filters.date_from or filters.date_to:
-            undated_left_out = self._catalog.count_matching(
-                self.name, replace(filters, date_from=None, date_to=None), undated=True)
-        return Coverage(documents=self.count_documents(),
-                        matching=self._catalog.count_matching(self.name, filters),
-                        undated_left_out=undated_left_out)
+        """How many documents there are and how many pass `filters` (see `Coverage`): counted
+        once per catalog version, as every question with a date range reports them."""
+        def count() -> Coverage:
+            undated_left_out = 0
+            if filters.date_from or filters.date_to:
+                undated_left_out = self._catalog.count_matching(
+                    self.name, replace(filters, date_from=None, date_to=None), undated=True)
+            return Coverage(documents=self.count_documents(),
+                            matching=self._catalog.count_matching(self.name, filters),
+                            undated_left_out=undated_left_out)
+        return self._search.per_version(("coverage", filters), count)
 
     def chunk_ids(self) -> set[str]:
         """The id of every chunk the catalog holds."""

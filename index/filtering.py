@@ -43,8 +43,9 @@ ID_LIST_LIMIT = 500
 EXACT_LIMIT = 500
 EXACT_SETS = 8
 
-# Catalog answers kept per catalog version (the latest date, `as_of` cuts): a few suffice.
-VERSIONED_ANSWERS = 16
+# Catalog answers kept per catalog version (the latest date, `as_of` cuts, the counts a dated
+# question reports): one or two per recent filter.
+VERSIONED_ANSWERS = 64
 
 _T = TypeVar("_T")
 
@@ -204,6 +205,11 @@ class CollectionSearch:
             return filters
         rest = replace(filters, as_of=None)
         return None if rest.empty else rest
+
+    def per_version(self, key: tuple[object, ...], compute: Callable[[], _T]) -> _T:
+        """A catalog answer about this collection (`key` names it), computed once per catalog
+        version: kept until the next write."""
+        return self._by_version((*key, self._catalog.version(self._name)), compute)
 
     def _by_version(self, key: tuple[object, ...], compute: Callable[[], _T]) -> _T:
         """A catalog answer kept until the next write (its key holds the catalog version)."""

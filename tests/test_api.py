@@ -203,6 +203,17 @@ def test_a_date_range_notes_the_undated_articles_it_leaves_out(client: TestClien
     assert not answer["abstained"]
     assert ask(client, LAB_QUESTION)["notes"] == []
 
+    # The counts are kept between questions, until a write: then counted again.
+    assert client.post("/v1/documents", json={"documents": [
+        {"id": "undated-schedule", "title": "Ferry schedule",
+         "text": "The winter ferry leaves the harbour at seven each morning."},
+    ]}).status_code == 200
+    assert ask(client, LAB_QUESTION, filters={"date_from": "2026-01-01"})["notes"] == [
+        "2 articles have no date, and a date range leaves undated articles out."]
+    assert client.delete("/v1/documents/undated-notice").status_code == 200
+    assert ask(client, LAB_QUESTION, filters={"date_from": "2026-01-01"})["notes"] == [
+        "1 article has no date, and a date range leaves undated articles out."]
+
 
 def test_invalid_date_filter_is_a_422(client: TestClient) -> None:
     response = client.post("/v1/ask", json={"question": LAB_QUESTION,
