@@ -63,7 +63,7 @@ from bench.perf_procs import (
     tree_cpu_seconds,
 )
 from bench.perf_write import one_document_writes
-from bench.run_info import loadavg
+from bench.run_info import commit, loadavg
 from core.settings import Settings
 from index.embedding import resolve_model_location
 
@@ -94,7 +94,7 @@ def machine() -> dict[str, Any]:
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "platform": platform.platform(), "python": platform.python_version(),
         "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "loadavg_at_start": loadavg(),
+        "loadavg_at_start": loadavg(), "commit": commit(),
     }
 
 

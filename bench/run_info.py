@@ -10,10 +10,17 @@ _REPO = Path(__file__).resolve().parent.parent
 
 
 def commit() -> str:
-    """The short hash of the checked-out commit, or "unknown" outside a git checkout."""
+    """The short hash of the checked-out commit, "+uncommitted" when code differs from it
+    (results files aside), or "unknown" outside a git checkout."""
     done = subprocess.run(["git", "-C", str(_REPO), "rev-parse", "--short", "HEAD"],
                           capture_output=True, text=True, check=False)
-    return done.stdout.strip() or "unknown"
+    head = done.stdout.strip()
+    if not head:
+        return "unknown"
+    changed = subprocess.run(["git", "-C", str(_REPO), "status", "--porcelain",
+                              "--untracked-files=no", "--", ".", ":!bench/results"],
+                             capture_output=True, text=True, check=False).stdout.strip()
+    return f"{head}+uncommitted" if changed else head
 
 
 def loadavg() -> list[float]:
