@@ -11,14 +11,14 @@ _REPO = Path(__file__).resolve().parent.parent
 
 def commit() -> str:
     """The short hash of the checked-out commit, "+uncommitted" when code differs from it
-    (results files aside), or "unknown" outside a git checkout."""
+    (results and Markdown files aside), or "unknown" outside a git checkout."""
     done = subprocess.run(["git", "-C", str(_REPO), "rev-parse", "--short", "HEAD"],
                           capture_output=True, text=True, check=False)
     head = done.stdout.strip()
     if not head:
         return "unknown"
     changed = subprocess.run(["git", "-C", str(_REPO), "status", "--porcelain",
-                              "--untracked-files=no", "--", ".", ":!bench/results"],
+                              "--untracked-files=no", "--", ".", ":!bench/results", ":!*.md"],
                              capture_output=True, text=True, check=False).stdout.strip()
     return f"{head}+uncommitted" if changed else head
 
