@@ -3,6 +3,7 @@ best sentences (vectors from the catalog), fused by weighted reciprocal rank."""
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date
 
@@ -52,7 +53,7 @@ class FusionWeights:
 def hybrid_search(
     collection: CollectionStore,
     *,
-    query_vector: np.ndarray,
+    query_vector: np.ndarray | Future[np.ndarray],
     query_tokens: list[str],
     depth: int,
     weights: FusionWeights,
@@ -70,15 +71,28 @@ def hybrid_search(
     document is dated inside it is multiplied by `time_boost`, and with `narrow`, when such a
     chunk then ranks first, chunks of documents dated outside the window are dropped. Undated
     documents are neither boosted nor dropped.
+
+    `query_vector` may still be being computed (a Future): BM25 and its chunks' records are
+    read meanwhile.
     """
+    lexical_hits = (collection.lexical_search(query_tokens, depth, filters)
+                    if weights.lexical or weights.sentences else [])
+    records = collection.chunks([hit.chunk_id for hit in lexical_hits])
+    if isinstance(query_vector, Future):
+        query_vector = query_vector.result()
     # The chunk vectors are searched even at a zero weight: the sentence ranking reranks what
     # they and BM25 find.
     dense_hits = (collection.dense_search(query_vector, depth, filters)
                   if weights.dense or weights.sentences else [])
-    lexical_hits = (collection.lexical_search(query_tokens, depth, filters)
-                    if weights.lexical or weights.sentences else [])
-    records = collection.chunks(list(dict.fromkeys(
-        [hit.chunk_id for hit in dense_hits] + [hit.chunk_id for hit in lexical_hits])))
+    later = collection.chunks(list(dict.fromkeys(
+        hit.chunk_id for hit in dense_hits if hit.chunk_id not in records)))
+    if later:
+        # A document replaced between the two reads is kept in its later version only: no
+        # answer quotes two versions of one article.
+        version = {record.document.id: _version(chunk_id) for chunk_id, record in later.items()}
+        records = {chunk_id: record for chunk_id, record in records.items()
+                   if version.get(record.document.id, _version(chunk_id)) == _version(chunk_id)}
+        records.update(later)
     sentence_hits = best_sentences(records, query_vector, depth) if weights.sentences else []
     fused: dict[str, float] = {}
     dense_scores: dict[str, float] = {}
@@ -126,6 +140,12 @@ def best_sentences(records: dict[str, ChunkRecord], query_vector: np.ndarray, n:
     best = {chunk_id: float(np.max(np.stack([s.vector for s in record.sentences]) @ query))
             for chunk_id, record in records.items() if record.sentences}
     return sorted(best.items(), key=lambda item: item[1], reverse=True)[:n]
+
+
+def _version(chunk_id: str) -> str:
+    # A chunk id is "doc_id::content hash::index" (`Chunk.chunk_id`).
+    parts = chunk_id.rsplit("::", 2)
+    return parts[1] if len(parts) == 3 else ""
 
 
 def _day(record: ChunkRecord) -> date | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +145,40 @@ def test_the_sentence_ranking_orders_the_other_two_searches_finds_by_best_senten
     assert best == sorted(best, reverse=True)
     # Each candidate's score is its best sentence's, not the chunk vector's.
     assert [c.dense for c in found] == pytest.approx(best)
+
+
+class _ReplacedWhileEmbedding(Future[np.ndarray]):
+    """A question's vector whose wait replaces a document: a write landing between the
+    keyword search's reads and the vector search's."""
+
+    def __init__(self, vector: np.ndarray, replace_document: Callable[[], None]) -> None:
+        super().__init__()
+        self._vector, self._replace = vector, replace_document
+
+    def result(self, timeout: float | None = None) -> np.ndarray:
+        self._replace()
+        return self._vector
+
+
+def test_a_document_replaced_during_retrieval_is_never_mixed_with_its_old_version(
+        services: Citeqa) -> None:
+    old = ("The ferry to Orrin Island leaves at seven. The ferry returns at noon. Tickets for "
+           "the ferry cost four euros and are sold on the pier.")
+    new = ("The ferry to Orrin Island now leaves at eight. The ferry returns at one. Tickets "
+           "for the ferry cost five euros and are sold on board.")
+    _museum(services, old)
+    question = prepare_question("When does the ferry to Orrin Island leave?", max_chars=1000)
+    vector = services.embedder.embed_query(question.text)
+    collection = services.store.collection("articles")
+
+    found = hybrid_search(collection, query_vector=_ReplacedWhileEmbedding(
+        vector, lambda: _museum(services, new)), query_tokens=question.tokens, depth=5,
+        weights=FusionWeights())
+
+    assert found and {c.record.document.text for c in found} == {new}
+    later = hybrid_search(collection, query_vector=vector, query_tokens=question.tokens,
+                          depth=5, weights=FusionWeights())
+    assert [c.record.chunk_id for c in found] == [c.record.chunk_id for c in later]
 
 
 def test_question_shaping_words_are_not_searched_for() -> None:
