@@ -73,26 +73,30 @@ def hybrid_search(
     documents are neither boosted nor dropped.
 
     `query_vector` may still be being computed (a Future): BM25 and its chunks' records are
-    read meanwhile.
+    then read meanwhile, and the vector search's after it.
     """
     lexical_hits = (collection.lexical_search(query_tokens, depth, filters)
                     if weights.lexical or weights.sentences else [])
-    records = collection.chunks([hit.chunk_id for hit in lexical_hits])
+    records: dict[str, ChunkRecord] = {}
     if isinstance(query_vector, Future):
+        if not query_vector.done():
+            # Read while the vector is computed; when it is ready, one read serves both.
+            records = collection.chunks([hit.chunk_id for hit in lexical_hits])
         query_vector = query_vector.result()
     # The chunk vectors are searched even at a zero weight: the sentence ranking reranks what
     # they and BM25 find.
     dense_hits = (collection.dense_search(query_vector, depth, filters)
                   if weights.dense or weights.sentences else [])
     later = collection.chunks(list(dict.fromkeys(
-        hit.chunk_id for hit in dense_hits if hit.chunk_id not in records)))
-    if later:
+        [hit.chunk_id for hit in dense_hits if hit.chunk_id not in records]
+        + ([] if records else [hit.chunk_id for hit in lexical_hits]))))
+    if records and later:
         # A document replaced between the two reads is kept in its later version only: no
         # answer quotes two versions of one article.
         version = {record.document.id: _version(chunk_id) for chunk_id, record in later.items()}
         records = {chunk_id: record for chunk_id, record in records.items()
                    if version.get(record.document.id, _version(chunk_id)) == _version(chunk_id)}
-        records.update(later)
+    records.update(later)
     sentence_hits = best_sentences(records, query_vector, depth) if weights.sentences else []
     fused: dict[str, float] = {}
     dense_scores: dict[str, float] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +64,22 @@ def test_sample_questions_are_answered_from_the_right_article(
     assert answer.citations[0].doc_id == doc_id
     assert expected in answer.answer
     _check_spans(sample_services, answer)
+
+
+def test_questions_asked_together_get_the_answers_they_get_alone(
+        sample_services: Citeqa) -> None:
+    # Alone, a question is embedded on another thread while BM25 is read; beside others,
+    # in line: both ways must give the same answer.
+    questions = ["When will the lab open?", "How much did Fernleaf Robotics raise?",
+                 "How long is Line 1?", "Who co-leads the lab?"] * 3
+    alone = [sample_services.assistant.ask(q) for q in questions]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        together = list(pool.map(sample_services.assistant.ask, questions))
+
+    def shown(answer: Answer) -> tuple[str, list[str]]:
+        return answer.answer, [p.chunk_id for p in answer.passages]
+
+    assert [shown(a) for a in together] == [shown(a) for a in alone]
 
 
 @pytest.mark.parametrize(
