@@ -105,7 +105,9 @@ class Answer(BaseModel):
         description="LLM mode: generated sentences whose cited passage does not support them "
         "(dropped from the answer unless CITEQA_UNSUPPORTED=flag).")
     timings_ms: dict[str, float] = Field(
-        default_factory=dict, description="Milliseconds spent in each stage, and in total."
+        default_factory=dict, description="Milliseconds spent in each stage, and in total. "
+        "`embed` is the question's embedding; `retrieve` what retrieval added to it (the "
+        "keyword search runs while the question is embedded)."
     )
     as_of: str | None = Field(
         default=None,
