@@ -338,8 +338,8 @@ class Assistant:
         try:
             # Alone, the question is embedded on another thread (the model runs outside
             # Python's lock) while BM25 and its chunks are read on this one. Beside other
-            # questions every core is busy already: the hand-over would only cost (50 clients
-            # asked 7% fewer questions a second with it).
+            # questions every core is busy already, and the hand-over and the second catalog
+            # read would only add work.
             embedding = self._embedding.submit(embed) if alone else _done(embed())
             candidates = self._hybrid_search(target, embedding, searched, top_k, filters,
                                              window)
