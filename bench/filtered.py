@@ -45,7 +45,7 @@ from bench.perf_build import BUILD_INFO, COLLECTION
 from bench.perf_corpus import questions
 from bench.run_info import commit, loadavg
 from citeqa import Citeqa
-from core.documents import ChunkRecord, Filters, date_number
+from core.documents import ChunkRecord, Filters, date_number, doc_of_chunk
 from core.settings import Settings
 from index.lexical import LexicalHit
 from index.store import CollectionStore
@@ -180,14 +180,14 @@ class PostFiltered:
         """The first `k` matching chunks of the full BM25 ranking."""
         # All of BM25's ranking: a shorter list is every chunk that holds a query word.
         hits = self.target.lexical_search(tokens, self.target.count_chunks())
-        return [hit for hit in hits if hit.chunk_id.rsplit("::", 2)[0] in self.allowed][:k]
+        return [hit for hit in hits if doc_of_chunk(hit.chunk_id) in self.allowed][:k]
 
     def chunks(self, chunk_ids: Sequence[str]) -> dict[str, ChunkRecord]:
         """The chunks' records."""
         return self.target.chunks(chunk_ids)
 
     def _keep(self, hits: list[Hit], k: int) -> list[Hit]:
-        kept = [hit for hit in hits if hit.chunk_id.rsplit("::", 2)[0] in self.allowed][:k]
+        kept = [hit for hit in hits if doc_of_chunk(hit.chunk_id) in self.allowed][:k]
         self.short = self.short or len(kept) < k
         return kept
 

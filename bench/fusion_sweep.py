@@ -17,6 +17,7 @@ from rich.progress import track
 
 from bench.near_miss import half, read_jsonl
 from citeqa import Citeqa
+from core.documents import doc_of_chunk
 from core.settings import Settings
 from qa.question import prepare_question
 from qa.retrieve import best_sentences
@@ -80,7 +81,7 @@ def main() -> None:
 def _documents(chunk_ids: list[str]) -> Ranked:
     ranked: Ranked = []
     for chunk_id in chunk_ids:
-        doc_id = chunk_id.rsplit("::", 2)[0]
+        doc_id = doc_of_chunk(chunk_id)
         if doc_id not in ranked:
             ranked.append(doc_id)
     return ranked

@@ -151,6 +151,18 @@ class Chunk:
         return f"{self.doc_id}::{content_hash[:12]}::{self.index}"
 
 
+def doc_of_chunk(chunk_id: str) -> str:
+    """The id of the document a chunk id (`Chunk.chunk_id`) belongs to."""
+    return chunk_id.rsplit("::", 2)[0]
+
+
+def version_of_chunk(chunk_id: str) -> str:
+    """The content-hash part of a chunk id (`Chunk.chunk_id`): which version of its document
+    the chunk is of ("" for an id not made by `Chunk.chunk_id`)."""
+    parts = chunk_id.rsplit("::", 2)
+    return parts[1] if len(parts) == 3 else ""
+
+
 @dataclass(frozen=True)
 class SkippedSource:
     """A file or line that could not be ingested, with the reason shown to the user."""

@@ -20,6 +20,7 @@ from core.documents import (
     Filters,
     PreparedDocument,
     StoredDocument,
+    doc_of_chunk,
 )
 from core.errors import ConfigurationError, NotFound
 from index.catalog import CollectionRecord
@@ -161,7 +162,7 @@ class CollectionStore:
             log.info("removing vectors of %d orphaned chunks from %s", len(orphans), self.name)
             self._vectors.delete(orphans)
         # A document missing any chunk vector is incomplete: re-ingest it.
-        lost_docs = sorted({_doc_of_chunk(cid) for cid in catalog_ids - chroma_ids})
+        lost_docs = sorted({doc_of_chunk(cid) for cid in catalog_ids - chroma_ids})
         if lost_docs:
             log.warning("vectors lost for %d documents in %s; they will be re-ingested",
                         len(lost_docs), self.name)
@@ -245,7 +246,3 @@ class CollectionStore:
         if kept is None:
             return frozenset(self._catalog.content_hashes(self.name))
         return kept.doc_ids
-
-
-def _doc_of_chunk(chunk_id: str) -> str:
-    return chunk_id.rsplit("::", 2)[0]

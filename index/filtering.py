@@ -23,7 +23,7 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from core.documents import Filters, date_number
+from core.documents import Filters, date_number, doc_of_chunk
 from index.catalog import Catalog
 from index.lexical import LexicalHit, LexicalIndex, RowMask
 from index.vector_metadata import DateCut, chroma_where
@@ -122,7 +122,7 @@ def over_fetched(search: Callable[[int], list[DenseHit]], wanted: int, kept: Doc
         return None
     while True:
         hits = search(asked)
-        passing = [hit for hit in hits if _doc_of_chunk(hit) in kept.doc_ids]
+        passing = [hit for hit in hits if doc_of_chunk(hit.chunk_id) in kept.doc_ids]
         # Fewer hits than asked: the search returned everything there is, nothing is missing.
         if len(passing) >= wanted or len(hits) < asked:
             return passing[:wanted]
@@ -133,11 +133,6 @@ def over_fetched(search: Callable[[int], list[DenseHit]], wanted: int, kept: Doc
         # query for 3,000 neighbours cost 21 ms at 100k chunks, for 30 1.6 ms).
         needed = math.ceil(wanted * asked / max(len(passing), 1) * OVER_FETCH_MARGIN)
         asked = min(OVER_FETCH_LIMIT, max(2 * asked, needed))
-
-
-def _doc_of_chunk(hit: DenseHit) -> str:
-    # A chunk id is "doc_id::content hash::index" (`Chunk.chunk_id`).
-    return hit.chunk_id.rsplit("::", 2)[0]
 
 
 class CollectionSearch:

@@ -9,7 +9,7 @@ from datetime import date
 
 import numpy as np
 
-from core.documents import ChunkRecord, Filters, date_number
+from core.documents import ChunkRecord, Filters, date_number, version_of_chunk
 from core.settings import Settings
 from index.store import CollectionStore
 from qa.timeframe import TimeWindow, parse_day
@@ -93,9 +93,11 @@ def hybrid_search(
     if records and later:
         # A document replaced between the two reads is kept in its later version only: no
         # answer quotes two versions of one article.
-        version = {record.document.id: _version(chunk_id) for chunk_id, record in later.items()}
+        version = {record.document.id: version_of_chunk(chunk_id)
+                   for chunk_id, record in later.items()}
         records = {chunk_id: record for chunk_id, record in records.items()
-                   if version.get(record.document.id, _version(chunk_id)) == _version(chunk_id)}
+                   if version.get(record.document.id, version_of_chunk(chunk_id))
+                   == version_of_chunk(chunk_id)}
     records.update(later)
     sentence_hits = best_sentences(records, query_vector, depth) if weights.sentences else []
     fused: dict[str, float] = {}
@@ -144,12 +146,6 @@ def best_sentences(records: dict[str, ChunkRecord], query_vector: np.ndarray, n:
     best = {chunk_id: float(np.max(np.stack([s.vector for s in record.sentences]) @ query))
             for chunk_id, record in records.items() if record.sentences}
     return sorted(best.items(), key=lambda item: item[1], reverse=True)[:n]
-
-
-def _version(chunk_id: str) -> str:
-    # A chunk id is "doc_id::content hash::index" (`Chunk.chunk_id`).
-    parts = chunk_id.rsplit("::", 2)
-    return parts[1] if len(parts) == 3 else ""
 
 
 def _day(record: ChunkRecord) -> date | None:
