@@ -341,8 +341,17 @@ class Assistant:
             # questions every core is busy already, and the hand-over and the second catalog
             # read would only add work.
             embedding = self._embedding.submit(embed) if alone else _done(embed())
-            candidates = self._hybrid_search(target, embedding, searched, top_k, filters,
-                                             window)
+            candidates = hybrid_search(
+                target,
+                query_vector=embedding,
+                query_tokens=searched.tokens,
+                depth=max(self.options.candidates, top_k),
+                weights=self.options.fusion,
+                filters=filters,
+                window=window,
+                time_boost=self.options.time_boost,
+                narrow=self.narrow_to_window,
+            )
         finally:
             with self._retrieving_lock:
                 self._retrieving -= 1
@@ -352,21 +361,6 @@ class Assistant:
         with _timed(timings, "rerank"):
             candidates = self.reranker.rerank(prepared, candidates)
         return prepared, query_vector, candidates, window
-
-    def _hybrid_search(self, target: CollectionStore, embedding: Future[np.ndarray],
-                       searched: Question, top_k: int, filters: Filters,
-                       window: TimeWindow | None) -> list[Candidate]:
-        return hybrid_search(
-            target,
-            query_vector=embedding,
-            query_tokens=searched.tokens,
-            depth=max(self.options.candidates, top_k),
-            weights=self.options.fusion,
-            filters=filters,
-            window=window,
-            time_boost=self.options.time_boost,
-            narrow=self.narrow_to_window,
-        )
 
 
 def _done(vector: np.ndarray) -> Future[np.ndarray]:
