@@ -25,10 +25,9 @@ import chromadb
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
-from core.documents import Filters
 from core.errors import ConfigurationError, InvalidInput
 from core.settings import Settings
-from index.vector_metadata import DateCut, Metadata, chroma_where
+from index.vector_metadata import Metadata
 
 # Folders made before 2026-11-30 kept each collection's sentence vectors in a second Chroma
 # collection of this suffix; opening the collection deletes it. Names may not end in it.
@@ -226,11 +225,6 @@ class ChromaVectors:
         # Windows well under SQLite's parameter limit, which Chroma's `$in` runs into.
         for offset in range(0, len(chunk_ids), 500):
             self._chunks.delete(ids=list(chunk_ids[offset:offset + 500]))
-
-    def dense_search(self, vector: np.ndarray, k: int, filters: Filters | None = None,
-                     cut: DateCut | None = None) -> list[DenseHit]:
-        """The `k` chunks closest to the vector that pass the filters."""
-        return self.chunk_hits(vector, k, chroma_where(filters, cut))
 
     def chunk_hits(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None
                    ) -> list[DenseHit]:
